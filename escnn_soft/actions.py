@@ -197,9 +197,9 @@ class FieldAction(GroupAction):
         B, C = x.shape[0], self.size
         flat = x.reshape(B, C, -1)
         N = flat.shape[2]
-        pixels = self._on(f"grid{tuple(x.shape[2:])}", self.grid_index(x.shape[2:]), x)[g] if n else None
+        pixels = self._on(f"grid{tuple(x.shape[2:])}", self.grid_index(x.shape[2:]), x).index_select(0, g) if n else None
         if self._fibre_index is not None:
-            channels = self._on("fibre_index", self._fibre_index, x)[g]
+            channels = self._on("fibre_index", self._fibre_index, x).index_select(0, g)
             if pixels is None:
                 out = flat.gather(1, channels[:, :, None].expand(B, C, N))
             else:
@@ -210,9 +210,9 @@ class FieldAction(GroupAction):
         else:
             out = flat
         if self._fibre_sign is not None:
-            out = out * self._on("fibre_sign", self._fibre_sign, x, x.dtype)[g][:, :, None]
+            out = out * self._on("fibre_sign", self._fibre_sign, x, x.dtype).index_select(0, g)[:, :, None]
         if self._fibre_dense is not None:
-            out = torch.bmm(self._on("fibre_dense", self._fibre_dense, x, x.dtype)[g], out)
+            out = torch.bmm(self._on("fibre_dense", self._fibre_dense, x, x.dtype).index_select(0, g), out)
         return out.reshape(x.shape)
 
     def __repr__(self) -> str:
@@ -291,7 +291,7 @@ class ProductAction(GroupAction):
 
     def _act(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         self._check_disjoint(tuple(x.shape[1:]))
-        factor = self._on("factor_index", self._factor_index, x)[g]
+        factor = self._on("factor_index", self._factor_index, x).index_select(0, g)
         out = x.clone()
         for k, (action, region) in enumerate(zip(self.actions, self.regions)):
             sl = (Ellipsis,) + region

@@ -160,7 +160,7 @@ class GroupTable:
         if batch is not None and g.shape[0] != batch:
             raise ValueError(f"{name} has {g.shape[0]} element indices but the batch has {batch} samples")
         if g.numel() > 0:
-            lo, hi = int(g.min()), int(g.max())
+            lo, hi = (int(v) for v in torch.aminmax(g))
             if lo < 0 or hi >= self.order:
                 raise IndexError(
                     f"{name} holds element index {lo if lo < 0 else hi}, out of range for {self.name} "

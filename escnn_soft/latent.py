@@ -94,7 +94,7 @@ class RegularLatent(GroupAction):
                 f"expected a latent of shape (B, {self.size}) or (B, {self.size}, *spatial) for {self!r}, "
                 f"got {tuple(z.shape)}"
             )
-        index = self._on("index", self.index, z)[g]
+        index = self._on("index", self.index, z).index_select(0, g)
         if z.dim() == 2:
             return z.gather(1, index)
         return z[torch.arange(z.shape[0], device=z.device)[:, None], index]
