@@ -24,7 +24,7 @@ setup(
         "tqdm>=4.60",
     ],
     extras_require={
-        "test": ["pytest>=7"],
+        "test": ["pytest>=7", "sphinx>=7"],
         "docs": ["sphinx>=7"],
     },
     entry_points={"console_scripts": ["escnn-soft=escnn_soft.compare:main"]},
