@@ -125,9 +125,12 @@ class Decomposition:
 
     def __str__(self) -> str:
         width = max(len("irrep"), *(len(f"{n}({d})") for n, d in zip(self.irrep_names, self.irrep_dims)))
-        lines = [f"{self.group.name} representation of dimension {self.dim}: {self.summary}, "
-                 f"distance {self.regular_distance:.3g}"
-                 + ("" if self.is_regular_plus_trivial else " (not exactly)"),
+        if self.is_regular_plus_trivial:
+            head = f"{self.group.name} representation of dimension {self.dim}: {self.summary}"
+        else:
+            head = (f"{self.group.name} representation of dimension {self.dim}, closest to {self.summary} "
+                    f"({self.regular_distance:.3g} dimensions off)")
+        lines = [head,
                  f"  {'irrep':<{width}}  type  multiplicity  rounded  in regular"]
         for name, d, t, n, r, reg in zip(self.irrep_names, self.irrep_dims, self.irrep_types,
                                          self.multiplicities, self.rounded, self.regular):
@@ -303,9 +306,12 @@ def _homomorphism_defect(stack: np.ndarray, table: GroupTable) -> Tuple[float, f
     scale = np.sqrt(np.mean(np.sum(stack ** 2, axis=(1, 2))))
     if scale == 0.0:
         return float("inf"), float("inf")
+    n, d = stack.shape[:2]
+    columns = stack.transpose(1, 0, 2).reshape(d, n * d)      # [rho(h_0) | rho(h_1) | ...]
     worst, total = 0.0, 0.0
-    for i in range(table.order):        # one row of the table at a time: |G| d^2 memory, not |G|^2 d^2
-        err = np.linalg.norm(stack[i] @ stack - stack[mul[i]], axis=(1, 2)) / scale
+    for i in range(n):                  # one row of the table at a time: |G| d^2 memory, not |G|^2 d^2
+        products = (stack[i] @ columns).reshape(d, n, d).transpose(1, 0, 2)
+        err = np.linalg.norm(products - stack[mul[i]], axis=(1, 2)) / scale
         worst, total = max(worst, float(err.max())), total + float(err.sum())
     return worst, total / table.order ** 2
 
