@@ -41,7 +41,7 @@ __all__ = ["Decomposition", "decompose", "matrix_stack"]
 GroupLike = Union[Group, GroupTable]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Decomposition:
     r"""The multiplicities of escnn's irreps in a representation, and how exact they are.
 
@@ -123,6 +123,11 @@ class Decomposition:
         r"""The closest :math:`m\,\rho_\text{reg} \oplus t \cdot 1`, e.g. ``'5×regular(D3) ⊕ 0×trivial'``."""
         return f"{self.regular_copies}×regular({self.group.name}) ⊕ {self.trivial_copies}×trivial"
 
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{name}({d}) {n:.2f}" for name, d, n in zip(self.irrep_names, self.irrep_dims,
+                                                                      self.multiplicities))
+        return f"{self.group.name}: {parts} — residual {self.residual:.1g} — {self.summary}"
+
     def __str__(self) -> str:
         width = max(len("irrep"), *(len(f"{n}({d})") for n, d in zip(self.irrep_names, self.irrep_dims)))
         if self.is_regular_plus_trivial:
@@ -170,7 +175,8 @@ def _table_of(rep: Any, G: Optional[GroupLike]) -> GroupTable:
         own = group_table(rep.group)
     if G is None:
         if own is None:
-            raise ValueError(f"cannot tell the group of a {type(rep).__name__}: pass it, e.g. decompose(rep, cyclic_group(4))")
+            raise ValueError(f"cannot tell the group of a {type(rep).__name__}: pass it, "
+                             f"e.g. decompose(rep, cyclic_group(4))")
         return own
     table = group_table(G)
     if own is not None and own is not table:

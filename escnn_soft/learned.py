@@ -25,8 +25,9 @@ import torch
 from escnn.group import Group
 from torch import nn
 
+from .actions import GroupAction
 from .decompose import matrix_stack
-from .groups import GroupTable, group_table
+from .groups import GroupTable
 
 __all__ = ["Presentation", "LearnedRepresentation"]
 
@@ -99,7 +100,7 @@ def _words(table: GroupTable, generators: Sequence[int]) -> Dict[int, Tuple[int,
     return words
 
 
-class LearnedRepresentation(nn.Module):
+class LearnedRepresentation(nn.Module, GroupAction):
     r"""A learned action :math:`\rho(g) = W_{s_{w_1}} \cdots W_{s_{w_\ell}}` on a ``dim``-dimensional latent.
 
     **Matrices.** :meth:`matrices` returns all :math:`|G|` matrices at once, built
@@ -149,7 +150,10 @@ class LearnedRepresentation(nn.Module):
     ``Representation`` of :math:`G`, a ``(|G|, dim, dim)`` stack, ...) it starts from
     that representation's generator matrices plus the same noise.
 
-    The module can stand in for a fixed latent: :attr:`group` is the
+    The module can stand in for a fixed latent (it is a
+    :class:`~escnn_soft.actions.GroupAction`, e.g. the ``latent`` of
+    :class:`~escnn_soft.loss.SoftEquivarianceLoss`, whose parameters then include the
+    generators; add :meth:`algebra_loss` to the training loss): :attr:`group` is the
     :class:`~escnn_soft.groups.GroupTable`, :attr:`size` the dimension, and
     ``apply(z, g)`` (or calling it) acts on a batch.
 
@@ -174,8 +178,9 @@ class LearnedRepresentation(nn.Module):
     def __init__(self, G: Union[Group, GroupTable], dim: int, presentation: Optional[Presentation] = None,
                  init: Any = None, noise: float = 0.01, seed: int = 0,
                  dtype: Optional[torch.dtype] = None, device: Union[torch.device, str, None] = None):
-        super().__init__()
-        table = group_table(G)
+        nn.Module.__init__(self)
+        GroupAction.__init__(self, G)
+        table = self.group
         if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
             raise ValueError(f"dim must be a positive int, got {dim!r}")
         if presentation is not None:
@@ -187,7 +192,6 @@ class LearnedRepresentation(nn.Module):
             words = tuple(found[i] for i in range(table.order))
         else:
             gens, words = table.generators, table.words
-        self._table = table
         self.size: int = dim
         self.presentation: Optional[Presentation] = presentation
         self.generator_elements: Tuple[int, ...] = tuple(gens)
@@ -230,7 +234,8 @@ class LearnedRepresentation(nn.Module):
                                                              dtype=torch.long), persistent=False)
 
     @staticmethod
-    def _initial(table: GroupTable, dim: int, gens: Tuple[int, ...], init: Any, noise: float, seed: int) -> torch.Tensor:
+    def _initial(table: GroupTable, dim: int, gens: Tuple[int, ...], init: Any, noise: float,
+                 seed: int) -> torch.Tensor:
         rng = torch.Generator().manual_seed(seed)
         if init is None:
             A = torch.randn(len(gens), dim, dim, generator=rng, dtype=torch.float64)
@@ -243,11 +248,6 @@ class LearnedRepresentation(nn.Module):
                 raise ValueError(f"init is a representation of dimension {stack.shape[1]}, but dim={dim}")
             W = torch.from_numpy(np.ascontiguousarray(stack[list(gens)]))
         return W + noise * torch.randn(W.shape, generator=rng, dtype=torch.float64)
-
-    @property
-    def group(self) -> GroupTable:
-        r"""The :class:`~escnn_soft.groups.GroupTable` whose element indices :meth:`apply` takes."""
-        return self._table
 
     def matrices(self) -> torch.Tensor:
         r"""All matrices :math:`\rho(g_i)`, shape ``(|G|, dim, dim)``, in element order."""
@@ -277,6 +277,13 @@ class LearnedRepresentation(nn.Module):
         if not isinstance(z, torch.Tensor):
             raise TypeError(f"z must be a torch.Tensor of shape (B, {self.size}) or (B, {self.size}, *spatial), "
                             f"got {type(z).__name__}")
+        if z.dim() < 2:
+            raise ValueError(f"expected a latent of shape (B, {self.size}) or (B, {self.size}, *spatial) for "
+                             f"{self!r}, got {tuple(z.shape)}")
+        self.group.check_indices(g, z.shape[0])
+        return self._act(z, g)
+
+    def _act(self, z: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         if z.dim() < 2 or z.shape[1] != self.size:
             raise ValueError(f"expected a latent of shape (B, {self.size}) or (B, {self.size}, *spatial) for "
                              f"{self!r}, got {tuple(z.shape)}")
@@ -284,7 +291,6 @@ class LearnedRepresentation(nn.Module):
         if z.dtype != W.dtype or z.device != W.device:
             raise TypeError(f"z is {z.dtype} on {z.device} but the representation is {W.dtype} on {W.device}; "
                             f"move one of them, e.g. rho.to(z)")
-        self.group.check_indices(g, z.shape[0])
         rho = self.matrices()[g.to(device=W.device, dtype=torch.long)]
         return torch.bmm(rho, z.reshape(z.shape[0], self.size, -1)).reshape(z.shape)
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from escnn.group import (cyclic_group, dihedral_group, direct_product, directsum, ico_group, octa_group)
+from escnn.group import cyclic_group, dihedral_group, direct_product, directsum, octa_group
 
 from escnn_soft.decompose import Decomposition, decompose, matrix_stack
 from escnn_soft.groups import group_table
@@ -91,6 +91,8 @@ def test_regular_plus_trivial_summary():
     Q = np.linalg.qr(np.random.default_rng(3).normal(size=(20, 20)))[0]
     d = decompose(directsum(parts, change_of_basis=Q))
     assert d.summary == "3×regular(D3) ⊕ 2×trivial"
+    assert repr(d).startswith("D3: irrep_0,0(1) 5.00, irrep_1,0(1) 3.00, irrep_1,1(2) 6.00 — residual ")
+    assert repr(d).endswith(" — 3×regular(D3) ⊕ 2×trivial")
     assert d.is_regular_plus_trivial
     assert d.rounded.tolist() == [5, 3, 6]
     text = str(d)
@@ -103,7 +105,8 @@ def test_not_regular():
     d = decompose(directsum([G.regular_representation, G.irrep(1, 1)]))
     assert not d.is_regular_plus_trivial
     assert d.regular_copies == 1 and d.regular_distance == pytest.approx(2.0)
-    assert str(d).splitlines()[0] == "D3 representation of dimension 8, closest to 1×regular(D3) ⊕ 0×trivial (2 dimensions off)"
+    assert str(d).splitlines()[0] == ("D3 representation of dimension 8, "
+                                      "closest to 1×regular(D3) ⊕ 0×trivial (2 dimensions off)")
 
 
 def test_complex_counts_c4_regular_latent():

@@ -196,3 +196,23 @@ def test_presentation_errors():
         LearnedRepresentation(G, 4, presentation=Presentation(gens, ()))
     with pytest.raises(ValueError, match="positive int"):
         LearnedRepresentation(G, 0)
+
+
+def test_latent_of_the_soft_equivariance_loss():
+    from escnn import gspaces
+    from escnn import nn as enn
+
+    from escnn_soft.actions import GroupAction, field_action
+    from escnn_soft.loss import SoftEquivarianceLoss
+
+    r2 = gspaces.rot2dOnR2(4)
+    latent = LearnedRepresentation(r2.fibergroup, 8)
+    assert isinstance(latent, GroupAction)
+    encoder = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    loss_fn = SoftEquivarianceLoss(encoder, torch.nn.Linear(8, 10), latent=latent, lam=1.0,
+                                   in_action=field_action(enn.FieldType(r2, [r2.trivial_repr])),
+                                   task_loss=torch.nn.CrossEntropyLoss())
+    assert any(p is latent.generators for p in loss_fn.parameters())
+    out = loss_fn(torch.randn(5, 1, 9, 9), torch.randint(10, (5,)))
+    (out.total + latent.algebra_loss()).backward()
+    assert latent.generators.grad.abs().sum() > 0
