@@ -1,0 +1,135 @@
+r"""Speed of the core: latent actions, data actions, and a soft training step.
+
+(a) ``RegularLatent.apply`` (one gather) vs the straightforward dense product,
+    looped over the elements present in the batch; d = 66, G = C4×C4 and D4×D4.
+(b) the batched C4 data action on 64×1×57×57 and the octahedral one on 64×1×28³
+    vs escnn's per-sample ``GeometricTensor.transform``.
+(c) a full training step (forward, backward, Adam) of the paper's DDMNIST CNN with
+    the soft loss vs the plain step, B = 64 and 1024.
+
+Each comparison calls A and B in turns and compares medians, in one run.
+
+Run:  python benchmarks/bench_core.py [--device cpu|cuda] [--out benchmarks/results/core_cpu.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+from escnn import gspaces
+from escnn import nn as enn
+from escnn.group import cyclic_group, dihedral_group, direct_product
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import environment, interleaved  # noqa: E402
+
+from escnn_soft import SoftEquivarianceLoss, field_action, regular_latent  # noqa: E402
+
+
+def dense_loop(z: torch.Tensor, g: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:
+    r"""The straightforward way: one dense matrix product per element present in the batch."""
+    out = torch.empty_like(z)
+    for e in g.unique().tolist():
+        mask = g == e
+        out[mask] = z[mask] @ matrices[e].T
+    return out
+
+
+def bench_latent(device: str, rows: list) -> None:
+    for name, G in [("C4×C4", direct_product(cyclic_group(4), cyclic_group(4))),
+                    ("D4×D4", direct_product(dihedral_group(4), dihedral_group(4)))]:
+        latent = regular_latent(G, 66)
+        matrices = torch.stack([latent.matrix(i) for i in range(latent.group.order)]).float().to(device)
+        for B in (64, 1024):
+            z = torch.randn(B, 66, device=device)
+            g = latent.group.sample(B, device=device)
+            assert torch.equal(latent(z, g), dense_loop(z, g, matrices))
+            t = interleaved({"gather": lambda: latent(z, g), "dense": lambda: dense_loop(z, g, matrices)},
+                            repeats=200, device=device)
+            rows.append(("(a) latent apply", f"{name}, d=66, B={B}", "dense loop", t["dense"], "apply", t["gather"]))
+
+
+def escnn_per_sample(ft: enn.FieldType, x: torch.Tensor, g: torch.Tensor, elements: list) -> torch.Tensor:
+    return torch.cat([enn.GeometricTensor(x[b:b + 1], ft).transform(elements[int(g[b])]).tensor for b in range(len(x))])
+
+
+def bench_data(device: str, rows: list) -> None:
+    for label, gspace, shape, repeats in [("C4 64×1×57×57", gspaces.rot2dOnR2(4), (57, 57), 30),
+                                           ("octa 64×1×28³", gspaces.octaOnR3(), (28, 28, 28), 10)]:
+        ft = enn.FieldType(gspace, [gspace.trivial_repr])
+        act = field_action(ft)
+        elements = act.group.elements
+        x = torch.randn(64, 1, *shape, device=device)
+        g = act.group.sample(64, device=device)
+        assert torch.equal(act(x, g), escnn_per_sample(ft, x, g, elements))
+        t = interleaved({"batched": lambda: act(x, g), "escnn": lambda: escnn_per_sample(ft, x, g, elements)},
+                        repeats=repeats, device=device)
+        rows.append(("(b) data action", label, "escnn per-sample transform", t["escnn"], "field_action", t["batched"]))
+
+
+def bench_step(device: str, rows: list) -> None:
+    from escnn_soft.datasets import ddmnist_group
+    from escnn_soft.models import ddmnist_cnn
+
+    group = ddmnist_group("C4")
+    latent = regular_latent(group.product.group, 66)
+    for B in (64, 1024):
+        torch.manual_seed(0)
+        model = ddmnist_cnn().to(device)
+        soft = SoftEquivarianceLoss(model.encoder, model.head, in_action=group.input_action, latent=latent,
+                                    task_loss=nn.CrossEntropyLoss(), lam=2.0).to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        x = torch.randn(B, 1, 56, 56, device=device)
+        y = torch.randint(100, (B,), device=device)
+
+        def plain_step():
+            loss = nn.functional.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+        def soft_step():
+            loss = soft(x, y).total
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+        t = interleaved({"plain": plain_step, "soft": soft_step}, repeats=30 if B == 64 else 10, device=device)
+        rows.append(("(c) training step", f"DDMNIST CNN, C4×C4, B={B}", "soft", t["soft"], "plain", t["plain"]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--only", default="abc", help="which comparisons to run, e.g. 'ab'")
+    parser.add_argument("--out", default=None, help="also write the table (markdown) to this file")
+    args = parser.parse_args()
+    rows: list = []
+    if "a" in args.only:
+        bench_latent(args.device, rows)
+    if "b" in args.only:
+        bench_data(args.device, rows)
+    if "c" in args.only:
+        bench_step(args.device, rows)
+    env = environment(args.device)
+    lines = [f"command: `python benchmarks/bench_core.py --device {args.device} --only {args.only}`",
+             "  ".join(f"{k}: {v}" for k, v in env.items()), "",
+             "(a), (b): A / B is the speed-up of escnn_soft (target ≥ 10×, ≥ 50× in 2D, ≥ 15× in 3D); "
+             "(c): A / B is the cost of a soft step relative to a plain one (target ≤ 2.05×).", "",
+             "| comparison | case | A | A median (ms) | B | B median (ms) | A / B |",
+             "| --- | --- | --- | ---: | --- | ---: | ---: |"]
+    for what, case, a, ta, b, tb in rows:
+        lines.append(f"| {what} | {case} | {a} | {ta * 1e3:.3f} | {b} | {tb * 1e3:.3f} | {ta / tb:.2f}× |")
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+r"""Interleaved timing: A and B measured in turns, medians compared, in one run."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import time
+from typing import Callable, Dict
+
+import torch
+
+__all__ = ["interleaved", "environment"]
+
+
+def _sync(device: torch.device | str | None) -> None:
+    if device is not None and torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def interleaved(fns: Dict[str, Callable[[], object]], repeats: int, warmup: int = 2,
+                device: torch.device | str | None = None) -> Dict[str, float]:
+    r"""Median seconds per call of each function, calling them in turns ``repeats`` times."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    _sync(device)
+    times: Dict[str, list] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            _sync(device)
+            start = time.perf_counter()
+            fn()
+            _sync(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def environment(device: torch.device | str = "cpu") -> Dict[str, str]:
+    r"""The commit, machine and library versions a result was measured with."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout.strip()
+        commit += "+uncommitted" if dirty else ""
+    except OSError:
+        commit = "unknown"
+    import escnn
+
+    device = torch.device(device)
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    machine = f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+    if device.type == "cuda":
+        machine = f"{torch.cuda.get_device_name(device)}; host {machine}"
+    return {"commit": commit, "machine": machine, "python": platform.python_version(),
+            "torch": torch.__version__, "escnn": escnn.__version__, "device": str(device)}
