@@ -6,7 +6,9 @@ The core, from groups to the loss:
 * :mod:`escnn_soft.latent` — latent representations made of regular copies;
 * :mod:`escnn_soft.actions` — batched actions on data (escnn field types, products);
 * :mod:`escnn_soft.loss` — the soft-equivariance loss;
-* :mod:`escnn_soft.equivariance` — the equivariance error of any function.
+* :mod:`escnn_soft.equivariance` — the equivariance error of any function;
+* :mod:`escnn_soft.decompose` — irrep multiplicities of (learned) representations, by characters;
+* :mod:`escnn_soft.learned` — latent representations learned with an algebra loss.
 
 Models, datasets and the command line live in :mod:`escnn_soft.models`,
 :mod:`escnn_soft.datasets` and :mod:`escnn_soft.compare`, which use the core.
@@ -26,6 +28,8 @@ from .actions import (
 from .latent import RegularLatent, regular_latent
 from .loss import SoftEquivarianceLoss, SoftLoss
 from .equivariance import equivariance_error
+from .decompose import Decomposition, decompose, matrix_stack
+from .learned import LearnedRepresentation, Presentation
 
 __version__ = "0.1.0"
 
@@ -45,4 +49,9 @@ __all__ = [
     "SoftEquivarianceLoss",
     "SoftLoss",
     "equivariance_error",
+    "Decomposition",
+    "decompose",
+    "matrix_stack",
+    "LearnedRepresentation",
+    "Presentation",
 ]

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-CORE = ["escnn_soft.groups", "escnn_soft.latent", "escnn_soft.actions", "escnn_soft.loss", "escnn_soft.equivariance"]
+CORE = ["escnn_soft.groups", "escnn_soft.latent", "escnn_soft.actions", "escnn_soft.loss", "escnn_soft.equivariance",
+        "escnn_soft.decompose", "escnn_soft.learned"]
 
 
 @pytest.mark.parametrize("name", CORE)
