@@ -25,13 +25,13 @@ __all__ = ["equivariance_error"]
 
 def _plain(f: Callable) -> Callable[[torch.Tensor], torch.Tensor]:
     r"""Wrap an escnn ``EquivariantModule`` so that it maps plain tensors to plain tensors."""
-    in_type = getattr(f, "in_type", None)
-    if in_type is None or not hasattr(in_type, "gspace"):
+    from escnn.nn import EquivariantModule, GeometricTensor
+
+    if not isinstance(f, EquivariantModule):
         return f
-    from escnn.nn import GeometricTensor
 
     def call(x: torch.Tensor) -> torch.Tensor:
-        out = f(GeometricTensor(x, in_type))
+        out = f(GeometricTensor(x, f.in_type))
         return out.tensor if isinstance(out, GeometricTensor) else out
 
     return call

@@ -54,3 +54,15 @@ def test_bad_inputs():
         equivariance_error(lambda x: x, x, act, elements=[4])
     with pytest.raises(ValueError, match="non-empty"):
         equivariance_error(lambda x: x, x[:0], act)
+
+
+def test_plain_module_with_in_type_attribute_is_not_wrapped():
+    class Wrapped(nn.Module):
+        in_type = SCALAR  # a plain-tensor model that exposes its escnn input type
+
+        def forward(self, x):
+            assert isinstance(x, torch.Tensor)
+            return x.flatten(1)
+
+    err = equivariance_error(Wrapped(), torch.randn(2, 1, 5, 5), field_action(SCALAR), field_action(SCALAR))
+    assert err.shape == (4,)
