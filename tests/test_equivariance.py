@@ -62,7 +62,7 @@ def test_plain_module_with_in_type_attribute_is_not_wrapped():
 
         def forward(self, x):
             assert isinstance(x, torch.Tensor)
-            return x.flatten(1)
+            return 2 * x
 
     err = equivariance_error(Wrapped(), torch.randn(2, 1, 5, 5), field_action(SCALAR), field_action(SCALAR))
-    assert err.shape == (4,)
+    assert err.shape == (4,) and err.max() < 1e-6
