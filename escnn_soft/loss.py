@@ -16,7 +16,7 @@ added: :math:`\rho_Z` is fixed (e.g. :func:`~escnn_soft.regular_latent`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -55,12 +55,12 @@ class SoftEquivarianceLoss(nn.Module):
     r"""Parameter-free soft equivariance for a plain encoder–head network.
 
     ``loss_fn(x, y)`` draws :math:`g` uniformly per sample (or takes ``g=``) and
-    returns a :class:`SoftLoss`. The transformed input is encoded together with the
-    original one (a single encoder pass on the concatenated batch) and the shifted
-    latent is decoded together with the original latent (a single head pass), so a
-    training step costs about two plain forward/backward passes. With ``lam=0`` and
-    ``shifted_weight=0`` only the plain pass runs and the loss is exactly the task
-    loss of plain training.
+    returns a :class:`SoftLoss`. It runs two passes: the plain one,
+    :math:`z = E(x)` and :math:`D(z)`, and one more that encodes
+    :math:`\rho_X(g) x` and decodes :math:`\rho_Z(g) z`, so a training step costs about
+    two plain ones, and batch statistics (BatchNorm) are those of each pass. With
+    ``lam=0`` and ``shifted_weight=0`` only the plain pass runs and the loss is
+    exactly the task loss of plain training.
 
     The module holds the encoder and head as submodules (so ``.to()``,
     ``.train()``, ``.parameters()`` reach them) and adds no parameters of its own.
@@ -120,9 +120,10 @@ class SoftEquivarianceLoss(nn.Module):
     ) -> "SoftEquivarianceLoss":
         r"""Attach the loss to a single model whose latent is the output of a named layer.
 
-        The layer's output is captured with a forward hook; for the shifted task term
-        the hook replaces the latent of the transformed half of the batch by
-        :math:`\rho_Z(g) E(x)`, so the rest of the model acts as the head :math:`D`.
+        The layer's output is captured with a forward hook. In the second pass, on
+        :math:`\rho_X(g) x`, the hook also replaces that output by :math:`\rho_Z(g) E(x)`,
+        so the rest of the model acts as the head :math:`D`; the layer must therefore
+        be a cut point of the model (no skip connection around it).
 
         Args:
             model (nn.Module): the whole network.
@@ -185,47 +186,47 @@ class SoftEquivarianceLoss(nn.Module):
 
         equivariant = self.lam > 0
         shifted = self.shifted_weight > 0
-        hooked = self.latent_layer is not None
-        if equivariant:
-            x_in = torch.cat([x, self.in_action(x, g)])
-        elif shifted and hooked:
-            x_in = torch.cat([x, x])  # the hook swaps the second half's latent for rho_Z(g) E(x)
+        if self.latent_layer is None:
+            z = self.encoder(x)
+            output = self.head(z)
         else:
-            x_in = x
-        latents = {}
-
-        def decode_input(z_all: torch.Tensor) -> torch.Tensor:
-            z = z_all[:B]
-            self._check_latent(z)
-            latents["z"], latents["z_all"] = z, z_all
-            if not shifted:
-                return z_all
-            latents["rz"] = self.latent._act(z, g)
-            return torch.cat([z, latents["rz"]])
-
-        if not hooked:
-            out_all = self.head(decode_input(self.encoder(x_in)))
-        else:
-            layer = self.model.get_submodule(self.latent_layer)
-            handle = layer.register_forward_hook(lambda module, args, output: decode_input(output))
-            try:
-                out_all = self.model(x_in)
-            finally:
-                handle.remove()
-
-        output = out_all[:B]
+            z, output = self._hooked_pass(x)
+        self._check_latent(z)
         zero = output.new_zeros(())
         task = self.task_loss(output, y)
-        shifted_term = zero
-        if shifted:
-            y_g = y if self.out_action is None else self.out_action(y, g)
-            shifted_term = self.task_loss(out_all[B:], y_g)
-        equivariance_term = zero
-        if equivariant:
-            rz = latents["rz"] if shifted else self.latent._act(latents["z"], g)
-            equivariance_term = F.mse_loss(latents["z_all"][B:], rz)
+        shifted_term = equivariance_term = zero
+        if equivariant or shifted:
+            rz = self.latent._act(z, g)
+            # the second pass: encode rho_X(g) x (when lam > 0), decode rho_Z(g) E(x) (when shifted)
+            if self.latent_layer is None:
+                z_g = self.encoder(self.in_action(x, g)) if equivariant else None
+                output_g = self.head(rz) if shifted else None
+            else:
+                z_g, output_g = self._hooked_pass(self.in_action(x, g) if equivariant else x, rz if shifted else None)
+            if equivariant:
+                equivariance_term = F.mse_loss(z_g, rz)
+            if shifted:
+                y_g = y if self.out_action is None else self.out_action(y, g)
+                shifted_term = self.task_loss(output_g, y_g)
         total = task + self.shifted_weight * shifted_term + self.lam * equivariance_term
-        return SoftLoss(total, task, shifted_term, equivariance_term, output, latents["z"], g)
+        return SoftLoss(total, task, shifted_term, equivariance_term, output, z, g)
+
+    def _hooked_pass(self, x: torch.Tensor, replace: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        r"""``model(x)`` with the latent layer's output captured and, if given, replaced."""
+        captured = []
+
+        def hook(module: nn.Module, args, output: torch.Tensor):
+            captured.append(output)
+            return replace
+
+        handle = self.model.get_submodule(self.latent_layer).register_forward_hook(hook)
+        try:
+            output = self.model(x)
+        finally:
+            handle.remove()
+        if not captured:
+            raise RuntimeError(f"layer {self.latent_layer!r} was not called in the model's forward pass")
+        return captured[0], output
 
     def _check_latent(self, z: torch.Tensor) -> None:
         if z.dim() < 2 or z.shape[1] != self.latent.size:
