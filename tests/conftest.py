@@ -6,33 +6,33 @@ from escnn import group
 torch.use_deterministic_algorithms(False)
 
 
-def _finite_groups():
-    d4 = group.dihedral_group(4)
-    return {
-        "C1": group.cyclic_group(1),
-        "C4": group.cyclic_group(4),
-        "C5": group.cyclic_group(5),
-        "D1": group.dihedral_group(1),
-        "D3": group.dihedral_group(3),
-        "D4": d4,
-        "octa": group.octa_group(),
-        "full_octa": group.full_octa_group(),
-        "ico": group.ico_group(),
-        "full_ico": group.full_ico_group(),
-        "C4xC4": group.direct_product(group.cyclic_group(4), group.cyclic_group(4)),
-        "D4xD4": group.direct_product(d4, d4),
-        "C2xD3": group.direct_product(group.cyclic_group(2), group.dihedral_group(3)),
-        "C4<D4": d4.subgroup((None, 4))[0],
-    }
+def _d4():
+    return group.dihedral_group(4)
 
 
-FINITE_GROUPS = _finite_groups()
+FINITE_GROUPS = {
+    "C1": lambda: group.cyclic_group(1),
+    "C4": lambda: group.cyclic_group(4),
+    "C5": lambda: group.cyclic_group(5),
+    "D1": lambda: group.dihedral_group(1),
+    "D3": lambda: group.dihedral_group(3),
+    "D4": _d4,
+    "octa": group.octa_group,
+    "full_octa": group.full_octa_group,
+    "ico": group.ico_group,
+    "full_ico": group.full_ico_group,
+    "C4xC4": lambda: group.direct_product(group.cyclic_group(4), group.cyclic_group(4)),
+    "D4xD4": lambda: group.direct_product(_d4(), _d4()),
+    "C2xD3": lambda: group.direct_product(group.cyclic_group(2), group.dihedral_group(3)),
+    "C4<D4": lambda: _d4().subgroup((None, 4))[0],
+}
+"""Every finite escnn group family, two direct products and a subgroup, built on first use
+(escnn's factories cache them)."""
 
 
 @pytest.fixture(params=sorted(FINITE_GROUPS), scope="session")
 def finite_group(request):
-    """Every finite escnn group family, two direct products and a subgroup."""
-    return FINITE_GROUPS[request.param]
+    return FINITE_GROUPS[request.param]()
 
 
 @pytest.fixture(autouse=True)

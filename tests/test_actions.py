@@ -14,37 +14,43 @@ def _rotation(theta):
     return np.array([[c, -s], [s, c]])
 
 
-def _cases():
-    r4, r2 = gspaces.rot2dOnR2(4), gspaces.rot2dOnR2(2)
-    d1, d1v = gspaces.flipRot2dOnR2(1), gspaces.flipRot2dOnR2(1, axis=np.pi / 2)
-    d2, d4 = gspaces.flipRot2dOnR2(2), gspaces.flipRot2dOnR2(4)
-    o, fo = gspaces.octaOnR3(), gspaces.fullOctaOnR3()
-    ico = gspaces.no_base_space(group.ico_group())
-    c5 = gspaces.no_base_space(group.cyclic_group(5))
-    dense = change_basis(r4.irrep(1), _rotation(0.5), name="tilted_vector")
-    return {
-        "C4-scalar": (r4, [r4.trivial_repr], (9, 9)),
-        "C4-regular": (r4, [r4.regular_repr, r4.trivial_repr], (8, 8)),
-        "C4-vector": (r4, [r4.irrep(1)], (7, 7)),
-        "C4-dense": (r4, [dense], (7, 7)),
-        "C2": (r2, [r2.regular_repr, r2.irrep(1)], (6, 6)),
-        "D1": (d1, [d1.trivial_repr, d1.regular_repr, d1.irrep(1)], (6, 6)),
-        "D1-vertical": (d1v, [d1v.regular_repr], (5, 5)),
-        "D2": (d2, [d2.regular_repr, d2.irrep(1, 1)], (6, 6)),
-        "D4": (d4, [d4.trivial_repr, d4.regular_repr, d4.irrep(1, 1), d4.quotient_repr((None, 4))], (7, 7)),
-        "octa": (o, [o.trivial_repr, o.irrep(1), o.regular_repr], (4, 4, 4)),
-        "full_octa": (fo, [fo.trivial_repr] + [r for r in fo.fibergroup.irreps() if r.size == 3][:2], (4, 4, 4)),
-        "ico-fibre": (ico, [ico.regular_repr], ()),
-        "C5-fibre-dense": (c5, [c5.irrep(1), c5.irrep(2)], ()),
-    }
+def _tilted_vector(r4):
+    return change_basis(r4.irrep(1), _rotation(0.5), name="tilted_vector")
 
 
-CASES = _cases()
+def _full_octa_vectors(fo):
+    return [r for r in fo.fibergroup.irreps() if r.size == 3][:2]
+
+
+_CASES = {
+    "C4-scalar": (lambda: gspaces.rot2dOnR2(4), lambda s: [s.trivial_repr], (9, 9)),
+    "C4-regular": (lambda: gspaces.rot2dOnR2(4), lambda s: [s.regular_repr, s.trivial_repr], (8, 8)),
+    "C4-vector": (lambda: gspaces.rot2dOnR2(4), lambda s: [s.irrep(1)], (7, 7)),
+    "C4-dense": (lambda: gspaces.rot2dOnR2(4), lambda s: [_tilted_vector(s)], (7, 7)),
+    "C2": (lambda: gspaces.rot2dOnR2(2), lambda s: [s.regular_repr, s.irrep(1)], (6, 6)),
+    "D1": (lambda: gspaces.flipRot2dOnR2(1), lambda s: [s.trivial_repr, s.regular_repr, s.irrep(1)], (6, 6)),
+    "D1-vertical": (lambda: gspaces.flipRot2dOnR2(1, axis=np.pi / 2), lambda s: [s.regular_repr], (5, 5)),
+    "D2": (lambda: gspaces.flipRot2dOnR2(2), lambda s: [s.regular_repr, s.irrep(1, 1)], (6, 6)),
+    "D4": (lambda: gspaces.flipRot2dOnR2(4),
+           lambda s: [s.trivial_repr, s.regular_repr, s.irrep(1, 1), s.quotient_repr((None, 4))], (7, 7)),
+    "octa": (gspaces.octaOnR3, lambda s: [s.trivial_repr, s.irrep(1), s.regular_repr], (4, 4, 4)),
+    "full_octa": (gspaces.fullOctaOnR3, lambda s: [s.trivial_repr] + _full_octa_vectors(s), (4, 4, 4)),
+    "ico-fibre": (lambda: gspaces.no_base_space(group.ico_group()), lambda s: [s.regular_repr], ()),
+    "C5-fibre-dense": (lambda: gspaces.no_base_space(group.cyclic_group(5)), lambda s: [s.irrep(1), s.irrep(2)], ()),
+}
+CASES = list(_CASES)
+
+
+def _case(name):
+    r"""The gspace, fibre representations and grid of a named case, built on first use."""
+    make_gspace, reps, grid = _CASES[name]
+    gspace = make_gspace()
+    return gspace, reps(gspace), grid
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_matches_escnn_transform(name):
-    gspace, reps, grid = CASES[name]
+    gspace, reps, grid = _case(name)
     ft = enn.FieldType(gspace, reps)
     act = field_action(ft)
     T = act.group
@@ -61,7 +67,7 @@ def test_matches_escnn_transform(name):
 
 @pytest.mark.parametrize("name", ["C4-scalar", "D1", "D4", "octa", "full_octa"])
 def test_scalar_fields_bit_for_bit(name):
-    gspace, _, grid = CASES[name]
+    gspace, _, grid = _case(name)
     ft = enn.FieldType(gspace, [gspace.trivial_repr] * 2)
     act = field_action(ft)
     x = torch.randn(1, 2, *grid)
@@ -71,7 +77,7 @@ def test_scalar_fields_bit_for_bit(name):
 
 @pytest.mark.parametrize("name", ["C4-vector", "D4", "octa", "C4-dense"])
 def test_homomorphism(name):
-    gspace, reps, grid = CASES[name]
+    gspace, reps, grid = _case(name)
     act = field_action(enn.FieldType(gspace, reps))
     T = act.group
     x = torch.randn(T.order, act.size, *grid, dtype=torch.float64)
@@ -109,7 +115,7 @@ def test_gradients_and_batching():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_dtype_device(device, dtype):
     for name in ("C4-vector", "C4-dense", "octa"):
-        gspace, reps, grid = CASES[name]
+        gspace, reps, grid = _case(name)
         act = field_action(enn.FieldType(gspace, reps))
         x = torch.randn(2, act.size, *grid, dtype=dtype, device=device)
         out = act(x, torch.tensor([1, 2], device=device))
