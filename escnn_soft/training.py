@@ -39,6 +39,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from .actions import ActionLike, GroupAction
 from .equivariance import equivariance_error
@@ -46,6 +47,7 @@ from .groups import GroupTable
 
 __all__ = [
     "PROTOCOL_VERSION",
+    "LossFn",
     "Source",
     "TaskData",
     "TrainingSetup",
@@ -267,7 +269,7 @@ def _sync(device: torch.device) -> None:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
-             score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], batch_size: int = 1000) -> float:
+             score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], batch_size: int = 500) -> float:
     r"""The mean score of ``model`` in eval mode on ``(inputs, targets)``, in batches."""
     model.eval()
     total = inputs.new_zeros((), dtype=torch.float64)
@@ -279,13 +281,9 @@ def evaluate(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
 
 def mean_equivariance_error(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, in_action: ActionLike,
                             out_action: Optional[ActionLike], group: GroupTable) -> Tuple[float, List[float]]:
-    r"""The equivariance error of ``f`` averaged over the non-identity elements, and per element.
-
-    ``f`` is called on plain tensors (it is wrapped, so that a model with an
-    ``in_type`` attribute is not handed escnn tensors).
-    """
+    r"""The equivariance error of ``f`` averaged over the non-identity elements, and per element."""
     elements = [e for e in range(group.order) if e != group.identity]
-    errors = equivariance_error(lambda t: f(t), x, in_action, out_action, group=group, elements=elements)
+    errors = equivariance_error(f, x, in_action, out_action, group=group, elements=elements)
     per_element = [float(e) for e in errors.cpu()]
     return sum(per_element) / len(per_element), per_element
 
@@ -307,8 +305,6 @@ def _set_random_states(states: Mapping[str, Any], generator: torch.Generator, de
 def _train_epoch(setup: TrainingSetup, data: TaskData, optimizer: torch.optim.Optimizer, batch_size: int,
                  generator: torch.Generator, score: Callable, device: torch.device,
                  progress: Optional[bool]) -> Dict[str, float]:
-    from tqdm.auto import tqdm
-
     setup.model.train()
     order = torch.randperm(data.train_size, generator=generator, device=device)
     batches = [b for b in order.split(batch_size) if b.numel() > 1]  # batch norm needs two samples
@@ -336,7 +332,7 @@ def _now() -> str:
 
 
 def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, *,
-              device: Union[torch.device, str], equivariance_batch: int = 512, eval_batch_size: int = 1000,
+              device: Union[torch.device, str], equivariance_batch: int = 256, eval_batch_size: int = 500,
               extra: Optional[Mapping[str, Any]] = None,
               on_epoch: Optional[Callable[[int, Dict[str, Any]], None]] = None,
               progress: Optional[bool] = None) -> Dict[str, Any]:
@@ -363,8 +359,6 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
         epoch), ``final_test_score``, ``parameters``, ``seconds_per_epoch`` (training
         only, mean), ``train_seconds``, the equivariance errors and ``device``.
     """
-    from tqdm.auto import tqdm
-
     run_dir = Path(run_dir)
     done = load_result(run_dir)
     if done is not None:

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import cuda_devices
 
 import escnn_soft.compare as cmp
 from escnn_soft.compare import Options, compare, main, parse_args
@@ -85,9 +86,10 @@ def _comparable(history):
     return [{k: v for k, v in h.items() if not k.endswith("seconds")} for h in history]
 
 
-def test_interrupted_run_resumes_from_its_checkpoint(tmp_path):
+@pytest.mark.parametrize("device", ["cpu"] + cuda_devices())
+def test_interrupted_run_resumes_from_its_checkpoint(tmp_path, device):
     options = dict(task="ddmnist", groups=("C4",), models=("soft",), seeds=(0,), epochs=2, train_size=200,
-                   batch_size=64, equivariance_batch=16, progress=False)
+                   batch_size=64, equivariance_batch=16, progress=False, device=device)
     reference = compare(Options(**options, out=tmp_path / "a"))[0]
 
     out = tmp_path / "b"
@@ -101,10 +103,13 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path):
     assert epochs == [2]  # the first epoch is not trained again
     assert resumed["resumed_from_epoch"] == 1 and reference["resumed_from_epoch"] is None
     assert resumed["name"] == reference["name"]
-    assert _comparable(resumed["history"]) == pytest.approx(_comparable(reference["history"]), rel=1e-5)
-    assert resumed["test_score"] == reference["test_score"]
-    assert resumed["latent_equivariance_error"] == pytest.approx(reference["latent_equivariance_error"], rel=1e-5)
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2]
     assert not (run_dir / "checkpoint.pt").exists()
+    if device == "cpu":  # as if never interrupted (CUDA kernels need not be deterministic)
+        assert _comparable(resumed["history"]) == pytest.approx(_comparable(reference["history"]), rel=1e-5)
+        assert resumed["test_score"] == reference["test_score"]
+        assert resumed["latent_equivariance_error"] == pytest.approx(reference["latent_equivariance_error"],
+                                                                     rel=1e-5)
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -139,7 +144,7 @@ def test_module_entry_point_reports_bad_arguments():
 def test_defaults_and_lists():
     options = parse_args([])
     assert (options.task, options.groups, options.models) == ("ddmnist", ("C4",), ("cnn-aug", "soft", "scnn"))
-    assert (options.epochs, options.train_size, options.batch_size, options.seeds) == (3, 1000, 256, (0,))
+    assert (options.epochs, options.train_size, options.batch_size, options.seeds) == (2, 1000, 256, (0,))
     assert parse_args(["--seeds", "3"]).seeds == (0, 1, 2)
     assert parse_args(["--seeds", "0,2,2"]).seeds == (0, 2)
     assert parse_args(["--seeds", "5,"]).seeds == (5,)

@@ -41,7 +41,7 @@ from ..datasets import MNIST, DoubleDigitMNIST, ddmnist_group, load_mnist, make_
 from ..latent import regular_latent
 from ..loss import SoftEquivarianceLoss
 from ..models import build_ddmnist_model, ddmnist_rpp
-from ..training import Source, Task, TaskData, TrainingSetup
+from ..training import LossFn, Source, Task, TaskData, TrainingSetup
 
 __all__ = [
     "LEARNING_RATES",
@@ -127,7 +127,7 @@ class DDMNISTData(TaskData):
         return make_batch(self.digits[index], g, theta, group=self.name), self.labels[index]
 
 
-def _cross_entropy(model: nn.Module, prior: bool = False):
+def _cross_entropy(model: nn.Module, prior: bool = False) -> LossFn:
     def loss(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator):
         output = model(x)
         task = F.cross_entropy(output, y)
@@ -139,7 +139,7 @@ def _cross_entropy(model: nn.Module, prior: bool = False):
     return loss
 
 
-def _soft(model: nn.Module, group: str, lam: float):
+def _soft(model: nn.Module, group: str, lam: float) -> LossFn:
     spec = ddmnist_group(group)
     soft = SoftEquivarianceLoss(model.encoder, model.head, in_action=spec.input_action,
                                 latent=regular_latent(spec.product, LATENT_DIM),
@@ -163,7 +163,7 @@ class DDMNISTTask(Task):
     models = ("cnn", "cnn-aug", "soft", "scnn", "rpp")
     default_group = "C4"
     default_models = ("cnn-aug", "soft", "scnn")
-    default_epochs = 3
+    default_epochs = 2
     default_train_size = 1000
     metric = "accuracy"
 
