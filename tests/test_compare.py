@@ -2,8 +2,10 @@ import csv
 import json
 import subprocess
 import sys
+import time
 
 import pytest
+import torch
 from conftest import cuda_devices
 
 import escnn_soft.compare as cmp
@@ -110,6 +112,32 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path, device):
         assert resumed["test_score"] == reference["test_score"]
         assert resumed["latent_equivariance_error"] == pytest.approx(reference["latent_equivariance_error"],
                                                                      rel=1e-5)
+
+
+def test_killed_process_resumes_at_its_next_epoch(tmp_path):
+    out = tmp_path / "cmp"
+    argv = ["--models", "cnn", "--train-size", "200", "--epochs", "3", "--equivariance-batch", "8", "--no-progress",
+            "--device", "cpu", "--out", str(out)]
+    proc = subprocess.Popen([sys.executable, "-m", "escnn_soft.compare", *argv],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    try:
+        while not list(out.glob("runs/*/checkpoint.pt")):
+            assert proc.poll() is None, "the comparison ended before its first checkpoint"
+            assert time.monotonic() < deadline, "no checkpoint after 180 s"
+            time.sleep(0.05)
+    finally:
+        proc.kill()
+        proc.wait()
+    (checkpoint,) = out.glob("runs/*/checkpoint.pt")
+    done = len(torch.load(checkpoint, weights_only=True)["history"])
+    if done == 3:
+        pytest.skip("the process finished its last epoch before it was killed")
+
+    epochs = []
+    (result,) = compare(parse_args(argv), on_epoch=lambda e, r: epochs.append(e))
+    assert epochs == list(range(done + 1, 4))
+    assert result["resumed_from_epoch"] == done and [h["epoch"] for h in result["history"]] == [1, 2, 3]
 
 
 @pytest.mark.parametrize("argv, message", [
