@@ -83,6 +83,8 @@ class Options:
         lam (float, optional): :math:`\lambda` for the soft model, instead of the task's.
         data_seed (int): fixes the data (pairs, evaluation sets, fixed poses).
         equivariance_batch (int): the number of test inputs for equivariance errors.
+        threads (int, optional): CPU threads for torch (``torch.set_num_threads``);
+            ``None`` leaves torch's default.
         progress (bool, optional): progress bars; ``None``: only on a terminal.
     """
 
@@ -100,6 +102,7 @@ class Options:
     lam: Optional[float] = None
     data_seed: int = 0
     equivariance_batch: int = 256
+    threads: Optional[int] = None
     progress: Optional[bool] = None
 
 
@@ -129,6 +132,8 @@ def _parser() -> argparse.ArgumentParser:
                                                             "fixed poses (default 0)")
     p.add_argument("--equivariance-batch", type=int, default=256,
                    help="test images the equivariance errors are measured on (default 256)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice); on a machine "
+                                               "shared with other jobs, fewer threads can be much faster")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
@@ -188,8 +193,8 @@ def parse_args(argv: Sequence[str]) -> Options:
     epochs = task.default_epochs if args.epochs is None else args.epochs
     train_size = task.default_train_size if args.train_size is None else args.train_size
     for flag, value in (("--epochs", epochs), ("--train-size", train_size), ("--batch-size", args.batch_size),
-                        ("--equivariance-batch", args.equivariance_batch)):
-        if value <= 0:
+                        ("--equivariance-batch", args.equivariance_batch), ("--threads", args.threads)):
+        if value is not None and value <= 0:
             raise UsageError(f"{flag} must be positive, got {value}")
     if args.lr is not None and not args.lr > 0:
         raise UsageError(f"--lr must be positive, got {args.lr}")
@@ -200,7 +205,8 @@ def parse_args(argv: Sequence[str]) -> Options:
     return Options(task=task.name, groups=groups, models=models, seeds=_seeds(args.seeds), epochs=epochs,
                    train_size=train_size, batch_size=args.batch_size, source=args.mnist, out=Path(args.out),
                    device=_device(args.device), lr=args.lr, lam=args.lam, data_seed=args.data_seed,
-                   equivariance_batch=args.equivariance_batch, progress=False if args.no_progress else None)
+                   equivariance_batch=args.equivariance_batch, threads=args.threads,
+                   progress=False if args.no_progress else None)
 
 
 def _commit() -> Optional[str]:
@@ -256,6 +262,8 @@ def compare(options: Options, *, on_epoch: Optional[Callable[[int, Dict[str, Any
         on_epoch (callable, optional): passed to :func:`~escnn_soft.training.train_run`.
     """
     task, source = prepare(options)
+    if options.threads is not None:
+        torch.set_num_threads(options.threads)
     commit = _commit()
     out = Path(options.out)
     results: List[Dict[str, Any]] = []

@@ -148,6 +148,7 @@ def test_killed_process_resumes_at_its_next_epoch(tmp_path):
     (["--train-size", "100000"], "larger than available"),
     (["--train-size", "150"], "multiple of 100"),
     (["--epochs", "0"], "--epochs must be positive"),
+    (["--threads", "0"], "--threads must be positive"),
     (["--epochs", "two"], "invalid int value"),
     (["--seeds", "a,b"], "--seeds"),
     (["--bogus"], "unrecognized arguments"),
