@@ -50,7 +50,7 @@ def test_tiny_comparison_writes_reports_then_reuses_them(tmp_path, capsys, monke
         assert {"val_score", "test_score", "train_seconds"} <= set(r["history"][0])
         assert r["latent_equivariance_error"] >= 0 and r["output_equivariance_error"] >= 0
         assert len(r["output_equivariance_error_per_element"]) == 15  # C4 x C4 without the identity
-        assert r["device"] == "cpu" and r["metric"] == "accuracy"
+        assert r["device"].startswith("cuda" if torch.cuda.is_available() else "cpu") and r["metric"] == "accuracy"
         assert (out / "runs" / name / "model.pt").is_file()
         assert not (out / "runs" / name / "checkpoint.pt").exists()
     soft = next(r for r in results.values() if r["config"]["model"] == "soft")
