@@ -404,7 +404,6 @@ def _plot(rows: Sequence[Dict[str, Any]], path: Path, metric: str) -> None:
             for ax, x, xerr in ((ax_params, r["parameters"], 0.0),
                                 (ax_time, r["train_seconds_mean"], r["train_seconds_std"] or 0.0)):
                 ax.errorbar([x], [y], yerr=[yerr], xerr=[xerr], fmt="o", capsize=4, label=r["model"])
-                ax.annotate(r["model"], (x, y), textcoords="offset points", xytext=(6, 4), fontsize=9)
         ax_params.set_xscale("log")
         ax_params.set_xlabel("parameters")
         ax_time.set_xscale("log")
