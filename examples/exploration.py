@@ -40,10 +40,10 @@ from escnn import nn as enn
 from escnn.group import cyclic_group
 from torch import nn
 
-from escnn_soft import decompose, equivariance_error, field_action, regular_latent
+from escnn_soft import decompose, equivariance_error, field_action, group_table, regular_latent
 from escnn_soft.datasets import load_mnist
 from escnn_soft.datasets.typefaces import load_typefaces, typeface_pairs
-from escnn_soft.learned import LearnedRepresentation
+from escnn_soft.learned import LearnedRepresentation, Presentation
 from escnn_soft.reports import decomposition_record, multiplicity_table, plot_eigenvalues
 from escnn_soft.study import StudyObjective, TrainingHistory, fit, resampled_action, study_objective
 
@@ -146,6 +146,7 @@ class Experiment:
     lambda_xz: float
     lambda_w: float
     inverse: float
+    relators: Optional[Tuple[Tuple[int, ...], ...]]
     epochs: int
     n_train: Optional[int]
     reference: Tuple[float, ...]
@@ -156,15 +157,18 @@ class Experiment:
 EXPERIMENTS: Dict[str, Experiment] = {
     "d3-autoencoder": Experiment(
         "d3-autoencoder", "D3 on MNIST (MLP autoencoder, latent 30)", 30,
-        lambda_zy=0.5 * 0.99, lambda_xz=0.5 * 0.01, lambda_w=0.5, inverse=1.0, epochs=20, n_train=None,
+        lambda_zy=0.5 * 0.99, lambda_xz=0.5 * 0.01, lambda_w=0.5, inverse=0.0,
+        relators=((0, 0, 0), (1, 1), (0, 1, 0, 1)), epochs=20, n_train=None,
         reference=(5, 5, 10), tolerance=0.5, paper="Table 2: trivial : sign : standard ≈ 5 : 5 : 10"),
     "c2-typefaces": Experiment(
         "c2-typefaces", "C2 swapping the typeface (conv autoencoder, latent 42)", 42,
-        lambda_zy=0.5 * 0.05, lambda_xz=0.5 * 0.95, lambda_w=1.0, inverse=1.0, epochs=20, n_train=8000,
+        lambda_zy=0.5 * 0.05, lambda_xz=0.5 * 0.95, lambda_w=1.0, inverse=1.0, relators=None,
+        epochs=20, n_train=8000,
         reference=(21, 21), tolerance=1.0, paper="Table 1: trivial : sign ≈ 21 : 21"),
     "c4-classifier": Experiment(
         "c4-classifier", "C4 on MNIST (CNN classifier, latent 64)", 64,
-        lambda_zy=0.5 * 0.5, lambda_xz=0.5 * 0.5, lambda_w=1.0, inverse=1.0, epochs=8, n_train=None,
+        lambda_zy=0.5 * 0.5, lambda_xz=0.5 * 0.5, lambda_w=1.0, inverse=1.0, relators=None,
+        epochs=8, n_train=None,
         reference=(16, 16, 16, 16), tolerance=1.0,
         paper="Table 3 (CIFAR-10): 16 : 16 : 16 : 16 eigenvalues at 1, i, -1, -i"),
 }
@@ -190,13 +194,18 @@ def _weights(exp: Experiment, args: argparse.Namespace) -> Dict[str, float]:
             "inverse": args.inverse}
 
 
-def _representation(G, dim: int, seed: int, init: str) -> LearnedRepresentation:
-    if init == "rotation":
-        return LearnedRepresentation(G, dim, seed=seed)
-    if init == "identity":
-        return LearnedRepresentation(G, dim, init=np.broadcast_to(np.eye(dim), (G.order(), dim, dim)), noise=0.1,
-                                     seed=seed)
-    raise ValueError(f"unknown init {init!r}")
+def _representation(G, dim: int, seed: int, exp: Experiment, args: argparse.Namespace) -> LearnedRepresentation:
+    r"""The learned :math:`\rho_Z`. Its relations: the paper's presentation (``--relations paper``,
+    for D3 :math:`r^3 = s^2 = (rs)^2 = e` in escnn's generators :math:`r` = rotation by
+    :math:`2\pi/3`, :math:`s` = reflection; for a cyclic group :math:`r^N = e`, the same as the
+    Cayley relations) or all closing edges of the Cayley graph (``--relations cayley``)."""
+    presentation = None
+    if args.relations == "paper" and exp.relators is not None:
+        presentation = Presentation(group_table(G).generators, exp.relators)
+    if args.init == "rotation":
+        return LearnedRepresentation(G, dim, presentation=presentation, seed=seed)
+    identity = np.broadcast_to(np.eye(dim), (G.order(), dim, dim))
+    return LearnedRepresentation(G, dim, presentation=presentation, init=identity, noise=0.1, seed=seed)
 
 
 def _mnist_name(source: Optional[str]) -> str:
@@ -220,7 +229,7 @@ def build_d3(exp: Experiment, args: argparse.Namespace, seed: int) -> Setup:
     x_train, _, x_test, _ = _mnist(args.mnist, args.n_train, args.n_test)
     generator = torch.Generator().manual_seed(seed)
     augment = lambda x: act(x, act.group.sample(len(x), generator=generator))  # noqa: E731
-    rho = _representation(r2.fibergroup, exp.dim, seed, args.init)
+    rho = _representation(r2.fibergroup, exp.dim, seed, exp, args)
     objective = study_objective(MLPEncoder(exp.dim), MLPDecoder(exp.dim), in_action=act, out_action=act,
                                 representation=rho, task_loss=nn.MSELoss(), **_weights(exp, args))
     x_test = act(x_test, act.group.sample(len(x_test), generator=torch.Generator().manual_seed(10_000)))
@@ -236,7 +245,7 @@ def build_c2(exp: Experiment, args: argparse.Namespace, seed: int) -> Setup:
     glyphs = load_typefaces(args.tmnist)
     pairs = lambda n, s: torch.from_numpy(typeface_pairs(glyphs, n, seed=s).stacked())[:, :, None]  # noqa: E731
     x_train, x_test = pairs(args.n_train, 0), pairs(args.n_test, 1)
-    rho = _representation(G, exp.dim, seed, args.init)
+    rho = _representation(G, exp.dim, seed, exp, args)
     objective = study_objective(FirstOfPair(ConvEncoder(exp.dim)), ConvDecoder(exp.dim), in_action=swap,
                                 out_action=swap, representation=rho, task_loss=FirstOfPairLoss(),
                                 **_weights(exp, args))
@@ -256,7 +265,7 @@ def build_c4(exp: Experiment, args: argparse.Namespace, seed: int) -> Setup:
     x_train, x_test = (x_train - 0.5) / 0.5, (x_test - 0.5) / 0.5           # the paper's Normalize((0.5,), (0.5,))
     generator = torch.Generator().manual_seed(seed)
     augment = lambda x: act(x, act.group.sample(len(x), generator=generator))  # noqa: E731
-    rho = _representation(r2.fibergroup, exp.dim, seed, args.init)
+    rho = _representation(r2.fibergroup, exp.dim, seed, exp, args)
     objective = study_objective(CNNEncoder(exp.dim), nn.Linear(exp.dim, 10, bias=False), in_action=act,
                                 representation=rho, task_loss=nn.CrossEntropyLoss(), **_weights(exp, args))
     x_test = act(x_test, act.group.sample(len(x_test), generator=torch.Generator().manual_seed(10_000)))
@@ -356,6 +365,8 @@ def run_one(exp: Experiment, args: argparse.Namespace, seed: int, out: Path) -> 
         "group": rho.group.name,
         "latent_dim": exp.dim,
         "config": {"epochs": args.epochs, "batch": args.batch, "lr": args.lr, "init": args.init,
+                   "relations": "Cayley graph" if rho.presentation is None else
+                   f"presentation, relators {[list(r) for r in rho.presentation.relators]}",
                    "lambda_zy": args.lambda_zy, "lambda_xz": args.lambda_xz, "lambda_w": args.lambda_w,
                    "algebra_inverse": args.inverse, "steps": history.steps, **setup.data},
         "decomposition": decomposition_record(after),
@@ -438,6 +449,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         p.add_argument("--lambda-xz", type=float, default=exp.lambda_xz, help="weight of the input-latent MSE")
         p.add_argument("--lambda-w", type=float, default=exp.lambda_w, help="weight of the algebra loss")
         p.add_argument("--inverse", type=float, default=exp.inverse, help="weight of the algebra loss's inverse term")
+        p.add_argument("--relations", choices=["paper", "cayley"], default="paper",
+                       help="algebra loss relations: the paper's presentation, or every Cayley-graph relation "
+                            "(the same for cyclic groups)")
         p.add_argument("--init", choices=["rotation", "identity"], default="rotation",
                        help="initial ρ_Z: random rotations (LearnedRepresentation's default) or the identity, "
                             "each plus noise")
