@@ -20,7 +20,8 @@ rpp         the residual-pathway CNN, augmented like cnn-aug, with its ``prior_l
 ==========  ===========================================================================
 
 Hyperparameters (Adam) follow Ali, Liò & Vicary (2025), Table 9: learning rates in
-:data:`LEARNING_RATES`, :math:`\lambda` in :data:`SOFT_LAMBDA`. The paper tunes no
+:data:`LEARNING_RATES`, :math:`\lambda` in :data:`SOFT_LAMBDA`, soft's shifted task term off
+(:data:`SOFT_SHIFTED_WEIGHT`, as the paper's code for this task). The paper tunes no
 rate for scnn and rpp; they use :math:`10^{-3}` here, rpp with the prior weight
 :data:`RPP_PRIOR_WEIGHT`. The validation (20 pairs per class) and test (50 pairs per
 class) images are fixed by the data seed, so all models see the same ones.
@@ -46,6 +47,7 @@ from ..training import LossFn, Source, Task, TaskData, TrainingSetup
 __all__ = [
     "LEARNING_RATES",
     "SOFT_LAMBDA",
+    "SOFT_SHIFTED_WEIGHT",
     "RPP_PRIOR_WEIGHT",
     "LATENT_DIM",
     "DDMNISTData",
@@ -64,6 +66,15 @@ soft; :math:`10^{-3}` for scnn and rpp)."""
 
 SOFT_LAMBDA: Dict[str, float] = {"C4": 2.0, "D1": 1.0, "D4": 1.0}
 r""":math:`\lambda`, the weight of the latent equivariance term of soft, per group (Table 9)."""
+
+SOFT_SHIFTED_WEIGHT: float = 0.0
+r"""The weight of soft's shifted task term :math:`\ell(D(\rho_Z(g) E(x)), y)`: 0, as in the
+paper's double-digit MNIST code (task loss plus :math:`\lambda` times the latent term).
+With invariant labels the shifted term asks the linear classifier to put whole latent
+orbits into one class, which confines it to little more than the :math:`G \times G`-invariant
+part of the latent (:math:`m + r` = 6 of 66 dimensions for :math:`C_4 \times C_4`, 3 for
+:math:`D_4 \times D_4`); with weight 1 we measured test accuracies about 9 (C4) and 17 (D4)
+points below cnn-aug after 50 epochs."""
 
 RPP_PRIOR_WEIGHT: float = 1e-3
 r"""The coefficient of rpp's L2 prior on its unconstrained paths."""
@@ -139,11 +150,11 @@ def _cross_entropy(model: nn.Module, prior: bool = False) -> LossFn:
     return loss
 
 
-def _soft(model: nn.Module, group: str, lam: float) -> LossFn:
+def _soft(model: nn.Module, group: str, lam: float, shifted_weight: float) -> LossFn:
     spec = ddmnist_group(group)
     soft = SoftEquivarianceLoss(model.encoder, model.head, in_action=spec.input_action,
                                 latent=regular_latent(spec.product, LATENT_DIM),
-                                task_loss=nn.CrossEntropyLoss(), lam=lam)
+                                task_loss=nn.CrossEntropyLoss(), lam=lam, shifted_weight=shifted_weight)
 
     def loss(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator):
         g = spec.product.sample(x.shape[0], device=x.device, generator=generator)
@@ -192,6 +203,7 @@ class DDMNISTTask(Task):
         params: Dict[str, Any] = {"optimizer": "adam", "lr": LEARNING_RATES[model][group]}
         if model == "soft":
             params["lam"] = SOFT_LAMBDA[group]
+            params["shifted_weight"] = SOFT_SHIFTED_WEIGHT
         if model == "rpp":
             params["prior_weight"] = RPP_PRIOR_WEIGHT
         return params
@@ -205,5 +217,5 @@ class DDMNISTTask(Task):
             return TrainingSetup(net, _cross_entropy(net), augment=True)
         latent = ("encoder", regular_latent(ddmnist_group(group).product, LATENT_DIM))
         if model == "soft":
-            return TrainingSetup(net, _soft(net, group, hyperparameters["lam"]), augment=True, latent=latent)
+            return TrainingSetup(net, _soft(net, group, hyperparameters["lam"], hyperparameters["shifted_weight"]), augment=True, latent=latent)
         return TrainingSetup(net, _cross_entropy(net), augment=model == "cnn-aug", latent=latent)
