@@ -33,9 +33,9 @@ def test_registry(task):
 
 
 def test_hyperparameters_follow_the_paper(task):
-    assert task.hyperparameters("soft", "C4") == {"optimizer": "adam", "lr": 1e-3, "lam": 2.0}
+    assert task.hyperparameters("soft", "C4") == {"optimizer": "adam", "lr": 1e-3, "lam": 2.0, "shifted_weight": 0.0}
     assert task.hyperparameters("soft", "D1")["lam"] == 1.0
-    assert task.hyperparameters("soft", "D4") == {"optimizer": "adam", "lr": 5e-4, "lam": 1.0}
+    assert task.hyperparameters("soft", "D4") == {"optimizer": "adam", "lr": 5e-4, "lam": 1.0, "shifted_weight": 0.0}
     assert [task.hyperparameters(m, "C4")["lr"] for m in ("cnn", "cnn-aug")] == [5e-4, 5e-4]
     assert task.hyperparameters("cnn-aug", "D1")["lr"] == 1e-3
     assert task.hyperparameters("rpp", "D4")["lr"] == 1e-3
