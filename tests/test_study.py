@@ -205,3 +205,34 @@ def test_resampling_rejects_bad_input():
 def test_docstring_examples():
     result = doctest.testmod(study, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
+
+
+# ------------------------------------------------------------------ the exploration example, in miniature
+
+
+@pytest.mark.parametrize("experiment", ["d3-autoencoder", "c2-typefaces", "c4-classifier"])
+def test_exploration_example_runs_resumes_and_reports(experiment, tmp_path, monkeypatch, capsys):
+    import importlib.util
+    import json
+    import sys
+    from pathlib import Path
+
+    monkeypatch.setenv("ESCNN_SOFT_CACHE", str(tmp_path / "cache"))
+    path = Path(__file__).resolve().parents[1] / "examples" / "exploration.py"
+    spec = importlib.util.spec_from_file_location("exploration_example", path)
+    example = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, example)      # dataclasses look their module up there
+    spec.loader.exec_module(example)
+    out = tmp_path / "out"
+    args = [experiment, "--out", str(out), "--seeds", "0", "--epochs", "1", "--n-train", "64", "--n-test", "32"]
+    example.main(args)
+    record = json.loads((out / "run_0.json").read_text())
+    assert record["config"]["steps"] == 1 and record["latent_dim"] == example.EXPERIMENTS[experiment].dim
+    irreps = record["decomposition"]["irreps"]
+    assert len(irreps) == {"d3-autoencoder": 3, "c2-typefaces": 2, "c4-classifier": 3}[experiment]
+    assert set(record["test"]) >= {"equivariance_mse", "equivariance_relative"}
+    table = (out / "table.md").read_text()
+    assert "## Control" in table and table.count("| seed 0 |") >= 3      # trained, control, initial
+    assert (out / "eigenvalues.png").read_bytes()[:4] == b"\x89PNG"
+    example.main(args)                                                       # resumes: the run is skipped
+    assert "exists, skipped" in capsys.readouterr().out
