@@ -217,5 +217,6 @@ class DDMNISTTask(Task):
             return TrainingSetup(net, _cross_entropy(net), augment=True)
         latent = ("encoder", regular_latent(ddmnist_group(group).product, LATENT_DIM))
         if model == "soft":
-            return TrainingSetup(net, _soft(net, group, hyperparameters["lam"], hyperparameters["shifted_weight"]), augment=True, latent=latent)
+            loss = _soft(net, group, hyperparameters["lam"], hyperparameters["shifted_weight"])
+            return TrainingSetup(net, loss, augment=True, latent=latent)
         return TrainingSetup(net, _cross_entropy(net), augment=model == "cnn-aug", latent=latent)
