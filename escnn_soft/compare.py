@@ -7,9 +7,11 @@ MNIST the models are ``cnn`` (a fixed training set, each pair in one pose),
 soft-equivariance loss), ``scnn`` (strictly equivariant) and ``rpp`` (residual
 pathways); see :mod:`escnn_soft.tasks.ddmnist`.
 
-Run without arguments, it makes a quick comparison on the offline digits (C4;
-cnn-aug, soft, scnn; 2 epochs on 1,000 pairs; about 2 minutes on two
-CPU cores). The paper's protocol is::
+Run without arguments (``escnn-soft compare``, or ``python -m escnn_soft.compare``),
+it makes a quick check of the machinery on the offline digits: C4; cnn-aug, soft and
+scnn; 2 epochs on 1,000 pairs, about 75 seconds on two idle CPU cores (too short to
+learn much: expect accuracies near chance). On cores shared with other jobs,
+``--threads 1`` is often several times faster. The paper's protocol is::
 
     escnn-soft compare --mnist path/to/mnist.npz --group C4,D1,D4 \
         --models cnn,cnn-aug,soft,scnn,rpp --seeds 3 --epochs 50 --train-size 10000
@@ -19,8 +21,9 @@ the best validation accuracy** (mean :math:`\pm` standard deviation over seeds),
 the parameters, the training seconds per epoch, and the mean relative equivariance
 errors over the non-identity elements of :math:`G \times G` of the encoder's
 66-dimensional latent (with :math:`\rho_Z` the regular latent; ``—`` for models
-without it) and of the logits (invariance), measured in eval mode on the first test
-images.
+without it) and of the logits (invariance), measured in eval mode on the first
+``--equivariance-batch`` test images (256 by default) with the best-validation
+weights.
 
 Everything goes under ``--out``:
 
