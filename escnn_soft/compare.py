@@ -89,6 +89,9 @@ class Options:
         threads (int, optional): CPU threads for torch (``torch.set_num_threads``);
             ``None`` leaves torch's default.
         progress (bool, optional): progress bars; ``None``: only on a terminal.
+        shifted_weight (float, optional): the weight of the soft model's shifted task
+            term, instead of the task's.
+        report_only (bool): train nothing; report the finished runs and list the others.
     """
 
     task: str
@@ -107,6 +110,8 @@ class Options:
     equivariance_batch: int = 256
     threads: Optional[int] = None
     progress: Optional[bool] = None
+    shifted_weight: Optional[float] = None
+    report_only: bool = False
 
 
 class _Parser(argparse.ArgumentParser):
@@ -141,6 +146,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="test images the equivariance errors are measured on (default 256)")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice); on a machine "
                                                "shared with other jobs, fewer threads can be much faster")
+    p.add_argument("--shifted-weight", type=float,
+                   help="weight of the soft model's shifted task term (default: the task's)")
+    p.add_argument("--report-only", action="store_true",
+                   help="train nothing: report the finished runs of these settings and list the missing ones")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
@@ -207,13 +216,16 @@ def parse_args(argv: Sequence[str]) -> Options:
         raise UsageError(f"--lr must be positive, got {args.lr}")
     if args.lam is not None and not args.lam >= 0:
         raise UsageError(f"--lam must be >= 0, got {args.lam}")
+    if args.shifted_weight is not None and not args.shifted_weight >= 0:
+        raise UsageError(f"--shifted-weight must be >= 0, got {args.shifted_weight}")
     if args.data_seed < 0:
         raise UsageError(f"--data-seed must be >= 0, got {args.data_seed}")
     return Options(task=task.name, groups=groups, models=models, seeds=_seeds(args.seeds), epochs=epochs,
                    train_size=train_size, batch_size=args.batch_size, source=args.mnist, out=Path(args.out),
                    device=_device(args.device), lr=args.lr, lam=args.lam, data_seed=args.data_seed,
                    equivariance_batch=args.equivariance_batch, threads=args.threads,
-                   progress=False if args.no_progress else None)
+                   progress=False if args.no_progress else None, shifted_weight=args.shifted_weight,
+                   report_only=args.report_only)
 
 
 def _commit() -> Optional[str]:
@@ -236,6 +248,8 @@ def _configs(task: Task, options: Options, source: Source, group: str) -> List[R
                 hyper["lr"] = options.lr
             if options.lam is not None and "lam" in hyper:
                 hyper["lam"] = options.lam
+            if options.shifted_weight is not None and "shifted_weight" in hyper:
+                hyper["shifted_weight"] = options.shifted_weight
             configs.append(RunConfig(task=task.name, group=group, model=model, seed=seed, epochs=options.epochs,
                                      train_size=options.train_size, batch_size=options.batch_size,
                                      hyperparameters=hyper, data=source.fingerprint, data_seed=options.data_seed))
@@ -274,6 +288,7 @@ def compare(options: Options, *, on_epoch: Optional[Callable[[int, Dict[str, Any
     commit = _commit()
     out = Path(options.out)
     results: List[Dict[str, Any]] = []
+    missing: List[str] = []
     trained = 0
     total = len(options.groups) * len(options.seeds) * len(options.models)
     bar = tqdm(total=total, desc="runs", disable=None if options.progress is None else not options.progress)
@@ -282,6 +297,10 @@ def compare(options: Options, *, on_epoch: Optional[Callable[[int, Dict[str, Any
         for config in _configs(task, options, source, group):
             run_dir = out / "runs" / config.name()
             result = load_result(run_dir)
+            if result is None and options.report_only:
+                missing.append(f"{group} {config.model} seed {config.seed}")
+                bar.update()
+                continue
             if result is None:
                 if data is None:
                     data = task.load(group, source, train_size=options.train_size, data_seed=options.data_seed,
@@ -298,9 +317,13 @@ def compare(options: Options, *, on_epoch: Optional[Callable[[int, Dict[str, Any
                       f"{result['seconds_per_epoch']:.1f} s/epoch")
         del data
     bar.close()
-    write_reports(results, out, task)
-    print(format_table(summarize(results), task))
+    if results:
+        write_reports(results, out, task)
+        print(format_table(summarize(results), task))
     print(f"{trained} run(s) trained, {len(results) - trained} reused; reports in {out}")
+    if missing:
+        print(f"{len(missing)} run(s) not finished, left out: {', '.join(missing)}; "
+              f"the same command without --report-only trains them")
     return results
 
 

@@ -189,3 +189,26 @@ def test_defaults_and_lists():
     assert parse_args(["--seeds", "5,"]).seeds == (5,)
     assert parse_args(["--group", "C4,D4"]).groups == ("C4", "D4")
     assert parse_args(["--models", "all"]).models == ("cnn", "cnn-aug", "soft", "scnn", "rpp")
+
+
+def test_report_only_trains_nothing_and_lists_missing(tmp_path, capsys):
+    from escnn_soft.compare import main
+
+    out = tmp_path / "out"
+    assert main(["--models", "cnn", "--epochs", "1", "--train-size", "200", "--out", str(out), "--no-progress",
+                 "--threads", "1", "--equivariance-batch", "16"]) == 0
+    capsys.readouterr()
+    assert main(["--models", "cnn,soft", "--epochs", "1", "--train-size", "200", "--out", str(out), "--no-progress",
+                 "--report-only"]) == 0
+    printed = capsys.readouterr().out
+    assert "0 run(s) trained, 1 reused" in printed
+    assert "1 run(s) not finished, left out: C4 soft seed 0" in printed
+    assert len(list((out / "runs").iterdir())) == 1
+
+
+def test_shifted_weight_option(tmp_path):
+    from escnn_soft.compare import UsageError, parse_args
+
+    assert parse_args(["--shifted-weight", "1"]).shifted_weight == 1.0
+    with pytest.raises(UsageError, match="--shifted-weight must be >= 0"):
+        parse_args(["--shifted-weight", "-1"])
