@@ -143,7 +143,7 @@ def multiplicity_table(runs: Sequence[Run], *, labels: Optional[Sequence[str]] =
         if len(orders) == 1:
             N = orders[0]
             heads = [f"k={k[0]} (e^(2πi·{k[0]}/{N}))" for k in complex_["labels"]]
-            what = f"eigenvalues of ρ(s) at the nearest {N}-th root of unity e^(2πik/{N})"
+            what = f"eigenvalues of ρ(s), each counted at the nearest root of unity e^(2πik/{N}), N = {N}"
         else:
             heads = ["λ=(" + ",".join(map(str, k)) + ")" for k in complex_["labels"]]
             what = "complex characters λ(s_j) = e^(2πi k_j/N_j) in ρ ⊗ ℂ"
@@ -162,8 +162,8 @@ def plot_eigenvalues(trajectories: Sequence[np.ndarray], path: PathLike, *, orde
                      suptitle: Optional[str] = None) -> None:
     r"""Plot eigenvalues of :math:`\rho_Z(g)` over training on the unit circle, as a PNG.
 
-    One panel per run. The eigenvalues of every snapshot are dots coloured by training
-    progress (first snapshot grey, last one outlined); the unit circle and the
+    One panel per run. The eigenvalues of every snapshot are dots coloured by the training
+    step on a log scale (first snapshot grey, last one outlined); the unit circle and the
     ``order``-th roots of unity :math:`e^{2\pi i k/N}` (crosses) show where the
     eigenvalues of a representation must lie (:math:`\rho(g)^N = I`). Drawn with
     matplotlib's Agg canvas: no display needed, the global backend is left alone.
@@ -180,7 +180,7 @@ def plot_eigenvalues(trajectories: Sequence[np.ndarray], path: PathLike, *, orde
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import Normalize
+    from matplotlib.colors import LogNorm
     from matplotlib.figure import Figure
 
     trajectories = [np.asarray(t) for t in trajectories]
@@ -203,8 +203,8 @@ def plot_eigenvalues(trajectories: Sequence[np.ndarray], path: PathLike, *, orde
     rows = -(-n // cols)
     fig = Figure(figsize=(3.0 * cols + 1.0, 3.1 * rows + (0.4 if suptitle else 0)), dpi=110, layout="constrained")
     FigureCanvasAgg(fig)
-    last = max(float(np.max(s)) for s in steps) or 1.0
-    norm = Normalize(0.0, last)
+    last = max(2.0, max(float(np.max(s)) for s in steps))
+    norm = LogNorm(1.0, last)          # training moves fast early: a log scale resolves it
     circle = np.exp(1j * np.linspace(0, 2 * np.pi, 361))
     roots = np.exp(2j * np.pi * np.arange(order) / order)
     axes: List = []
@@ -215,13 +215,13 @@ def plot_eigenvalues(trajectories: Sequence[np.ndarray], path: PathLike, *, orde
         ax.scatter(t[0].real, t[0].imag, s=10, color="0.75", zorder=2, label="start")
         if len(t) > 2:
             middle = t[1:-1]
-            colour = np.repeat(np.asarray(s[1:-1], dtype=float), t.shape[1])
-            ax.scatter(middle.real.ravel(), middle.imag.ravel(), c=colour, cmap="viridis", norm=norm, s=4,
-                       alpha=0.5, zorder=3, linewidths=0)
+            colour = np.repeat(np.maximum(np.asarray(s[1:-1], dtype=float), 1.0), t.shape[1])
+            ax.scatter(middle.real.ravel(), middle.imag.ravel(), c=colour, cmap="viridis", norm=norm, s=6,
+                       alpha=0.7, zorder=3, linewidths=0)
         if len(t) > 1:
-            ax.scatter(t[-1].real, t[-1].imag, s=18, c=np.full(t.shape[1], float(s[-1])), cmap="viridis",
-                       norm=norm, edgecolors="black", linewidths=0.6, zorder=4, label="end")
-        ax.scatter(roots.real, roots.imag, marker="x", s=60, color="red", zorder=5, label=f"{order}-th roots of unity")
+            ax.scatter(t[-1].real, t[-1].imag, s=18, c=np.full(t.shape[1], max(float(s[-1]), 1.0)),
+                       cmap="viridis", norm=norm, edgecolors="black", linewidths=0.6, zorder=4, label="end")
+        ax.scatter(roots.real, roots.imag, marker="x", s=60, color="red", zorder=5, label=f"roots of unity, N = {order}")
         ax.set_aspect("equal")
         bound = max(1.35, float(np.abs(t).max()) * 1.08)
         ax.set_xlim(-bound, bound)
@@ -232,7 +232,7 @@ def plot_eigenvalues(trajectories: Sequence[np.ndarray], path: PathLike, *, orde
         if titles is not None:
             ax.set_title(titles[k], fontsize=9)
     axes[0].legend(loc="lower left", fontsize=6, framealpha=0.8)
-    fig.colorbar(ScalarMappable(norm=norm, cmap="viridis"), ax=axes, shrink=0.8, label="training step")
+    fig.colorbar(ScalarMappable(norm=norm, cmap="viridis"), ax=axes, shrink=0.8, label="training step (log scale)")
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
     fig.savefig(os.fspath(path), format="png")

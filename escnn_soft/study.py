@@ -289,7 +289,7 @@ def _eigenvalues(representation: LearnedRepresentation, element: int) -> np.ndar
 
 def fit(objective: StudyObjective, batches: Callable[[], Iterable[Tuple[torch.Tensor, torch.Tensor]]], *,
         epochs: int, lr: float = 3e-3, element: Optional[int] = None, snapshot_every: Optional[int] = None,
-        optimizer: Optional[torch.optim.Optimizer] = None,
+        snapshot_at: Optional[Iterable[int]] = None, optimizer: Optional[torch.optim.Optimizer] = None,
         log: Optional[Callable[[int, Dict[str, float]], None]] = None) -> TrainingHistory:
     r"""Train a :class:`StudyObjective` with Adam, recording its losses and the eigenvalues of :math:`\rho_Z(g)`.
 
@@ -303,6 +303,9 @@ def fit(objective: StudyObjective, batches: Callable[[], Iterable[Tuple[torch.Te
             the first generator of :math:`\rho_Z`.
         snapshot_every (int, optional): record the eigenvalues every this many steps (and
             before the first and after the last step); default: after every epoch.
+        snapshot_at (iterable of int, optional): record them after exactly these steps instead
+            (e.g. geometrically spaced, to resolve the fast early phase), and before the first
+            and after the last step.
         optimizer (torch.optim.Optimizer, optional): an optimiser over ``objective.parameters()``.
         log: called after every epoch with the epoch number (from 1) and its mean losses.
 
@@ -314,6 +317,13 @@ def fit(objective: StudyObjective, batches: Callable[[], Iterable[Tuple[torch.Te
     if snapshot_every is not None and (isinstance(snapshot_every, bool) or not isinstance(snapshot_every, int)
                                        or snapshot_every < 1):
         raise ValueError(f"snapshot_every must be an int >= 1 or None, got {snapshot_every!r}")
+    at = None
+    if snapshot_at is not None:
+        if snapshot_every is not None:
+            raise ValueError("give snapshot_every or snapshot_at, not both")
+        at = {int(k) for k in snapshot_at}
+        if any(k < 1 for k in at):
+            raise ValueError(f"snapshot_at must hold steps >= 1, got {sorted(at)[:3]}...")
     if not callable(batches):
         raise TypeError("batches must be a callable returning an iterable of (x, y) batches, one call per epoch")
     rho = objective.representation
@@ -345,11 +355,11 @@ def fit(objective: StudyObjective, batches: Callable[[], Iterable[Tuple[torch.Te
             step, count = step + 1, count + 1
             for k, v in out.terms().items():
                 sums[k] += v
-            if snapshot_every is not None and step % snapshot_every == 0:
+            if (snapshot_every is not None and step % snapshot_every == 0) or (at is not None and step in at):
                 snapshot()
         if count == 0:
             raise ValueError("batches() returned no batches")
-        if snapshot_every is None:
+        if snapshot_every is None and at is None:
             snapshot()
         history.losses.append({k: v / count for k, v in sums.items()})
         if log is not None:

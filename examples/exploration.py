@@ -351,8 +351,11 @@ def run_one(exp: Experiment, args: argparse.Namespace, seed: int, out: Path) -> 
               + ", ".join(f"{k} {v:.4g}" for k, v in losses.items()) + f" ({time.perf_counter() - start:.0f} s)",
               flush=True)
 
+    # eigenvalue snapshots at geometrically spaced steps: the algebra loss acts within the first epoch
+    total = args.epochs * -(-int(setup.data["n_train"]) // args.batch)
+    at = np.unique(np.round(np.geomspace(1, max(total, 1), args.snapshots)).astype(int))
     history: TrainingHistory = fit(setup.objective, setup.batches, epochs=args.epochs, lr=args.lr, log=log,
-                                   snapshot_every=args.snapshot_every)
+                                   snapshot_at=at.tolist())
     with torch.no_grad():
         algebra = float(setup.objective.algebra_loss())
     after = decompose(rho)
@@ -455,8 +458,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         p.add_argument("--init", choices=["rotation", "identity"], default="rotation",
                        help="initial ρ_Z: random rotations (LearnedRepresentation's default) or the identity, "
                             "each plus noise")
-        p.add_argument("--snapshot-every", type=int, default=None, help="eigenvalue snapshot period in steps "
-                       "(default: once per epoch)")
+        p.add_argument("--snapshots", type=int, default=60,
+                       help="about how many eigenvalue snapshots to record, geometrically spaced over the steps")
         p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
         if name == "c2-typefaces":
             p.add_argument("--tmnist", default=None, help="TMNIST CSV file (default: render matplotlib's fonts)")

@@ -57,7 +57,7 @@ def test_table_of_a_cyclic_group_has_complex_counts():
     G = cyclic_group(4)
     d = decompose(directsum([G.regular_representation] * 16))
     text = multiplicity_table([d, d], reference=[16, 16, 16, 16])
-    assert "Complex counts" in text and "4-th root of unity" in text
+    assert "Complex counts" in text and "root of unity e^(2πik/4), N = 4" in text
     assert "| run 0 | 16 | 16 | 16 | 16 |" in text
     assert "| paper | 16 | 16 | 16 | 16 |" in text
     assert "| mean ± std | 16.00 ± 0.00 | 16.00 ± 0.00 | 16.00 ± 0.00 | 16.00 ± 0.00 |" in text

@@ -113,6 +113,10 @@ def test_fit_records_eigenvalues():
     assert history.snapshot_steps == [0, 5, 10, 15, 16] and history.element == 2
     assert [e for e, _ in seen] == [1, 2]
 
+    objective, x = _synthetic(dim=6)
+    history = fit(objective, _batches(x), epochs=2, lr=1e-2, snapshot_at=[1, 2, 4, 8, 40])
+    assert history.snapshot_steps == [0, 1, 2, 4, 8, 16]
+
 
 def test_fit_rejects_bad_arguments():
     objective, x = _synthetic()
@@ -120,6 +124,10 @@ def test_fit_rejects_bad_arguments():
         fit(objective, _batches(x), epochs=-1)
     with pytest.raises(ValueError, match="snapshot_every"):
         fit(objective, _batches(x), epochs=1, snapshot_every=0)
+    with pytest.raises(ValueError, match="not both"):
+        fit(objective, _batches(x), epochs=1, snapshot_every=2, snapshot_at=[1])
+    with pytest.raises(ValueError, match="snapshot_at"):
+        fit(objective, _batches(x), epochs=1, snapshot_at=[0, 3])
     with pytest.raises(IndexError, match="out of range"):
         fit(objective, _batches(x), epochs=1, element=4)
     with pytest.raises(TypeError, match="callable"):
