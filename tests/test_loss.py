@@ -179,3 +179,44 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="no layer named 'encoder'"):
         SoftEquivarianceLoss.from_layer(nn.Sequential(plain_encoder()), "encoder", in_action=field_action(SCALAR),
                                         latent=regular_latent(R4.fibergroup, 16), task_loss=nn.CrossEntropyLoss())
+
+
+class _StrictFieldEncoder(nn.Module):
+    r"""One escnn convolution from a scalar field to regular fields: an exactly equivariant feature map."""
+
+    def __init__(self, scalar, hidden, three_d):
+        super().__init__()
+        self.scalar = scalar
+        self.conv = (enn.R3Conv if three_d else enn.R2Conv)(scalar, hidden, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(enn.GeometricTensor(x, self.scalar)).tensor
+
+
+class _GridPooling(nn.Module):
+    def forward(self, z):
+        return z.flatten(2).mean(-1)
+
+
+@pytest.mark.parametrize("gspace_factory, grid", [(lambda: gspaces.rot2dOnR2(4), (9, 9)),
+                                                  (lambda: gspaces.flipRot2dOnR2(4), (9, 9)),
+                                                  (gspaces.octaOnR3, (5, 5, 5))], ids=["C4", "D4", "octa"])
+def test_feature_map_latent_from_a_field_type(gspace_factory, grid):
+    r"""A C×H×W (or C×D×H×W) latent whose action is an escnn FieldType: the grid moves and the fibres permute."""
+    gspace = gspace_factory()
+    scalar = enn.FieldType(gspace, [gspace.trivial_repr])
+    hidden = enn.FieldType(gspace, [gspace.regular_repr] * 2)
+    in_action, latent = field_action(scalar), field_action(hidden)
+    x, y = torch.randn(3, 1, *grid), torch.randn(3, hidden.size)
+
+    strict = SoftEquivarianceLoss(_StrictFieldEncoder(scalar, hidden, len(grid) == 3).eval(), _GridPooling(),
+                                  in_action=in_action, latent=latent, task_loss=nn.MSELoss(), lam=1.0)
+    assert strict(x, y).equivariance.item() < 1e-10
+
+    plain = (nn.Conv3d if len(grid) == 3 else nn.Conv2d)(1, hidden.size, 3, padding=1)
+    soft = SoftEquivarianceLoss(plain, _GridPooling(), in_action=in_action, latent=latent,
+                                task_loss=nn.MSELoss(), lam=1.0)
+    out = soft(x, y)
+    assert out.equivariance.item() > 1e-3
+    out.total.backward()
+    assert plain.weight.grad.abs().sum() > 0
