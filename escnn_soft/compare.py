@@ -423,6 +423,7 @@ def format_table(rows: Sequence[Dict[str, Any]], task: Task) -> str:
 def _plot(rows: Sequence[Dict[str, Any]], path: Path, metric: str) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import NullFormatter
 
     keys = list(dict.fromkeys((r["task"], r["group"]) for r in rows))
     fig = Figure(figsize=(10, 4 * len(keys)), layout="constrained")
@@ -439,6 +440,7 @@ def _plot(rows: Sequence[Dict[str, Any]], path: Path, metric: str) -> None:
         ax_time.set_xscale("log")
         ax_time.set_xlabel("training time per run (s)")
         for ax in (ax_params, ax_time):
+            ax.xaxis.set_minor_formatter(NullFormatter())  # a narrow log range would label every minor tick
             ax.set_ylabel(f"test {metric} (%) at best validation")
             ax.set_title(f"{task} {group}")
             ax.grid(True, alpha=0.3)
