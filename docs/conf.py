@@ -17,3 +17,4 @@ napoleon_numpy_docstring = False
 nitpicky = False
 exclude_patterns = ["_build"]
 html_theme = "alabaster"
+napoleon_use_ivar = True  # 'Attributes:' sections as fields, so NamedTuple fields are not described twice

@@ -8,10 +8,12 @@ The core, from groups to the loss:
 * :mod:`escnn_soft.loss` — the soft-equivariance loss;
 * :mod:`escnn_soft.equivariance` — the equivariance error of any function;
 * :mod:`escnn_soft.decompose` — irrep multiplicities of (learned) representations, by characters;
-* :mod:`escnn_soft.learned` — latent representations learned with an algebra loss.
+* :mod:`escnn_soft.learned` — latent representations learned with an algebra loss;
+* :mod:`escnn_soft.study` — the objective that learns them (the paper's Section 4).
 
-Models, datasets and the command line live in :mod:`escnn_soft.models`,
-:mod:`escnn_soft.datasets` and :mod:`escnn_soft.compare`, which use the core.
+Models, datasets, reports and the command line live in :mod:`escnn_soft.models`,
+:mod:`escnn_soft.datasets`, :mod:`escnn_soft.reports` and :mod:`escnn_soft.compare`,
+which use the core.
 """
 
 from .groups import GroupTable, group_table
@@ -30,6 +32,7 @@ from .loss import SoftEquivarianceLoss, SoftLoss
 from .equivariance import equivariance_error
 from .decompose import Decomposition, decompose, matrix_stack
 from .learned import LearnedRepresentation, Presentation
+from .study import StudyObjective, study_objective
 
 __version__ = "0.1.0"
 
@@ -54,4 +57,6 @@ __all__ = [
     "matrix_stack",
     "LearnedRepresentation",
     "Presentation",
+    "StudyObjective",
+    "study_objective",
 ]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 CORE = ["escnn_soft.groups", "escnn_soft.latent", "escnn_soft.actions", "escnn_soft.loss", "escnn_soft.equivariance",
-        "escnn_soft.decompose", "escnn_soft.learned"]
+        "escnn_soft.decompose", "escnn_soft.learned", "escnn_soft.study", "escnn_soft.reports"]
 
 
 @pytest.mark.parametrize("name", CORE)

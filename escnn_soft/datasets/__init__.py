@@ -1,8 +1,14 @@
-r"""Datasets for the soft-equivariance experiments: MNIST sources and double-digit MNIST."""
+r"""Datasets for the soft-equivariance experiments: MNIST sources, double-digit MNIST, two-typeface
+digits (and the TMNIST CSV), CIFAR-10."""
 
 from .mnist import *  # noqa: F401,F403
 from .mnist import __all__ as _mnist_all
 from .ddmnist import *  # noqa: F401,F403
 from .ddmnist import __all__ as _ddmnist_all
 
-__all__ = list(_mnist_all) + list(_ddmnist_all)
+from .typefaces import *  # noqa: F401,F403
+from .typefaces import __all__ as _typefaces_all
+from .cifar10 import *  # noqa: F401,F403
+from .cifar10 import __all__ as _cifar10_all
+
+__all__ = list(_mnist_all) + list(_ddmnist_all) + list(_typefaces_all) + list(_cifar10_all)
