@@ -58,7 +58,7 @@ def escnn_per_sample(ft: enn.FieldType, x: torch.Tensor, g: torch.Tensor, elemen
 
 
 def bench_data(device: str, rows: list, three_d: bool = True) -> None:
-    cases = [("C4 64×1×57×57", gspaces.rot2dOnR2, (57, 57), 30), ("octa 64×1×28³", gspaces.octaOnR3, (28, 28, 28), 10)]
+    cases = [("C4 64×1×57×57", gspaces.rot2dOnR2, (57, 57), 50), ("octa 64×1×28³", gspaces.octaOnR3, (28, 28, 28), 30)]
     for label, make_gspace, shape, repeats in cases[:2 if three_d else 1]:
         gspace = make_gspace(4) if len(shape) == 2 else make_gspace()
         ft = enn.FieldType(gspace, [gspace.trivial_repr])
@@ -99,8 +99,17 @@ def bench_step(device: str, rows: list) -> None:
             loss.backward()
             optimizer.step()
 
-        t = interleaved({"plain": plain_step, "soft": soft_step}, repeats=30 if B == 64 else 10, device=device)
+        def floor_step():  # two plain passes in one step: the least the soft loss can cost
+            loss = nn.functional.cross_entropy(model(x), y) + nn.functional.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+        t = interleaved({"plain": plain_step, "soft": soft_step, "floor": floor_step},
+                        repeats=40 if B == 64 else 12, device=device)
         rows.append(("(c) training step", f"DDMNIST CNN, C4×C4, B={B}", "soft", t["soft"], "plain", t["plain"]))
+        rows.append(("(c) training step", f"DDMNIST CNN, C4×C4, B={B}", "two plain passes", t["floor"], "plain",
+                     t["plain"]))
 
 
 def main() -> None:
@@ -122,7 +131,8 @@ def main() -> None:
     lines = [f"command: `{command}`",
              "  ".join(f"{k}: {v}" for k, v in env.items()), "",
              "(a), (b): A / B is the speed-up of escnn_soft (target ≥ 10×, ≥ 50× in 2D, ≥ 15× in 3D); "
-             "(c): A / B is the cost of a soft step relative to a plain one (target ≤ 2.05×).", "",
+             "(c): A / B is the cost of a soft step relative to a plain one (target ≤ 2.05×), and of two plain "
+             "passes in one step (the floor).", "",
              "| comparison | case | A | A median (ms) | B | B median (ms) | A / B |",
              "| --- | --- | --- | ---: | --- | ---: | ---: |"]
     for what, case, a, ta, b, tb in rows:

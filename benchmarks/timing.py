@@ -57,5 +57,7 @@ def environment(device: torch.device | str = "cpu") -> Dict[str, str]:
     machine = f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
     if device.type == "cuda":
         machine = f"{torch.cuda.get_device_name(device)}; host {machine}"
-    return {"commit": commit, "machine": machine, "python": platform.python_version(),
-            "torch": torch.__version__, "escnn": escnn.__version__, "device": str(device)}
+    env = {"commit": commit, "machine": machine, "python": platform.python_version(),
+           "torch": torch.__version__, "escnn": escnn.__version__, "device": str(device)}
+    env.update({k: v for k, v in sorted(os.environ.items()) if k.startswith("MALLOC_")})
+    return env
