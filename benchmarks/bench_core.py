@@ -7,7 +7,8 @@ r"""Speed of the core: latent actions, data actions, and a soft training step.
 (c) a full training step (forward, backward, Adam) of the paper's DDMNIST CNN with
     the soft loss vs the plain step, B = 64 and 1024.
 
-Each comparison calls A and B in turns and compares medians, in one run.
+Each comparison calls A and B in turns (a few calls in a row per turn) and compares
+medians, in one run.
 
 Run:  python benchmarks/bench_core.py [--device cpu|cuda] [--out benchmarks/results/core_cpu.md]
 """
@@ -49,7 +50,7 @@ def bench_latent(device: str, rows: list) -> None:
             g = latent.group.sample(B, device=device)
             assert torch.equal(latent(z, g), dense_loop(z, g, matrices))
             t = interleaved({"gather": lambda: latent(z, g), "dense": lambda: dense_loop(z, g, matrices)},
-                            repeats=200, device=device)
+                            repeats=200, number=5, device=device)
             rows.append(("(a) latent apply", f"{name}, d=66, B={B}", "dense loop", t["dense"], "apply", t["gather"]))
 
 
@@ -68,7 +69,7 @@ def bench_data(device: str, rows: list, three_d: bool = True) -> None:
         g = act.group.sample(64, device=device)
         assert torch.equal(act(x, g), escnn_per_sample(ft, x, g, elements))
         t = interleaved({"batched": lambda: act(x, g), "escnn": lambda: escnn_per_sample(ft, x, g, elements)},
-                        repeats=repeats, device=device)
+                        repeats=repeats, number=3, device=device)
         rows.append(("(b) data action", label, "escnn per-sample transform", t["escnn"], "field_action", t["batched"]))
 
 
@@ -117,8 +118,11 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--only", default="abc", help="which comparisons to run, e.g. 'ab'")
     parser.add_argument("--no-3d", action="store_true", help="skip the octahedral data action")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--out", default=None, help="also write the table (markdown) to this file")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     rows: list = []
     if "a" in args.only:
         bench_latent(args.device, rows)

@@ -19,9 +19,13 @@ def _sync(device: torch.device | str | None) -> None:
         torch.cuda.synchronize()
 
 
-def interleaved(fns: Dict[str, Callable[[], object]], repeats: int, warmup: int = 2,
+def interleaved(fns: Dict[str, Callable[[], object]], repeats: int, warmup: int = 2, number: int = 1,
                 device: torch.device | str | None = None) -> Dict[str, float]:
-    r"""Median seconds per call of each function, calling them in turns ``repeats`` times."""
+    r"""Median seconds per call of each function, calling them in turns ``repeats`` times.
+
+    Each turn times ``number`` calls in a row (as ``timeit`` does), so that a function
+    is not charged alone for the caches the previous one emptied.
+    """
     for _ in range(warmup):
         for fn in fns.values():
             fn()
@@ -31,9 +35,10 @@ def interleaved(fns: Dict[str, Callable[[], object]], repeats: int, warmup: int 
         for name, fn in fns.items():
             _sync(device)
             start = time.perf_counter()
-            fn()
+            for _ in range(number):
+                fn()
             _sync(device)
-            times[name].append(time.perf_counter() - start)
+            times[name].append((time.perf_counter() - start) / number)
     return {name: statistics.median(t) for name, t in times.items()}
 
 
