@@ -295,11 +295,19 @@ def _random_states(generator: torch.Generator, device: torch.device) -> Dict[str
     return states
 
 
-def _set_random_states(states: Mapping[str, Any], generator: torch.Generator, device: torch.device) -> None:
-    generator.set_state(states["generator"].cpu())
+def _set_random_states(states: Mapping[str, Any], generator: torch.Generator, device: torch.device,
+                       reseed: int) -> bool:
+    r"""Restore the random states of a checkpoint; returns ``False`` when the run's
+    generator was saved on another kind of device, whose state this one cannot take:
+    then it is seeded with ``reseed`` instead."""
     torch.set_rng_state(states["torch"].cpu())
+    if states["generator"].numel() != generator.get_state().numel():
+        generator.manual_seed(reseed)
+        return False
+    generator.set_state(states["generator"].cpu())
     if device.type == "cuda" and "cuda" in states:
         torch.cuda.set_rng_state(states["cuda"].cpu(), device)
+    return True
 
 
 def _train_epoch(setup: TrainingSetup, data: TaskData, optimizer: torch.optim.Optimizer, batch_size: int,
@@ -377,6 +385,7 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
     best_state: Optional[Dict[str, torch.Tensor]] = None
     started = _now()
     resumed_from = 0
+    reseeded_at: Optional[int] = None
     if checkpoint_path.is_file():
         ckpt = torch.load(checkpoint_path, map_location=device, weights_only=True)
         if ckpt["config"] != config.to_dict():
@@ -384,8 +393,10 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         history, best_state, started = ckpt["history"], ckpt["best_state"], ckpt["started"]
-        _set_random_states(ckpt["random"], generator, device)
         resumed_from = len(history)
+        reseeded_at = ckpt.get("reseeded_at")
+        if not _set_random_states(ckpt["random"], generator, device, reseed=config.seed * 1_000_003 + resumed_from):
+            reseeded_at = resumed_from + 1
 
     score = task.score
     val_x, val_y = data.val
@@ -411,7 +422,7 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
         _atomic_save(checkpoint_path, {
             "config": config.to_dict(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "history": history, "best_state": best_state, "started": started,
-            "random": _random_states(generator, device),
+            "random": _random_states(generator, device), "reseeded_at": reseeded_at,
         })
         epochs.set_postfix(val=f"{record['val_score']:.3f}", test=f"{record['test_score']:.3f}")
         if on_epoch is not None:
@@ -453,6 +464,7 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
         "started": started,
         "finished": _now(),
         "resumed_from_epoch": resumed_from or None,
+        "random_stream_reseeded_at_epoch": reseeded_at,
         **dict(extra or {}),
     }
     _atomic_save(run_dir / "model.pt", best_state)

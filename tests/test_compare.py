@@ -212,3 +212,29 @@ def test_shifted_weight_option(tmp_path):
     assert parse_args(["--shifted-weight", "1"]).shifted_weight == 1.0
     with pytest.raises(UsageError, match="--shifted-weight must be >= 0"):
         parse_args(["--shifted-weight", "-1"])
+
+
+def test_checkpoint_from_another_device_resumes_with_a_reseeded_stream(tmp_path):
+    r"""A checkpoint whose generator state comes from another kind of device (e.g. CUDA, 16 bytes)
+    resumes on this one: same epoch, the run's random stream re-seeded and recorded."""
+    from escnn_soft.compare import compare, parse_args
+
+    out = tmp_path / "out"
+    args = ["--models", "cnn", "--epochs", "2", "--train-size", "200", "--out", str(out), "--no-progress",
+            "--threads", "1", "--equivariance-batch", "16", "--device", "cpu"]
+
+    class Stop(Exception):
+        pass
+
+    def stop(epoch, record):
+        raise Stop
+
+    with pytest.raises(Stop):
+        compare(parse_args(args), on_epoch=stop)
+    (run_dir,) = (out / "runs").iterdir()
+    ckpt = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    ckpt["random"]["generator"] = torch.zeros(16, dtype=torch.uint8)  # the size of a CUDA generator's state
+    torch.save(ckpt, run_dir / "checkpoint.pt")
+    (result,) = compare(parse_args(args))
+    assert result["resumed_from_epoch"] == 1 and result["random_stream_reseeded_at_epoch"] == 2
+    assert len(result["history"]) == 2
