@@ -35,6 +35,16 @@ def finite_group(request):
     return FINITE_GROUPS[request.param]()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    r"""The tensors in the tests are small: one thread is as fast, and does not stall when
+    other jobs share the cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

@@ -15,14 +15,6 @@ from escnn_soft.tasks import get_task
 TINY = ["--train-size", "200", "--epochs", "1", "--equivariance-batch", "16", "--no-progress", "--threads", "1"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one thread is as fast, and does not stall when the cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(autouse=True)
 def small_evaluation_sets(monkeypatch):

@@ -17,15 +17,6 @@ D3_RELATORS = ((0, 0, 0), (1, 1), (0, 1, 0, 1))
 TRAINED_RESIDUAL = 1e-5
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # the matrices here are tiny: extra intra-op threads only add overhead, and on a
-    # busy 2-core machine they make each step ~50x slower
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def _train(rho, steps=500, lr=1e-2):
     opt = torch.optim.Adam(rho.parameters(), lr=lr)

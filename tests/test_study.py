@@ -14,14 +14,6 @@ from escnn_soft.learned import LearnedRepresentation
 from escnn_soft.study import StudyLoss, StudyObjective, fit, resampled_action, study_objective
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny tensors: extra intra-op threads only add overhead on a busy machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def _synthetic(seed=0, dim=8, lambda_w=1.0):
     r"""An autoencoder on vectors carrying 2 copies of C4's regular representation."""

@@ -6,14 +6,6 @@ from escnn_soft.tasks.ddmnist import LATENT_DIM, DDMNISTData
 from escnn_soft.training import RunConfig, TrainingSetup
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one thread is as fast, and does not stall when the cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def task():

@@ -25,14 +25,6 @@ PARAMETER_COUNTS = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tensors are small: one thread is as fast, and does not stall when the cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def images(batch: int, seed: int = 0) -> torch.Tensor:
     return torch.rand(batch, 1, 56, 56, generator=torch.Generator().manual_seed(seed))
