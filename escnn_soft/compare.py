@@ -401,21 +401,21 @@ def format_table(rows: Sequence[Dict[str, Any]], task: Task) -> str:
         first = sub[0]
         lines = [
             f"## {key[0]} {key[1]}: {'/'.join(map(str, seeds))} seed(s), {first['epochs']} epochs, "
-            f"train size {first['train_size']:,}, batch {first['batch_size']}, {first['device']}",
+            f"train size {first['train_size']:,}, batch {first['batch_size']}",
             "",
             f"Test {metric}: at the epoch with the best validation {metric}, mean ± std over seeds. "
             f"Equivariance errors: relative, mean over the non-identity elements of the input symmetry group, "
             f"on the best-validation model in eval mode.",
             "",
-            f"| model | test {metric} (%) | parameters | s/epoch | latent equiv. error | output equiv. error |",
-            "|---|---:|---:|---:|---:|---:|",
+            f"| model | test {metric} (%) | parameters | s/epoch | latent equiv. error | output equiv. error | device |",
+            "|---|---:|---:|---:|---:|---:|---|",
         ]
         for r in sub:
             mean, std = r["test_score_mean"], r["test_score_std"]
             acc = f"{100 * mean:.2f}" + (f" ± {100 * std:.2f}" if std is not None else "")
             lines.append(f"| {r['model']} | {acc} | {r['parameters']:,} | {r['seconds_per_epoch_mean']:.2f} | "
                          f"{_number(r['latent_equivariance_error_mean'], '.3g')} | "
-                         f"{_number(r['output_equivariance_error_mean'], '.3g')} |")
+                         f"{_number(r['output_equivariance_error_mean'], '.3g')} | {r['device']} |")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"
 
