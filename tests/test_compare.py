@@ -175,7 +175,7 @@ def test_module_entry_point_reports_bad_arguments():
 def test_defaults_and_lists():
     options = parse_args([])
     assert (options.task, options.groups, options.models) == ("ddmnist", ("C4",), ("cnn-aug", "soft", "scnn"))
-    assert (options.epochs, options.train_size, options.batch_size, options.seeds) == (2, 1000, 256, (0,))
+    assert (options.epochs, options.train_size, options.batch_size, options.seeds) == (3, 3000, 256, (0,))
     assert parse_args(["--seeds", "3"]).seeds == (0, 1, 2)
     assert parse_args(["--seeds", "0,2,2"]).seeds == (0, 2)
     assert parse_args(["--seeds", "5,"]).seeds == (5,)

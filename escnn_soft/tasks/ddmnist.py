@@ -174,8 +174,8 @@ class DDMNISTTask(Task):
     models = ("cnn", "cnn-aug", "soft", "scnn", "rpp")
     default_group = "C4"
     default_models = ("cnn-aug", "soft", "scnn")
-    default_epochs = 2
-    default_train_size = 1000
+    default_epochs = 3
+    default_train_size = 3000
     metric = "accuracy"
 
     def open(self, source: Optional[str]) -> Source:
