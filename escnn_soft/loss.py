@@ -188,10 +188,11 @@ class SoftEquivarianceLoss(nn.Module):
         shifted = self.shifted_weight > 0
         if self.latent_layer is None:
             z = self.encoder(x)
+            self._check_latent(z)
             output = self.head(z)
         else:
             z, output = self._hooked_pass(x)
-        self._check_latent(z)
+            self._check_latent(z)
         zero = output.new_zeros(())
         task = self.task_loss(output, y)
         shifted_term = equivariance_term = zero
