@@ -1,0 +1,88 @@
+r"""Cost of one training step of each double-digit MNIST model, as ``escnn-soft compare`` trains it.
+
+For each group, one step (loss, backward, Adam) of cnn-aug, soft, scnn and rpp on the
+same batch of 56×56 images, built by :class:`escnn_soft.tasks.DDMNISTTask` exactly as
+the comparison builds them (soft: the CNN with the soft-equivariance loss; rpp: with its
+L2 prior). The models are timed in turns and their medians compared, in one run; data
+drawing is left out (it is the same for every model).
+
+Run:  python benchmarks/bench_ddmnist.py [--device cpu|cuda] [--threads N] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import environment, interleaved  # noqa: E402
+
+from escnn_soft.tasks import DDMNISTTask  # noqa: E402
+
+MODELS = ("cnn-aug", "soft", "scnn", "rpp")
+RATIOS = (("soft", "cnn-aug"), ("scnn", "cnn-aug"), ("rpp", "cnn-aug"), ("scnn", "soft"), ("rpp", "soft"))
+
+
+def training_step(model: str, group: str, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
+    r"""One optimisation step of ``model`` as the comparison takes it, on a fixed batch."""
+    task = DDMNISTTask()
+    setup = task.build(model, group, task.hyperparameters(model, group))
+    net = setup.model.to(x.device).train()
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
+    generator = torch.Generator(x.device).manual_seed(0)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        total, _, _ = setup.loss(x, y, generator)
+        total.backward()
+        optimizer.step()
+
+    return step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--groups", default="C4,D1,D4")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--out", default=None, help="also write the table (markdown) to this file")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    x = torch.randn(args.batch_size, 1, 56, 56, device=args.device)
+    y = torch.randint(0, 100, (args.batch_size,), device=args.device)
+    rows = []
+    for group in args.groups.split(","):
+        steps = {model: training_step(model, group, x, y) for model in MODELS}
+        medians = interleaved(steps, repeats=args.repeats, warmup=1, device=args.device)
+        rows.append((group, medians))
+        print(group, {m: f"{t * 1e3:.0f} ms" for m, t in medians.items()}, flush=True)
+
+    env = environment(args.device)
+    command = " ".join(["python benchmarks/bench_ddmnist.py"] + sys.argv[1:])
+    lines = [f"command: `{command}`",
+             "  ".join(f"{k}: {v}" for k, v in env.items()), "",
+             f"Median seconds of one training step (loss, backward, Adam) at batch {args.batch_size}, "
+             f"the models timed in turns, {args.repeats} turns; data drawing not included.", "",
+             "| group | " + " | ".join(f"{m} (ms)" for m in MODELS) + " | "
+             + " | ".join(f"{a} / {b}" for a, b in RATIOS) + " |",
+             "| --- | " + " | ".join("---:" for _ in MODELS + RATIOS) + " |"]
+    for group, medians in rows:
+        lines.append(f"| {group} | " + " | ".join(f"{medians[m] * 1e3:.0f}" for m in MODELS) + " | "
+                     + " | ".join(f"{medians[a] / medians[b]:.2f}×" for a, b in RATIOS) + " |")
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
