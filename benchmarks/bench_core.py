@@ -26,7 +26,7 @@ from escnn.group import cyclic_group, dihedral_group, direct_product
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import environment, interleaved  # noqa: E402
+from timing import header, interleaved, publish  # noqa: E402
 
 from escnn_soft import SoftEquivarianceLoss, field_action, regular_latent  # noqa: E402
 
@@ -130,10 +130,7 @@ def main() -> None:
         bench_data(args.device, rows, three_d=not args.no_3d)
     if "c" in args.only:
         bench_step(args.device, rows)
-    env = environment(args.device)
-    command = " ".join(["python benchmarks/bench_core.py"] + sys.argv[1:])
-    lines = [f"command: `{command}`",
-             "  ".join(f"{k}: {v}" for k, v in env.items()), "",
+    lines = header("benchmarks/bench_core.py", args.device) + ["",
              "(a), (b): A / B is the speed-up of escnn_soft (target ≥ 10×, ≥ 50× in 2D, ≥ 15× in 3D); "
              "(c): A / B is the cost of a soft step relative to a plain one (target ≤ 2.05×), and of two plain "
              "passes in one step (the floor).", "",
@@ -142,10 +139,7 @@ def main() -> None:
     for what, case, a, ta, b, tb in rows:
         lines.append(f"| {what} | {case} | {a} | {ta * 1e3:.3f} | {b} | {tb * 1e3:.3f} | {ta / tb:.2f}× |")
     text = "\n".join(lines)
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
+    publish(text, args.out)
 
 
 if __name__ == "__main__":

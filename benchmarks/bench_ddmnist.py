@@ -19,7 +19,7 @@ from typing import Callable
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import environment, interleaved  # noqa: E402
+from timing import header, interleaved, publish  # noqa: E402
 
 from escnn_soft.tasks import DDMNISTTask  # noqa: E402
 
@@ -65,10 +65,7 @@ def main() -> None:
         rows.append((group, medians))
         print(group, {m: f"{t * 1e3:.0f} ms" for m, t in medians.items()}, flush=True)
 
-    env = environment(args.device)
-    command = " ".join(["python benchmarks/bench_ddmnist.py"] + sys.argv[1:])
-    lines = [f"command: `{command}`",
-             "  ".join(f"{k}: {v}" for k, v in env.items()), "",
+    lines = header("benchmarks/bench_ddmnist.py", args.device) + ["",
              f"Median seconds of one training step (loss, backward, Adam) at batch {args.batch_size}, "
              f"the models timed in turns, {args.repeats} turns; data drawing not included.", "",
              "| group | " + " | ".join(f"{m} (ms)" for m in MODELS) + " | "
@@ -78,10 +75,7 @@ def main() -> None:
         lines.append(f"| {group} | " + " | ".join(f"{medians[m] * 1e3:.0f}" for m in MODELS) + " | "
                      + " | ".join(f"{medians[a] / medians[b]:.2f}×" for a, b in RATIOS) + " |")
     text = "\n".join(lines)
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
+    publish(text, args.out)
 
 
 if __name__ == "__main__":

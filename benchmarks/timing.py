@@ -6,12 +6,14 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Callable, Dict
 
 import torch
 
-__all__ = ["interleaved", "environment"]
+__all__ = ["interleaved", "environment", "header", "publish"]
 
 
 def _sync(device: torch.device | str | None) -> None:
@@ -66,3 +68,17 @@ def environment(device: torch.device | str = "cpu") -> Dict[str, str]:
            "torch": torch.__version__, "escnn": escnn.__version__, "device": str(device)}
     env.update({k: v for k, v in sorted(os.environ.items()) if k.startswith("MALLOC_")})
     return env
+
+
+def header(script: str, device: torch.device | str = "cpu") -> list:
+    r"""The first lines of a result file: the command that made it, then :func:`environment`."""
+    command = " ".join([f"python {script}"] + sys.argv[1:])
+    return [f"command: `{command}`", "  ".join(f"{k}: {v}" for k, v in environment(device).items())]
+
+
+def publish(text: str, out: str | None) -> None:
+    r"""Prints a result and, with ``out``, writes it to that file."""
+    print(text)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text + "\n")
