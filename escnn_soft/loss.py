@@ -192,7 +192,6 @@ class SoftEquivarianceLoss(nn.Module):
             output = self.head(z)
         else:
             z, output = self._hooked_pass(x)
-            self._check_latent(z)
         zero = output.new_zeros(())
         task = self.task_loss(output, y)
         shifted_term = equivariance_term = zero
@@ -217,6 +216,7 @@ class SoftEquivarianceLoss(nn.Module):
         captured = []
 
         def hook(module: nn.Module, args, output: torch.Tensor):
+            self._check_latent(output)  # before the rest of the model sees it
             captured.append(output)
             return replace
 

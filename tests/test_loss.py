@@ -158,6 +158,14 @@ def test_bad_inputs():
     x, y = batch()
     with pytest.raises(ValueError, match="latent has shape"):
         make_loss(plain_encoder(width=12), nn.Linear(12, 10))(x, y)
+    head_calls = []
+    head = nn.Linear(12, 10)
+    head.register_forward_hook(lambda *args: head_calls.append(1))
+    with pytest.raises(ValueError, match="latent has shape"):  # the hooked latent, before the head runs
+        SoftEquivarianceLoss.from_layer(nn.Sequential(plain_encoder(width=12), head), "0",
+                                        in_action=field_action(SCALAR), latent=regular_latent(R4.fibergroup, 16),
+                                        task_loss=nn.CrossEntropyLoss())(x, y)
+    assert not head_calls
     with pytest.raises(ValueError, match="same group"):
         SoftEquivarianceLoss(plain_encoder(), nn.Linear(16, 10), in_action=field_action(SCALAR),
                              latent=regular_latent(group.dihedral_group(4), 16), task_loss=nn.CrossEntropyLoss())
