@@ -27,5 +27,5 @@ setup(
         "test": ["pytest>=7", "sphinx>=7"],
         "docs": ["sphinx>=7"],
     },
-    entry_points={"console_scripts": ["escnn-soft=escnn_soft.compare:main"]},
+    entry_points={"console_scripts": ["escnn-soft=escnn_soft.experiments.cli:main"]},
 )

@@ -74,8 +74,8 @@ def bench_data(device: str, rows: list, three_d: bool = True) -> None:
 
 
 def bench_step(device: str, rows: list) -> None:
-    from escnn_soft.datasets import ddmnist_group
-    from escnn_soft.models import ddmnist_cnn
+    from escnn_soft.experiments.datasets import ddmnist_group
+    from escnn_soft.experiments.models import ddmnist_cnn
 
     group = ddmnist_group("C4")
     latent = regular_latent(group.product.group, 66)

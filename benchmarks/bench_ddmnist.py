@@ -1,7 +1,7 @@
 r"""Cost of one training step of each double-digit MNIST model, as ``escnn-soft compare`` trains it.
 
 For each group, one step (loss, backward, Adam) of cnn-aug, soft, scnn and rpp on the
-same batch of 56×56 images, built by :class:`escnn_soft.tasks.DDMNISTTask` exactly as
+same batch of 56×56 images, built by :class:`escnn_soft.experiments.tasks.DDMNISTTask` exactly as
 the comparison builds them (soft: the CNN with the soft-equivariance loss; rpp: with its
 L2 prior). The models are timed in turns and their medians compared, in one run; data
 drawing is left out (it is the same for every model).
@@ -21,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from timing import header, interleaved, publish  # noqa: E402
 
-from escnn_soft.tasks import DDMNISTTask  # noqa: E402
+from escnn_soft.experiments.tasks import DDMNISTTask  # noqa: E402
 
 MODELS = ("cnn-aug", "soft", "scnn", "rpp")
 RATIOS = (("soft", "cnn-aug"), ("scnn", "cnn-aug"), ("rpp", "cnn-aug"), ("scnn", "soft"), ("rpp", "soft"))

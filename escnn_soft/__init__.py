@@ -1,19 +1,17 @@
 r"""escnn_soft: parameter-free soft equivariance for plain networks, built on escnn.
 
-The core, from groups to the loss:
+The library, from groups to the loss:
 
 * :mod:`escnn_soft.groups` — multiplication tables of finite escnn groups;
-* :mod:`escnn_soft.latent` — latent representations made of regular copies;
 * :mod:`escnn_soft.actions` — batched actions on data (escnn field types, products);
+* :mod:`escnn_soft.latent` — latent representations made of regular copies;
 * :mod:`escnn_soft.loss` — the soft-equivariance loss;
-* :mod:`escnn_soft.equivariance` — the equivariance error of any function;
-* :mod:`escnn_soft.decompose` — irrep multiplicities of (learned) representations, by characters;
-* :mod:`escnn_soft.learned` — latent representations learned with an algebra loss;
-* :mod:`escnn_soft.study` — the objective that learns them (the paper's Section 4).
+* :mod:`escnn_soft.testing` — equivariance errors (measure) and assertions.
 
-Models, datasets, reports and the command line live in :mod:`escnn_soft.models`,
-:mod:`escnn_soft.datasets`, :mod:`escnn_soft.reports` and :mod:`escnn_soft.compare`,
-which use the core.
+Beside it, :mod:`escnn_soft.learned` studies learned latent actions (the paper's
+Section 4) and :mod:`escnn_soft.experiments` is the comparison harness (tasks, data,
+models, the training loop, reports and the ``escnn-soft`` command); both use the library,
+and importing :mod:`escnn_soft` loads neither the harness nor any dataset or model.
 """
 
 from .groups import GroupTable, group_table
@@ -22,17 +20,17 @@ from .actions import (
     FieldAction,
     GroupAction,
     ProductAction,
+    ResampledAction,
     TrivialAction,
     field_action,
     product_action,
+    resampled_action,
     trivial_action,
 )
 from .latent import RegularLatent, regular_latent
 from .loss import SoftEquivarianceLoss, SoftLoss
-from .equivariance import equivariance_error
-from .decompose import Decomposition, decompose, matrix_stack
-from .learned import LearnedRepresentation, Presentation
-from .study import StudyObjective, study_objective
+from .testing import equivariance_error
+from .learned import Decomposition, LearnedRepresentation, decompose
 
 __version__ = "0.1.0"
 
@@ -44,9 +42,11 @@ __all__ = [
     "FieldAction",
     "TrivialAction",
     "ProductAction",
+    "ResampledAction",
     "field_action",
     "trivial_action",
     "product_action",
+    "resampled_action",
     "RegularLatent",
     "regular_latent",
     "SoftEquivarianceLoss",
@@ -54,9 +54,5 @@ __all__ = [
     "equivariance_error",
     "Decomposition",
     "decompose",
-    "matrix_stack",
     "LearnedRepresentation",
-    "Presentation",
-    "StudyObjective",
-    "study_objective",
 ]

@@ -22,7 +22,9 @@ from typing import Callable, Dict, Sequence, Tuple, Union
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from escnn.group import Group
+from escnn.gspaces import GSpace
 from escnn.nn import FieldType
 
 from .groups import GroupTable, group_table
@@ -32,10 +34,12 @@ __all__ = [
     "FieldAction",
     "TrivialAction",
     "ProductAction",
+    "ResampledAction",
     "ActionLike",
     "field_action",
     "trivial_action",
     "product_action",
+    "resampled_action",
 ]
 
 Region = Tuple[slice, ...]
@@ -337,3 +341,78 @@ def product_action(group: Group, actions: Sequence[GroupAction], regions: Sequen
         16
     """
     return ProductAction(group, actions, regions)
+
+
+class ResampledAction(GroupAction):
+    r"""A finite group of rotations and reflections acting on images by resampling.
+
+    For a 2-D gspace of a finite group (``rot2dOnR2(N)``, ``flipRot2dOnR2(N)``) whose
+    base-space matrices :math:`A_g` are escnn's ``gspace.basespace_action(g)``, every
+    channel of a batch ``(B, C, H, W)`` is transformed as a scalar field,
+
+    .. math::
+        [g \cdot f](p) = f(A_g^{-1} p),
+
+    the convention of :meth:`escnn.nn.FieldType.transform`, with escnn's layout of the
+    plane on the pixel grid (columns along :math:`x`, rows along :math:`-y`, the centre
+    of the image at the origin). The samples :math:`f(A_g^{-1} p)` between pixel centres
+    are interpolated bilinearly (:func:`torch.nn.functional.grid_sample`, zero outside
+    the image), one batched call for the whole batch.
+
+    Where :math:`A_g` maps the grid onto itself (multiples of :math:`90^\circ`, flips)
+    the result equals :func:`~escnn_soft.field_action` up to float rounding; for other
+    angles (:math:`D_3`: :math:`120^\circ`) it is an *approximate* action: interpolation
+    blurs, and the corners of a square image leave it. Content away from the corners
+    (MNIST digits) is transformed faithfully.
+
+    Build it with :func:`resampled_action`.
+
+    Args:
+        gspace (GSpace): a 2-D escnn gspace of a finite group.
+    """
+
+    def __init__(self, gspace: GSpace):
+        if not isinstance(gspace, GSpace):
+            raise TypeError(f"resampled_action expects an escnn gspace, e.g. flipRot2dOnR2(3); "
+                            f"got {type(gspace).__name__}")
+        if gspace.dimensionality != 2:
+            raise ValueError(f"resampled_action acts on images: it needs a 2-D gspace, got {gspace} "
+                             f"({gspace.dimensionality}-D)")
+        super().__init__(gspace.fibergroup)
+        self.gspace: GSpace = gspace
+        flip = np.diag([1.0, -1.0])        # plane (x, y) <-> grid_sample's (column, row) coordinates
+        thetas = []
+        for e in self.group.elements:
+            A = np.asarray(gspace.basespace_action(e), dtype=np.float64)
+            thetas.append(flip @ np.linalg.inv(A) @ flip)
+        theta = np.concatenate([np.stack(thetas), np.zeros((self.group.order, 2, 1))], axis=2)
+        self.theta: torch.Tensor = torch.from_numpy(theta)       # (|G|, 2, 3): output -> input coordinates
+
+    def _act(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4:
+            raise ValueError(f"{self!r} acts on images of shape (B, C, H, W), got {tuple(x.shape)}")
+        if x.shape[2] != x.shape[3]:
+            raise ValueError(f"{self!r} rotates square images only, got {x.shape[2]}×{x.shape[3]}")
+        if not x.is_floating_point():
+            raise TypeError(f"{self!r} interpolates: it needs a floating point batch, got {x.dtype}")
+        theta = self._on("theta", self.theta, x, x.dtype).index_select(0, g)
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+    def __repr__(self) -> str:
+        return f"ResampledAction({self.gspace})"
+
+
+def resampled_action(gspace: GSpace) -> ResampledAction:
+    r"""The action of a 2-D gspace's finite group on images by bilinear resampling, as :class:`ResampledAction`.
+
+    Example (:math:`D_3`: rotations by :math:`120^\circ` and a reflection):
+        >>> import torch
+        >>> from escnn import gspaces
+        >>> act = resampled_action(gspaces.flipRot2dOnR2(3))
+        >>> act.group.order
+        6
+        >>> act(torch.rand(2, 1, 28, 28), torch.tensor([1, 3])).shape
+        torch.Size([2, 1, 28, 28])
+    """
+    return ResampledAction(gspace)

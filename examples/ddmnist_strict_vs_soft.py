@@ -17,8 +17,8 @@ from escnn.group import direct_product
 from torch import nn
 
 from escnn_soft import SoftEquivarianceLoss, equivariance_error, regular_latent
-from escnn_soft.datasets import DoubleDigitMNIST, ddmnist_group, make_batch, sample_transforms
-from escnn_soft.models import ddmnist_cnn, ddmnist_scnn
+from escnn_soft.experiments.datasets import DoubleDigitMNIST, ddmnist_group, make_batch, sample_transforms
+from escnn_soft.experiments.models import ddmnist_cnn, ddmnist_scnn
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--epochs", type=int, default=2)

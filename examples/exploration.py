@@ -2,9 +2,9 @@ r"""The paper's exploration experiments: which latent action does a network lear
 
 Each experiment trains a plain network with a *learned* latent action
 (:class:`~escnn_soft.learned.LearnedRepresentation`) under the objective of
-:mod:`escnn_soft.study` — task loss, the shifted task term (weight λ_ZY), the input–latent
+:mod:`escnn_soft.learned.objective` — task loss, the shifted task term (weight λ_ZY), the input–latent
 MSE (weight λ_XZ) and the algebra loss (weight λ_W) — and decomposes the learned action
-into escnn's irreps (:func:`~escnn_soft.decompose`):
+into escnn's irreps (:func:`~escnn_soft.learned.decompose`):
 
 * ``d3-autoencoder``: MLP autoencoder on MNIST, latent 30, D3 acting on images by
   rotations of 120° (bilinear resampling) and a reflection (paper: 5 : 5 : 10);
@@ -41,11 +41,13 @@ from escnn.group import cyclic_group
 from torch import nn
 
 from escnn_soft import decompose, equivariance_error, field_action, group_table, regular_latent
-from escnn_soft.datasets import load_mnist
-from escnn_soft.datasets.typefaces import load_typefaces, typeface_pairs
+from escnn_soft.experiments.datasets import load_mnist
+from escnn_soft.experiments.datasets.typefaces import load_typefaces, typeface_pairs
 from escnn_soft.learned import LearnedRepresentation, Presentation
-from escnn_soft.reports import decomposition_record, multiplicity_table, plot_eigenvalues
-from escnn_soft.study import StudyObjective, TrainingHistory, fit, resampled_action, study_objective
+from escnn_soft.learned.reports import decomposition_record, multiplicity_table, plot_eigenvalues
+from escnn_soft import resampled_action
+from escnn_soft.learned.objective import StudyObjective, study_objective
+from escnn_soft.experiments.runner import TrainingHistory, fit
 
 Batches = Callable[[], List[Tuple[torch.Tensor, torch.Tensor]]]
 

@@ -19,7 +19,7 @@ from escnn import nn as enn
 from torch import nn
 
 from escnn_soft import SoftEquivarianceLoss, equivariance_error, field_action, regular_latent
-from escnn_soft.datasets import load_mnist
+from escnn_soft.experiments.datasets import load_mnist
 
 
 def main() -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-CORE = ["escnn_soft.groups", "escnn_soft.latent", "escnn_soft.actions", "escnn_soft.loss", "escnn_soft.equivariance",
-        "escnn_soft.decompose", "escnn_soft.learned", "escnn_soft.study", "escnn_soft.reports"]
+CORE = ["escnn_soft.groups", "escnn_soft.latent", "escnn_soft.actions", "escnn_soft.loss", "escnn_soft.testing",
+        "escnn_soft.learned.decompose", "escnn_soft.learned", "escnn_soft.learned.objective", "escnn_soft.learned.reports"]
 
 
 @pytest.mark.parametrize("name", CORE)

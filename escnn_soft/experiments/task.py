@@ -1,0 +1,197 @@
+r"""What a comparison task is: its data, its models and how each one trains.
+
+A task (:class:`Task`) says how to open and split its data, which groups and models it
+has, each model's hyperparameters, and how to build it; :func:`register_task` makes it
+known to the runner (:mod:`escnn_soft.experiments.runner`) and the command line by name.
+The tasks themselves live in :mod:`escnn_soft.experiments.tasks`, one module each.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+
+import torch
+from torch import nn
+
+from ..actions import ActionLike, GroupAction
+from ..groups import GroupTable
+
+__all__ = [
+    "LossFn",
+    "Source",
+    "TaskData",
+    "TrainingSetup",
+    "Task",
+    "TASKS",
+    "register_task",
+    "get_task",
+    "task_names",
+]
+
+#: ``loss(x, y, generator) -> (total, output, parts)``: the loss to minimise, the
+#: model's output for ``x`` and named scalar terms to log.
+LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Generator],
+                  Tuple[torch.Tensor, torch.Tensor, Dict[str, torch.Tensor]]]
+
+
+@dataclass(frozen=True)
+class Source:
+    r"""The raw data of a task, opened once and shared by its groups and runs.
+
+    Attributes:
+        data: whatever the task loads its splits from (e.g. an
+            :class:`~escnn_soft.experiments.datasets.MNIST` tuple).
+        fingerprint (str): a digest of the content, part of every run's key: the
+            same data read from another file or folder gives the same key.
+        description (str): how the user named it (a file or folder name, not its path), for the records.
+    """
+
+    data: Any
+    fingerprint: str
+    description: str
+
+
+class TaskData(abc.ABC):
+    r"""The splits of one task for one group, on one device.
+
+    Attributes:
+        train_size (int): the number of training samples.
+        val (tuple): ``(inputs, targets)`` of the validation set, fixed.
+        test (tuple): ``(inputs, targets)`` of the test set, fixed.
+        group (GroupTable): the symmetry group of the inputs.
+        in_action: its action on inputs.
+        out_action: its action on outputs; ``None`` when the targets are invariant.
+    """
+
+    train_size: int
+    val: Tuple[torch.Tensor, torch.Tensor]
+    test: Tuple[torch.Tensor, torch.Tensor]
+    group: GroupTable
+    in_action: ActionLike
+    out_action: Optional[ActionLike]
+
+    @abc.abstractmethod
+    def train_batch(self, index: torch.Tensor, *, augment: bool,
+                    generator: torch.Generator) -> Tuple[torch.Tensor, torch.Tensor]:
+        r"""The training samples ``index`` as ``(inputs, targets)`` on the data's device.
+
+        Args:
+            index (torch.Tensor): sample indices, on the data's device.
+            augment (bool): transform by group elements drawn afresh from
+                ``generator``; otherwise every sample always comes in the same pose.
+            generator (torch.Generator): the run's random source, on the data's device.
+        """
+
+
+@dataclass
+class TrainingSetup:
+    r"""A model ready to train: how its loss is computed and what to measure.
+
+    Attributes:
+        model (nn.Module): maps inputs to outputs; ``.to``, ``.train``, ``.eval`` and
+            ``.parameters`` cover everything that trains.
+        loss: ``loss(x, y, generator) -> (total, output, parts)``.
+        augment (bool): train on freshly transformed samples, or on one fixed pose each.
+        latent (tuple, optional): ``(name, rho_Z)`` when the model has a latent
+            representation: the name of its encoder submodule (as in
+            ``model.get_submodule``) and the action on the encoder's output.
+    """
+
+    model: nn.Module
+    loss: LossFn
+    augment: bool
+    latent: Optional[Tuple[str, GroupAction]] = None
+
+
+class Task(abc.ABC):
+    r"""A learning task with finite group symmetry, as :mod:`escnn_soft.experiments.cli` runs it.
+
+    A task names its groups and models, opens its data, splits it for a group, gives
+    each model's hyperparameters and builds it. Register new tasks with
+    :func:`register_task`.
+
+    Attributes:
+        name (str): the task's name on the command line.
+        groups (tuple of str): the valid group names.
+        models (tuple of str): the valid model names.
+        default_group (str): the group of the quick default comparison.
+        default_models (tuple of str): its models.
+        default_epochs (int): its epochs.
+        default_train_size (int): its training set size.
+        metric (str): the name of the score (higher is better), e.g. ``"accuracy"``.
+    """
+
+    name: str
+    groups: Tuple[str, ...]
+    models: Tuple[str, ...]
+    default_group: str
+    default_models: Tuple[str, ...]
+    default_epochs: int
+    default_train_size: int
+    metric: str = "accuracy"
+
+    @abc.abstractmethod
+    def open(self, source: Optional[str]) -> Source:
+        r"""Open the raw data named ``source`` (``None``: the task's default).
+
+        Raises:
+            FileNotFoundError: if a named file or folder does not exist.
+            ValueError: if it does not hold the task's data.
+        """
+
+    @abc.abstractmethod
+    def check(self, source: Source, train_size: int) -> None:
+        r"""Raise a ``ValueError`` that says why, if ``train_size`` does not fit ``source``."""
+
+    @abc.abstractmethod
+    def load(self, group: str, source: Source, *, train_size: int, data_seed: int,
+             device: torch.device) -> TaskData:
+        r"""The splits for ``group``, on ``device``; ``data_seed`` fixes everything but the training order."""
+
+    @abc.abstractmethod
+    def hyperparameters(self, model: str, group: str) -> Dict[str, Any]:
+        r"""The default hyperparameters of ``model`` for ``group`` (at least ``"lr"``)."""
+
+    @abc.abstractmethod
+    def build(self, model: str, group: str, hyperparameters: Mapping[str, Any]) -> TrainingSetup:
+        r"""A freshly initialised ``model`` for ``group`` (from the global random state)."""
+
+    def score(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        r"""Per-sample scores whose mean is :attr:`metric`; by default correct classifications."""
+        return (output.argmax(dim=1) == target).float()
+
+
+TASKS: Dict[str, Task] = {}
+r"""Registered tasks by name."""
+
+
+def register_task(task: Task) -> Task:
+    r"""Make ``task`` available under ``task.name``; returns it.
+
+    Raises:
+        ValueError: if another task has that name.
+    """
+    if not isinstance(task, Task):
+        raise TypeError(f"expected an escnn_soft.experiments.Task, got {type(task).__name__}")
+    if task.name in TASKS and TASKS[task.name] is not task:
+        raise ValueError(f"a task named {task.name!r} is already registered")
+    TASKS[task.name] = task
+    return task
+
+
+def get_task(name: str) -> Task:
+    r"""The task called ``name``.
+
+    Raises:
+        ValueError: for an unknown name, listing the known ones.
+    """
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; valid tasks: {', '.join(task_names())}")
+    return TASKS[name]
+
+
+def task_names() -> Tuple[str, ...]:
+    r"""The names of the registered tasks."""
+    return tuple(TASKS)
