@@ -14,23 +14,36 @@ models, the training loop, reports and the ``escnn-soft`` command); both use the
 and importing :mod:`escnn_soft` loads neither the harness nor any dataset or model.
 """
 
-from .groups import GroupTable, group_table
-from .actions import (
-    ActionLike,
-    FieldAction,
-    GroupAction,
-    ProductAction,
-    ResampledAction,
-    TrivialAction,
-    field_action,
-    product_action,
-    resampled_action,
-    trivial_action,
-)
-from .latent import RegularLatent, regular_latent
-from .loss import SoftEquivarianceLoss, SoftLoss
-from .testing import equivariance_error
-from .learned import Decomposition, LearnedRepresentation, decompose
+from importlib import import_module
+from typing import Any, List
+
+# the names below are loaded on first use (PEP 562), so that ``import escnn_soft.<module>``
+# of a light module (e.g. the command line's argument checks) does not load torch and escnn
+_EXPORTS = {
+    "groups": ("GroupTable", "group_table"),
+    "actions": ("ActionLike", "FieldAction", "GroupAction", "ProductAction", "TrivialAction",
+                "field_action", "product_action", "trivial_action"),
+    "latent": ("RegularLatent", "regular_latent"),
+    "loss": ("SoftEquivarianceLoss", "SoftLoss"),
+    "testing": ("EquivarianceError", "equivariance_error", "assert_equivariant"),
+    "learned": ("Decomposition", "LearnedRepresentation", "decompose"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return import_module(f".{name}", __name__)
+    if name in _MODULE_OF:
+        value = getattr(import_module(f".{_MODULE_OF[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> List[str]:
+    return sorted(set(globals()) | set(_MODULE_OF))
+
 
 __version__ = "0.1.0"
 
@@ -42,16 +55,16 @@ __all__ = [
     "FieldAction",
     "TrivialAction",
     "ProductAction",
-    "ResampledAction",
     "field_action",
     "trivial_action",
     "product_action",
-    "resampled_action",
     "RegularLatent",
     "regular_latent",
     "SoftEquivarianceLoss",
     "SoftLoss",
+    "EquivarianceError",
     "equivariance_error",
+    "assert_equivariant",
     "Decomposition",
     "decompose",
     "LearnedRepresentation",

@@ -8,8 +8,9 @@ tables that make integer arithmetic on those indices possible.
 
 from __future__ import annotations
 
+import operator
 from collections import deque
-from typing import Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -31,7 +32,8 @@ class GroupTable:
     the index of the identity, the indices of escnn's ``G.generators`` and, for every
     element, a shortest word in those generators:
     :math:`g_i = s_{w_1} s_{w_2} \cdots s_{w_\ell}` with ``words[i] = (w_1, ..., w_l)``
-    (positions in :attr:`generators`; the identity has the empty word).
+    (positions in :attr:`generators`; the identity has the empty word). The words in
+    any other generating set are :meth:`shortest_words`.
 
     Build it with :func:`group_table`, which caches one table per group.
 
@@ -74,51 +76,107 @@ class GroupTable:
         self.inv: torch.Tensor = torch.from_numpy(inv.astype(np.int64))
 
         self.generators: Tuple[int, ...] = self._find_generators(G)
-        self.words: Tuple[Tuple[int, ...], ...] = self._shortest_words()
+        self.words: Tuple[Tuple[int, ...], ...] = self.shortest_words(self.generators)
 
     def _find_generators(self, G: Group) -> Tuple[int, ...]:
         try:
             gens = tuple(self._index[s] for s in G.generators)
         except (NotImplementedError, ValueError, AttributeError, TypeError):
             gens = ()
-        if self.order > 1 and len(self._closure(gens)) < self.order:
+        if len(self._breadth_first(gens)) < self.order:
             # escnn gives no (complete) generating set for this group: pick elements greedily,
             # in element order, until they generate the whole group.
-            gens = ()
+            gens, reached = (), {self.identity}
             for i in range(self.order):
-                if i not in self._closure(gens):
+                if i not in reached:
                     gens += (i,)
-                    if len(self._closure(gens)) == self.order:
+                    reached = self._breadth_first(gens)
+                    if len(reached) == self.order:
                         break
         return gens
 
-    def _closure(self, gens: Sequence[int]) -> set:
-        seen = {self.identity}
-        frontier = [self.identity]
+    def _breadth_first(self, generators: Sequence[int]) -> Dict[int, Tuple[int, ...]]:
+        r"""Shortest words of the elements reachable from the identity, found breadth first."""
         mul = self.mul.numpy()
-        while frontier:
-            nxt = []
-            for g in frontier:
-                for s in gens:
-                    h = int(mul[g, s])
-                    if h not in seen:
-                        seen.add(h)
-                        nxt.append(h)
-            frontier = nxt
-        return seen
-
-    def _shortest_words(self) -> Tuple[Tuple[int, ...], ...]:
         words: Dict[int, Tuple[int, ...]] = {self.identity: ()}
         queue = deque([self.identity])
-        mul = self.mul.numpy()
         while queue:
             g = queue.popleft()
-            for k, s in enumerate(self.generators):
+            for k, s in enumerate(generators):
                 h = int(mul[g, s])
                 if h not in words:
                     words[h] = words[g] + (k,)
                     queue.append(h)
+        return words
+
+    def shortest_words(self, generators: Sequence[int]) -> Tuple[Tuple[int, ...], ...]:
+        r"""A shortest word in ``generators`` for every element, in element order.
+
+        Entry :math:`i` is a tuple :math:`(w_1, \dots, w_\ell)` of positions in
+        ``generators`` with :math:`g_i = s_{w_1} s_{w_2} \cdots s_{w_\ell}`, where
+        :math:`s_k` is the element of index ``generators[k]``; the identity has the empty
+        word. The words are found breadth first on the Cayley graph (edges
+        :math:`g \to g s_k`), so :math:`\ell` is the least number of generators whose
+        product is :math:`g_i`; among words of that length the one that is smallest
+        lexicographically, in the order of the positions, is kept. :attr:`words` is this
+        function applied to :attr:`generators`.
+
+        Args:
+            generators (sequence of int): element indices of the generators.
+
+        Returns:
+            a tuple of ``order`` words, ``words[i]`` spelling element :math:`i`.
+
+        Raises:
+            TypeError: if a generator is not an integer element index.
+            IndexError: if a generator is out of range.
+            ValueError: if ``generators`` do not generate the whole group.
+
+        Example:
+            >>> from escnn.group import cyclic_group
+            >>> T = group_table(cyclic_group(4))
+            >>> T.shortest_words([1])
+            ((), (0,), (0, 0), (0, 0, 0))
+            >>> T.shortest_words([3])
+            ((), (0, 0, 0), (0, 0), (0,))
+        """
+        gens = [self._element_index(s, "generator") for s in generators]
+        words = self._breadth_first(gens)
+        if len(words) < self.order:
+            missing = [i for i in range(self.order) if i not in words]
+            raise ValueError(f"the generators {tuple(gens)} do not generate {self.name}: they reach "
+                             f"{len(words)} of its {self.order} elements (element index {missing[0]} is not a "
+                             f"product of them); add generators, e.g. group_table(G).generators")
         return tuple(words[i] for i in range(self.order))
+
+    def element_order(self, i: int) -> int:
+        r"""The order of element :math:`g_i`: the least :math:`N \geq 1` with :math:`g_i^N = e`.
+
+        Example:
+            >>> from escnn.group import cyclic_group
+            >>> T = group_table(cyclic_group(6))
+            >>> [T.element_order(i) for i in range(6)]
+            [1, 6, 3, 2, 3, 6]
+        """
+        i = self._element_index(i, "element")
+        mul = self.mul.numpy()
+        N, h = 1, i
+        while h != self.identity:
+            h, N = int(mul[h, i]), N + 1
+        return N
+
+    def _element_index(self, i: Any, what: str) -> int:
+        try:
+            if isinstance(i, (bool, np.bool_)):
+                raise TypeError
+            i = operator.index(i)
+        except TypeError:
+            raise TypeError(f"{what} must be an integer element index of {self.name} (use "
+                            f"T.index(element) for an escnn element), got {i!r}") from None
+        if not 0 <= i < self.order:
+            raise IndexError(f"{what} element index {i} is out of range for {self.name} "
+                             f"(valid indices are 0..{self.order - 1}, positions in list(G.elements))")
+        return i
 
     @property
     def order(self) -> int:

@@ -11,21 +11,38 @@ head :math:`D`. With :math:`g` drawn uniformly per sample, the method trains on
 where :math:`\ell` is the task loss, :math:`\rho_X, \rho_Z, \rho_Y` are the actions
 on inputs, latents and targets, and :math:`w = 1` in the paper. No parameters are
 added: :math:`\rho_Z` is fixed (e.g. :func:`~escnn_soft.regular_latent`).
+
+With ``relative=True`` the equivariance term is measured relative to the size of the
+latent, which makes it invariant to the scale of :math:`E`:
+
+.. math::
+    \frac{\frac{1}{B} \sum_b \lVert E(\rho_X(g_b) x_b) - \rho_Z(g_b) E(x_b) \rVert^2}
+         {\frac{1}{B} \sum_b \lVert E(x_b) \rVert^2}.
+
+A single model can be split at a named layer with
+:meth:`SoftEquivarianceLoss.from_layer`: :class:`LayerEncoder` is the model up to
+that layer and :class:`LayerHead` the rest of it.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Optional, Tuple
+from typing import Any, Callable, Iterator, Optional, Set, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .actions import ActionLike, GroupAction
+from .actions import ActionLike, FieldAction, GroupAction, ProductAction
 from .groups import GroupTable
 
-__all__ = ["SoftLoss", "SoftEquivarianceLoss"]
+__all__ = ["SoftLoss", "SoftEquivarianceLoss", "LayerEncoder", "LayerHead"]
+
+Weight = Union[float, torch.Tensor]
 
 
 @dataclass
@@ -36,7 +53,8 @@ class SoftLoss:
         total: the loss to minimise, ``task + shifted_weight * shifted + lam * equivariance``.
         task: :math:`\ell(D(E(x)), y)`.
         shifted: :math:`\ell(D(\rho_Z(g) E(x)), \rho_Y(g) y)` (zero when its weight is 0).
-        equivariance: :math:`\mathrm{MSE}(E(\rho_X(g)x), \rho_Z(g)E(x))` (zero when :math:`\lambda = 0`).
+        equivariance: :math:`\mathrm{MSE}(E(\rho_X(g)x), \rho_Z(g)E(x))`, or its relative
+            form with ``relative=True`` (zero when :math:`\lambda = 0`).
         output: the model's output :math:`D(E(x))` for the untransformed input.
         latent: the latent :math:`E(x)`.
         g: the element indices used, one per sample.
@@ -51,6 +69,220 @@ class SoftLoss:
     g: torch.Tensor
 
 
+class _Captured(BaseException):
+    r"""Raised by :class:`LayerEncoder`'s hook to stop the model once the latent is captured
+    (a ``BaseException``, so that a model's own ``except Exception`` does not swallow it)."""
+
+
+@contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[Callable[[], None]]:
+    r"""Every module of ``model`` in eval mode; yields a function that restores the modes
+    early (they are restored on exit in any case)."""
+    modes = [(module, module.training) for module in model.modules()]
+
+    def restore() -> None:
+        for module, training in modes:
+            module.training = training
+
+    for module, _ in modes:
+        module.training = False
+    try:
+        yield restore
+    finally:
+        restore()
+
+
+def _same(a: Any, b: Any) -> bool:
+    r"""Whether two model outputs (tensors, or tuples, lists and dicts of them) agree up to
+    rounding: :math:`\sqrt{\epsilon}` of their dtype, relative and absolute."""
+    if isinstance(a, torch.Tensor):
+        if not isinstance(b, torch.Tensor) or a.shape != b.shape:
+            return False
+        if a.is_floating_point() or a.is_complex():
+            tol = torch.finfo(a.dtype).eps ** 0.5
+            return torch.allclose(a, b, rtol=tol, atol=tol, equal_nan=True)
+        return torch.equal(a, b)
+    if isinstance(a, (tuple, list)):
+        return isinstance(b, (tuple, list)) and len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    raise TypeError(f"the model's output must be a tensor, or a tuple, list or dict of tensors, "
+                    f"got {type(a).__name__}")
+
+
+class LayerEncoder(nn.Module):
+    r"""A model up to a named layer, as an encoder: :math:`E(x)` is the layer's output.
+
+    ``encoder(x)`` runs ``model(x)`` with a forward hook on the layer that captures its
+    output and stops the model there: nothing after the layer runs. The module holds
+    the model as its submodule ``model``. With :class:`LayerHead` it splits one model
+    into :math:`E` and :math:`D` (see :meth:`SoftEquivarianceLoss.from_layer`).
+
+    Args:
+        model (nn.Module): the whole network.
+        layer (str): the name of the layer, as in ``model.named_modules()``.
+
+    Attributes:
+        layer: the layer's name.
+        last_input: the input of the latest call, ``None`` before the first; the
+            :class:`LayerHead` runs the model on it.
+    """
+
+    def __init__(self, model: nn.Module, layer: str):
+        super().__init__()
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        names = [name for name, _ in model.named_modules() if name]
+        if layer not in names:
+            raise ValueError(f"model has no layer named {layer!r}; its layers are {names}")
+        self.model = model
+        self.layer: str = layer
+        self.last_input: Optional[torch.Tensor] = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        captured = []
+
+        def hook(module: nn.Module, args: Tuple, output: torch.Tensor) -> None:
+            captured.append(output)
+            raise _Captured
+
+        handle = self.model.get_submodule(self.layer).register_forward_hook(hook)
+        try:
+            self.model(x)
+        except _Captured:
+            pass
+        finally:
+            handle.remove()
+        if not captured:
+            raise RuntimeError(f"layer {self.layer!r} was not called in the model's forward pass")
+        self.last_input = x
+        return captured[0]
+
+    def extra_repr(self) -> str:
+        return f"layer={self.layer!r}"
+
+
+class LayerHead(nn.Module):
+    r"""The rest of a model after a named layer, as a head: :math:`D(z)`.
+
+    ``head(z)`` runs the model with the layer's output replaced by ``z``. A hooked
+    model cannot start in the middle, so it runs on the input its :class:`LayerEncoder`
+    saw last (``encoder.last_input``); the modules before the layer are switched to
+    eval mode for that part of the pass, and their output is discarded, so batch
+    statistics, running averages and random numbers (dropout) are exactly those of an
+    encoder–head pair of modules. Their forward pass is still computed, once more per
+    call.
+
+    The layer must be a *cut point*: the model's output must depend on the input only
+    through the layer's output. On the first call for every input shape the head checks
+    that, in eval mode and without gradients, by running the model twice with the same
+    ``z``, on the input and on a different one (plus Gaussian noise from a fixed seed
+    for floating point inputs, the batch rolled by one sample otherwise); it raises a
+    ``ValueError`` if the outputs differ (a skip connection around the layer) and on
+    every call if the layer runs more than once in a pass.
+
+    Args:
+        encoder (LayerEncoder): the encoder of the same model and layer (a submodule
+            of the head too, so ``.parameters()`` reaches the model).
+    """
+
+    def __init__(self, encoder: LayerEncoder):
+        super().__init__()
+        if not isinstance(encoder, LayerEncoder):
+            raise TypeError(f"LayerHead needs the LayerEncoder of the same model, got {type(encoder).__name__}")
+        self.encoder = encoder
+        self._checked: Set[Tuple[Tuple[int, ...], torch.dtype]] = set()
+
+    def forward(self, z: torch.Tensor) -> Any:
+        x = self.encoder.last_input
+        if x is None:
+            raise RuntimeError("LayerHead runs the whole model, which needs an input: call its encoder on a batch first")
+        key = (tuple(x.shape), x.dtype)
+        if key not in self._checked:
+            self._check_cut(x, z)
+            self._checked.add(key)
+        return self._run(x, z)
+
+    def _run(self, x: torch.Tensor, z: torch.Tensor) -> Any:
+        r"""``model(x)`` with the layer's output replaced by ``z``; the modules run in eval
+        mode until the layer, in their own mode after it."""
+        layer, model = self.encoder.layer, self.encoder.model
+        calls = []
+        with _eval_mode(model) as restore:
+
+            def hook(module: nn.Module, args: Tuple, output: Any) -> torch.Tensor:
+                if calls:
+                    raise ValueError(
+                        f"layer {layer!r} is called more than once in the model's forward pass, so its output is "
+                        f"no single latent: pass an explicit encoder and head instead, "
+                        f"SoftEquivarianceLoss(encoder, head, ...)"
+                    )
+                calls.append(output)
+                if isinstance(output, torch.Tensor) and output.shape != z.shape:
+                    raise ValueError(
+                        f"the latent has shape {tuple(z.shape)} but layer {layer!r} outputs {tuple(output.shape)} "
+                        f"on the encoder's last input: encode a batch of the latent's shape first"
+                    )
+                restore()
+                return z
+
+            handle = model.get_submodule(layer).register_forward_hook(hook)
+            try:
+                output = model(x)
+            finally:
+                handle.remove()
+        if not calls:
+            raise RuntimeError(f"layer {layer!r} was not called in the model's forward pass")
+        return output
+
+    def _check_cut(self, x: torch.Tensor, z: torch.Tensor) -> None:
+        r"""Raise unless the model's output, with the layer's output fixed to ``z``, is the
+        same on ``x`` and on a different input."""
+        if x.is_floating_point() or x.is_complex():
+            noise = torch.Generator(device=x.device).manual_seed(0)
+            other = x + torch.randn(x.shape, generator=noise, device=x.device, dtype=x.dtype)
+        else:
+            other = x.roll(1, dims=0)
+        with torch.no_grad(), _eval_mode(self.encoder.model):
+            same = _same(self._run(x, z), self._run(other, z))
+        if not same:
+            raise ValueError(
+                f"layer {self.encoder.layer!r} is not a cut point of the model: with its output held fixed, the "
+                f"model's output still changes with the input, so part of the input bypasses the layer (a skip "
+                f"connection around it, or a branch that does not pass through it). Name a layer that all of the "
+                f"input passes through, or pass an explicit encoder and head instead, "
+                f"SoftEquivarianceLoss(encoder, head, ...) with head(encoder(x)) == model(x)"
+            )
+
+
+def _weight(name: str, value: Any) -> Weight:
+    r"""``value`` as a loss weight: a finite number :math:`\geq 0` (a float) or a 0-dim tensor."""
+    hint = f"{name} must be a finite number >= 0 (a float, an int or a 0-dim tensor)"
+    if isinstance(value, torch.Tensor):
+        if value.dtype == torch.bool or value.is_complex():
+            raise TypeError(f"{hint}, got a tensor of dtype {value.dtype}")
+        if value.dim() != 0:
+            raise ValueError(f"{hint}, got a tensor of shape {tuple(value.shape)}")
+        number = float(value)
+    elif isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{hint}, got {type(value).__name__} {value!r}")
+    else:
+        number = value = float(value)
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"{hint}, got {value!r}")
+    return value
+
+
+def _moves_grid(action: Any) -> bool:
+    r"""Whether ``action`` moves the points of the sampling grid: a :class:`FieldAction` on a
+    gspace with a base space, or a product with such a factor."""
+    if isinstance(action, FieldAction):
+        return action.dimensionality > 0
+    if isinstance(action, ProductAction):
+        return any(_moves_grid(factor) for factor in action.actions)
+    return False
+
+
 class SoftEquivarianceLoss(nn.Module):
     r"""Parameter-free soft equivariance for a plain encoder–head network.
 
@@ -61,6 +293,34 @@ class SoftEquivarianceLoss(nn.Module):
     two plain ones, and batch statistics (BatchNorm) are those of each pass. With
     ``lam=0`` and ``shifted_weight=0`` only the plain pass runs and the loss is
     exactly the task loss of plain training.
+
+    ``loss_fn(x, y, g=g, x_g=x_g)`` takes the transformed input
+    :math:`\rho_X(g) x` from the data pipeline instead of computing ``in_action(x, g)``;
+    ``x_g`` needs the ``g`` it was made with and must have the shape of ``x``.
+
+    The equivariance term is :math:`\mathrm{MSE}(E(\rho_X(g)x), \rho_Z(g)E(x))`, the mean
+    over batch and coordinates of the squared difference. With ``relative=True`` it is
+
+    .. math::
+        \frac{\frac{1}{B} \sum_b \lVert E(\rho_X(g_b) x_b) - \rho_Z(g_b) E(x_b) \rVert^2}
+             {\frac{1}{B} \sum_b \lVert E(x_b) \rVert^2},
+
+    numerator and denominator batch means of squared norms; it does not change when
+    :math:`E` is multiplied by a constant, so :math:`\lambda` does not depend on the
+    scale of the latent. Gradients flow through both.
+
+    The weights ``lam`` and ``shifted_weight`` may be reassigned (e.g. by a schedule)
+    to a finite number :math:`\geq 0` or a 0-dim tensor; anything else raises.
+
+    When :math:`\rho_X` moves the points of the input's grid (a
+    :class:`~escnn_soft.actions.FieldAction` on a gspace with a base space, exact or
+    interpolating, or a :class:`~escnn_soft.actions.ProductAction` with such a factor) and the latent
+    is a feature map ``(B, C, *grid)`` with more than one grid point, the grid of an
+    equivariant encoder's latent moves too; the first call warns if :math:`\rho_Z` is
+    not of one of those types (e.g. a :class:`~escnn_soft.latent.RegularLatent`, which
+    only permutes channels), since the term would then penalise exactly equivariant
+    encoders. The fix is a field action on the latent,
+    ``field_action(FieldType(gspace, [G.regular_representation] * m))``.
 
     The module holds the encoder and head as submodules (so ``.to()``,
     ``.train()``, ``.parameters()`` reach them) and adds no parameters of its own.
@@ -74,8 +334,10 @@ class SoftEquivarianceLoss(nn.Module):
             :class:`~escnn_soft.actions.GroupAction`; it fixes the group.
         task_loss: :math:`\ell(\text{output}, \text{target})`, e.g. ``nn.CrossEntropyLoss()``.
         out_action: :math:`\rho_Y`; ``None`` means the targets are invariant.
-        lam (float): :math:`\lambda \geq 0`, the weight of the equivariance term.
-        shifted_weight (float): :math:`w \geq 0`, the weight of the shifted task term (1 in the paper).
+        lam (float or 0-dim tensor): :math:`\lambda \geq 0`, the weight of the equivariance term.
+        shifted_weight (float or 0-dim tensor): :math:`w \geq 0`, the weight of the shifted
+            task term (1 in the paper).
+        relative (bool): measure the equivariance term relative to :math:`\lVert E(x) \rVert^2`.
 
     Example:
         >>> import torch
@@ -89,6 +351,7 @@ class SoftEquivarianceLoss(nn.Module):
         ...     latent=regular_latent(r2.fibergroup, 8), task_loss=nn.CrossEntropyLoss(), lam=1.0)
         >>> out = loss_fn(torch.randn(5, 1, 9, 9), torch.randint(10, (5,)))
         >>> out.total.backward()
+        >>> loss_fn.lam = torch.tensor(0.5)      # e.g. from a schedule
     """
 
     def __init__(
@@ -100,47 +363,13 @@ class SoftEquivarianceLoss(nn.Module):
         latent: GroupAction,
         task_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
         out_action: Optional[ActionLike] = None,
-        lam: float = 1.0,
-        shifted_weight: float = 1.0,
+        lam: Weight = 1.0,
+        shifted_weight: Weight = 1.0,
+        relative: bool = False,
     ):
         super().__init__()
         if not isinstance(encoder, nn.Module) or not isinstance(head, nn.Module):
             raise TypeError("encoder and head must be torch.nn.Modules")
-        self.encoder = encoder
-        self.head = head
-        self._setup(in_action, latent, task_loss, out_action, lam, shifted_weight)
-        self.latent_layer: Optional[str] = None
-
-    @classmethod
-    def from_layer(
-        cls,
-        model: nn.Module,
-        latent_layer: str,
-        **kwargs,
-    ) -> "SoftEquivarianceLoss":
-        r"""Attach the loss to a single model whose latent is the output of a named layer.
-
-        The layer's output is captured with a forward hook. In the second pass, on
-        :math:`\rho_X(g) x`, the hook also replaces that output by :math:`\rho_Z(g) E(x)`,
-        so the rest of the model acts as the head :math:`D`; the layer must therefore
-        be a cut point of the model (no skip connection around it).
-
-        Args:
-            model (nn.Module): the whole network.
-            latent_layer (str): the name of the layer, as in ``model.named_modules()``.
-            **kwargs: the keyword arguments of :class:`SoftEquivarianceLoss`.
-        """
-        names = [name for name, _ in model.named_modules() if name]
-        if latent_layer not in names:
-            raise ValueError(f"model has no layer named {latent_layer!r}; its layers are {names}")
-        self = cls.__new__(cls)
-        nn.Module.__init__(self)
-        self.model = model
-        self._setup(**{k: kwargs.pop(k) for k in ("in_action", "latent", "task_loss")}, **kwargs)
-        self.latent_layer = latent_layer
-        return self
-
-    def _setup(self, in_action, latent, task_loss, out_action=None, lam=1.0, shifted_weight=1.0) -> None:
         if not isinstance(latent, GroupAction):
             raise TypeError(
                 f"latent must be a GroupAction that fixes the group, e.g. regular_latent(G, dim); got {type(latent).__name__}"
@@ -157,77 +386,136 @@ class SoftEquivarianceLoss(nn.Module):
                 )
         if not callable(task_loss):
             raise TypeError("task_loss must be a callable (output, target) -> scalar, e.g. nn.CrossEntropyLoss()")
-        for name, value in (("lam", lam), ("shifted_weight", shifted_weight)):
-            if not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+        if not isinstance(relative, bool):
+            raise TypeError(f"relative must be True or False, got {relative!r}")
+        self.encoder = encoder
+        self.head = head
         self.in_action = in_action
         self.latent = latent
         self.out_action = out_action
         self.task_loss = task_loss
-        self.lam = float(lam)
-        self.shifted_weight = float(shifted_weight)
+        self.lam = lam
+        self.shifted_weight = shifted_weight
+        self.relative: bool = relative
+        self._grid_checked = False
+
+    @classmethod
+    def from_layer(
+        cls,
+        model: nn.Module,
+        latent_layer: str,
+        **kwargs,
+    ) -> "SoftEquivarianceLoss":
+        r"""Attach the loss to a single model whose latent is the output of a named layer.
+
+        The model is split into ``LayerEncoder(model, latent_layer)``, the model up to
+        the layer, and its :class:`LayerHead`, the model after it with the layer's
+        output replaced by the given latent; the loss then runs as for any encoder–head
+        pair, and ``.parameters()`` yields the model's parameters once.
+
+        The layer must be a *cut point*: everything the output depends on passes
+        through it, once. A skip connection around the layer (e.g.
+        ``h = stem(x); h = h + layer(h)``) or a second call of the layer raises a
+        ``ValueError``; split such a model by hand into an encoder and a head and pass
+        them to :class:`SoftEquivarianceLoss`. A skip connection *inside* the layer is
+        fine.
+
+        The head re-runs the modules before the layer (in eval mode, output
+        discarded), so every call of :math:`D` also costs their forward pass; an
+        explicit encoder and head avoid that.
+
+        Args:
+            model (nn.Module): the whole network.
+            latent_layer (str): the name of the layer, as in ``model.named_modules()``.
+            **kwargs: the keyword arguments of :class:`SoftEquivarianceLoss`.
+        """
+        encoder = LayerEncoder(model, latent_layer)
+        return cls(encoder, LayerHead(encoder), **kwargs)
+
+    @property
+    def latent_layer(self) -> Optional[str]:
+        r"""The name of the latent layer for a loss built by :meth:`from_layer`, else ``None``."""
+        return self.encoder.layer if isinstance(self.encoder, LayerEncoder) else None
+
+    @property
+    def lam(self) -> Weight:
+        r""":math:`\lambda`, the weight of the equivariance term (a float or a 0-dim tensor)."""
+        return self._lam
+
+    @lam.setter
+    def lam(self, value: Weight) -> None:
+        self._lam = _weight("lam", value)
+
+    @property
+    def shifted_weight(self) -> Weight:
+        r""":math:`w`, the weight of the shifted task term (a float or a 0-dim tensor)."""
+        return self._shifted_weight
+
+    @shifted_weight.setter
+    def shifted_weight(self, value: Weight) -> None:
+        self._shifted_weight = _weight("shifted_weight", value)
 
     @property
     def group(self) -> GroupTable:
         r"""The group of the latent representation."""
         return self.latent.group
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor, g: Optional[torch.Tensor] = None) -> SoftLoss:
+    def forward(self, x: torch.Tensor, y: torch.Tensor, g: Optional[torch.Tensor] = None,
+                x_g: Optional[torch.Tensor] = None) -> SoftLoss:
+        r"""The loss of a batch.
+
+        Args:
+            x (torch.Tensor): the inputs ``(B, ...)``.
+            y: the targets (a tensor with ``B`` rows, or anything ``task_loss`` takes).
+            g (torch.Tensor, optional): the element indices ``(B,)``; drawn uniformly if omitted.
+            x_g (torch.Tensor, optional): :math:`\rho_X(g) x`, already transformed (needs ``g``).
+        """
         if not isinstance(x, torch.Tensor) or x.dim() < 1:
             raise TypeError("x must be a batched torch.Tensor (B, ...)")
         B = x.shape[0]
         if isinstance(y, torch.Tensor) and (y.dim() == 0 or y.shape[0] != B):
             raise ValueError(f"x has {B} samples but y has shape {tuple(y.shape)}")
+        if x_g is not None:
+            if g is None:
+                raise ValueError("x_g is the input transformed by the elements g: pass them too, loss_fn(x, y, g=g, x_g=x_g)")
+            if not isinstance(x_g, torch.Tensor) or x_g.shape != x.shape:
+                shape = tuple(x_g.shape) if isinstance(x_g, torch.Tensor) else type(x_g).__name__
+                raise ValueError(f"x_g must be a tensor of the shape of x, {tuple(x.shape)}; got {shape}")
         if g is None:
             g = self.group.sample(B, device=x.device)
         else:
             self.group.check_indices(g, B)
             g = g.to(device=x.device, dtype=torch.long)
 
-        equivariant = self.lam > 0
-        shifted = self.shifted_weight > 0
-        if self.latent_layer is None:
-            z = self.encoder(x)
-            self._check_latent(z)
-            output = self.head(z)
-        else:
-            z, output = self._hooked_pass(x)
-        zero = output.new_zeros(())
+        equivariant = bool(self.lam > 0)
+        shifted = bool(self.shifted_weight > 0)
+        z = self.encoder(x)
+        self._check_latent(z)
+        if not self._grid_checked:
+            self._grid_checked = True
+            self._warn_if_grid_is_fixed(z)
+        output = self.head(z)
         task = self.task_loss(output, y)
-        shifted_term = equivariance_term = zero
+        shifted_term = equivariance_term = task.new_zeros(())
         if equivariant or shifted:
             rz = self.latent._act(z, g)
             # the second pass: encode rho_X(g) x (when lam > 0), decode rho_Z(g) E(x) (when shifted)
-            if self.latent_layer is None:
-                z_g = self.encoder(self.in_action(x, g)) if equivariant else None
-                output_g = self.head(rz) if shifted else None
-            else:
-                z_g, output_g = self._hooked_pass(self.in_action(x, g) if equivariant else x, rz if shifted else None)
             if equivariant:
-                equivariance_term = F.mse_loss(z_g, rz)
+                z_g = self.encoder(self.in_action(x, g) if x_g is None else x_g)
+                equivariance_term = self._equivariance(z_g, rz, z)
             if shifted:
                 y_g = y if self.out_action is None else self.out_action(y, g)
-                shifted_term = self.task_loss(output_g, y_g)
+                shifted_term = self.task_loss(self.head(rz), y_g)
         total = task + self.shifted_weight * shifted_term + self.lam * equivariance_term
         return SoftLoss(total, task, shifted_term, equivariance_term, output, z, g)
 
-    def _hooked_pass(self, x: torch.Tensor, replace: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
-        r"""``model(x)`` with the latent layer's output captured and, if given, replaced."""
-        captured = []
-
-        def hook(module: nn.Module, args, output: torch.Tensor):
-            self._check_latent(output)  # before the rest of the model sees it
-            captured.append(output)
-            return replace
-
-        handle = self.model.get_submodule(self.latent_layer).register_forward_hook(hook)
-        try:
-            output = self.model(x)
-        finally:
-            handle.remove()
-        if not captured:
-            raise RuntimeError(f"layer {self.latent_layer!r} was not called in the model's forward pass")
-        return captured[0], output
+    def _equivariance(self, z_g: torch.Tensor, rz: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        r"""The equivariance term: the MSE, or with ``relative`` the ratio of the batch sums
+        (equal to the ratio of the batch means) of squared norms."""
+        if not self.relative:
+            return F.mse_loss(z_g, rz)
+        scale = z.pow(2).sum()
+        return (z_g - rz).pow(2).sum() / scale.clamp_min(torch.finfo(scale.dtype).tiny)
 
     def _check_latent(self, z: torch.Tensor) -> None:
         if z.dim() < 2 or z.shape[1] != self.latent.size:
@@ -235,5 +523,20 @@ class SoftEquivarianceLoss(nn.Module):
                 f"the encoder's latent has shape {tuple(z.shape)} but {self.latent!r} needs (B, {self.latent.size}, ...)"
             )
 
+    def _warn_if_grid_is_fixed(self, z: torch.Tensor) -> None:
+        r"""Warn if the input's grid moves but the latent's, a feature map, does not."""
+        if z.dim() <= 2 or z.shape[2:].numel() == 1 or not _moves_grid(self.in_action) or _moves_grid(self.latent):
+            return
+        warnings.warn(
+            f"the input action {self.in_action!r} moves grid points but the latent action {self.latent!r} does not, "
+            f"while the latent is a feature map of shape {tuple(z.shape)}: the grid of an equivariant encoder's "
+            f"latent moves with the input, so the equivariance term would penalise exactly equivariant encoders. "
+            f"Use a field action on the latent's gspace, latent=field_action(FieldType(gspace, "
+            f"[G.regular_representation] * m)) with m = {z.shape[1]} / |G|, or pool the grid away before the latent.",
+            UserWarning,
+            stacklevel=2,
+        )
+
     def extra_repr(self) -> str:
-        return f"latent={self.latent!r}, lam={self.lam}, shifted_weight={self.shifted_weight}"
+        return (f"latent={self.latent!r}, lam={float(self.lam)}, shifted_weight={float(self.shifted_weight)}, "
+                f"relative={self.relative}")

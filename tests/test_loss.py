@@ -1,4 +1,5 @@
 import copy
+import warnings
 
 import pytest
 import torch
@@ -228,3 +229,253 @@ def test_feature_map_latent_from_a_field_type(gspace_factory, grid):
     assert out.equivariance.item() > 1e-3
     out.total.backward()
     assert plain.weight.grad.abs().sum() > 0
+
+
+# --- from_layer: one encoder-head path, cut points ---------------------------------------------------------------
+
+
+def _layer_loss(model, layer, **kw):
+    kw.setdefault("lam", 1.0)
+    return SoftEquivarianceLoss.from_layer(model, layer, in_action=field_action(SCALAR),
+                                           latent=regular_latent(R4.fibergroup, 16), task_loss=nn.CrossEntropyLoss(),
+                                           **kw)
+
+
+def _batchnorm_dropout_model():
+    encoder = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Dropout(0.3),
+                            nn.Conv2d(8, 16, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    return nn.Sequential(encoder, nn.Sequential(nn.BatchNorm1d(16), nn.Dropout(0.3), nn.Linear(16, 10)))
+
+
+@pytest.mark.parametrize("lam, w", [(1.0, 1.0), (1.0, 0.0), (0.0, 1.0)])
+def test_from_layer_equals_explicit_split_in_training_mode(lam, w):
+    r"""With BatchNorm and dropout in training mode, the hooked split gives the very losses, gradients and
+    running statistics of the explicit encoder-head pair: the same passes run, with the same random numbers."""
+    torch.manual_seed(0)
+    model = _batchnorm_dropout_model()
+    twin = copy.deepcopy(model)
+    hooked = _layer_loss(model, "0", lam=lam, shifted_weight=w)
+    split = make_loss(twin[0], twin[1], lam=lam, shifted_weight=w)
+    for step in range(2):
+        x, y = batch()
+        torch.manual_seed(step)
+        a = hooked(x, y)
+        torch.manual_seed(step)
+        b = split(x, y)
+        for name in ("total", "task", "shifted", "equivariance", "output", "latent", "g"):
+            assert torch.equal(getattr(a, name), getattr(b, name)), name
+        a.total.backward(), b.total.backward()
+    for (name, p), q in zip(model.named_parameters(), twin.parameters()):
+        assert torch.equal(p.grad, q.grad), name
+    for (name, s), t in zip(model.state_dict().items(), twin.state_dict().values()):
+        assert torch.equal(s, t), name
+    assert all(m.training for m in model.modules())
+
+
+def test_from_layer_holds_the_model_parameters_once():
+    model = _batchnorm_dropout_model()
+    loss_fn = _layer_loss(model, "0.4")
+    assert loss_fn.latent_layer == "0.4"
+    assert [id(p) for p in loss_fn.parameters()] == [id(p) for p in model.parameters()]
+    assert make_loss(plain_encoder()).latent_layer is None
+
+
+def test_layer_encoder_stops_at_the_layer():
+    model = _batchnorm_dropout_model().eval()
+    after = []
+    model[1].register_forward_hook(lambda *args: after.append(1))
+    loss_fn = _layer_loss(model, "0")
+    x, _ = batch()
+    with pytest.raises(RuntimeError, match="call its encoder on a batch first"):
+        loss_fn.head(torch.randn(8, 16))
+    z = loss_fn.encoder(x)
+    assert not after
+    torch.testing.assert_close(z, model[0](x))
+    torch.testing.assert_close(loss_fn.head(z), model(x))
+
+
+class _Shortcut(nn.Module):
+    r"""``head(h + block(h))`` with ``h = stem(x)``, or (``around_all``) ``head(block(stem(x))) + shortcut(x)``."""
+
+    def __init__(self, around_all=False):
+        super().__init__()
+        self.around_all = around_all
+        self.stem, self.block, self.head = plain_encoder(), nn.Linear(16, 16), nn.Linear(16, 10)
+        self.shortcut = nn.Sequential(nn.Flatten(), nn.Linear(15 * 15, 10)) if around_all else None
+
+    def forward(self, x):
+        h = self.stem(x)
+        if self.around_all:
+            return self.head(self.block(h)) + self.shortcut(x)
+        return self.head(h + self.block(h))
+
+
+@pytest.mark.parametrize("around_all", [False, True], ids=["residual", "input-shortcut"])
+def test_from_layer_rejects_a_skip_connection_around_the_layer(around_all):
+    x, y = batch()
+    loss_fn = _layer_loss(_Shortcut(around_all), "block")
+    with pytest.raises(ValueError, match="'block' is not a cut point.*explicit encoder and head"):
+        loss_fn(x, y)
+    assert not loss_fn.encoder.model.block._forward_hooks
+
+
+class _ResidualHead(nn.Module):
+    r"""The part of :class:`_Shortcut` after ``stem``: ``head(h + block(h))``."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, h):
+        return self.model.head(h + self.model.block(h))
+
+
+class _ResidualBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(16, 16)
+
+    def forward(self, h):
+        return h + self.linear(h)
+
+
+def test_from_layer_accepts_a_cut_point_with_skip_connections_elsewhere():
+    r"""The residual sum after ``stem`` does not bypass ``stem``; a skip connection inside the layer is fine."""
+    x, y = batch()
+    g = torch.randint(4, (8,))
+    shortcut = _Shortcut().eval()
+    inside = nn.Sequential(nn.Sequential(plain_encoder(), _ResidualBlock()), nn.Linear(16, 10)).eval()
+    for model, layer, encoder, head in [(shortcut, "stem", shortcut.stem, _ResidualHead(shortcut)),
+                                        (inside, "0", inside[0], inside[1])]:
+        a = _layer_loss(model, layer)(x, y, g=g)
+        b = make_loss(encoder, head)(x, y, g=g)
+        for name in ("total", "task", "shifted", "equivariance", "output"):
+            torch.testing.assert_close(getattr(a, name), getattr(b, name))
+
+
+class _Twice(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem, self.block, self.head, self.unused = plain_encoder(), nn.Linear(16, 16), nn.Linear(16, 10), nn.Linear(1, 1)
+
+    def forward(self, x):
+        return self.head(self.block(self.block(self.stem(x))))
+
+
+def test_from_layer_rejects_a_layer_called_twice_or_never():
+    x, y = batch()
+    with pytest.raises(ValueError, match="'block' is called more than once.*explicit encoder and head"):
+        _layer_loss(_Twice(), "block")(x, y)
+    with pytest.raises(RuntimeError, match="'unused' was not called"):
+        _layer_loss(_Twice(), "unused")(x, y)
+    with pytest.raises(ValueError, match="no layer named 'blocks'; its layers are"):
+        _layer_loss(_Twice(), "blocks")
+
+
+# --- the weights -------------------------------------------------------------------------------------------------
+
+BAD_WEIGHTS = [(-5, ValueError), (float("nan"), ValueError), (float("inf"), ValueError), (True, TypeError),
+               ("1", TypeError), (None, TypeError), (torch.tensor([0.5]), ValueError), (torch.tensor(-1.0), ValueError),
+               (torch.tensor(float("nan")), ValueError), (torch.tensor(True), TypeError)]
+
+
+@pytest.mark.parametrize("name", ["lam", "shifted_weight"])
+@pytest.mark.parametrize("value, error", BAD_WEIGHTS, ids=[repr(v) for v, _ in BAD_WEIGHTS])
+def test_bad_weights_are_rejected_on_construction_and_assignment(name, value, error):
+    with pytest.raises(error, match=f"{name} must be a finite number >= 0"):
+        make_loss(plain_encoder(), **{name: value})
+    loss_fn = make_loss(plain_encoder())
+    with pytest.raises(error, match=f"{name} must be a finite number >= 0"):
+        setattr(loss_fn, name, value)
+    assert getattr(loss_fn, name) == 1.0
+
+
+def test_weights_may_be_numbers_or_scalar_tensors():
+    loss_fn = make_loss(plain_encoder().eval())
+    x, y = batch()
+    g = torch.randint(4, (8,))
+    loss_fn.lam, loss_fn.shifted_weight = torch.tensor(0.5), 2
+    out = loss_fn(x, y, g=g)
+    torch.testing.assert_close(out.total, out.task + 2 * out.shifted + 0.5 * out.equivariance)
+    assert out.equivariance > 0
+    loss_fn.lam = torch.tensor(0.0)
+    assert loss_fn(x, y, g=g).equivariance.item() == 0
+
+
+# --- feature-map latents whose grid does not move ------------------------------------------------------------------
+
+
+def _grid_warnings(record):
+    return [w for w in record if issubclass(w.category, UserWarning) and "moves grid points" in str(w.message)]
+
+
+def test_warns_once_when_the_latent_grid_stays_put():
+    r"""A strictly equivariant feature-map encoder measured with a channel-only latent action looks far from
+    equivariant (the relative term is about 2 = 1.41^2 for every rotation, as for unrelated latents of equal norm);
+    the same encoder with the field action of its output type scores zero."""
+    hidden = enn.FieldType(R4, [R4.regular_repr] * 2)
+    encoder = _StrictFieldEncoder(SCALAR, hidden, False).eval()
+    x, y = torch.randn(3, 1, 9, 9), torch.randn(3, hidden.size)
+    kw = dict(in_action=field_action(SCALAR), task_loss=nn.MSELoss(), relative=True)
+    channels_only = SoftEquivarianceLoss(encoder, _GridPooling(), latent=regular_latent(R4.fibergroup, 8), **kw)
+    fitting = SoftEquivarianceLoss(encoder, _GridPooling(), latent=field_action(hidden), **kw)
+    g = torch.tensor([1, 2, 3])
+    with pytest.warns(UserWarning, match=r"field_action\(FieldType\(gspace, \[G.regular_representation\] \* m\)\)"):
+        wrong = channels_only(x, y, g=g).equivariance
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        channels_only(x, y, g=g)
+        right = fitting(x, y, g=g).equivariance
+        make_loss(plain_encoder())(*batch())                        # a vector latent
+        pooled = nn.Sequential(nn.Conv2d(1, 16, 3), nn.AdaptiveAvgPool2d(1))  # a 1x1 grid cannot move
+        make_loss(pooled, nn.Sequential(nn.Flatten(), nn.Linear(16, 10)))(*batch())
+    assert not _grid_warnings(record)
+    assert right < 1e-10 and wrong > 1
+
+
+# --- a transformed input from the data pipeline -------------------------------------------------------------------
+
+
+def test_transformed_input_from_the_pipeline():
+    loss_fn = make_loss(plain_encoder().eval())
+    x, y = batch()
+    g = torch.randint(4, (8,))
+    a = loss_fn(x, y, g=g)
+    b = loss_fn(x, y, g=g, x_g=loss_fn.in_action(x, g))
+    for name in ("total", "task", "shifted", "equivariance", "output", "latent", "g"):
+        assert torch.equal(getattr(a, name), getattr(b, name)), name
+
+    def refuse(x, g):
+        raise AssertionError("in_action must not run when x_g is given")
+
+    loss_fn.in_action = refuse
+    other = torch.randn_like(x)
+    torch.testing.assert_close(loss_fn(x, y, g=g, x_g=other).equivariance,
+                               nn.functional.mse_loss(loss_fn.encoder(other), loss_fn.latent(a.latent, g)))
+    with pytest.raises(ValueError, match="pass them too"):
+        loss_fn(x, y, x_g=other)
+    with pytest.raises(ValueError, match=r"x_g must be a tensor of the shape of x, \(8, 1, 15, 15\); got \(8, 1, 13, 13\)"):
+        loss_fn(x, y, g=g, x_g=other[..., 1:-1, 1:-1])
+
+
+# --- the relative equivariance term -------------------------------------------------------------------------------
+
+
+def test_relative_equivariance_term_definition_and_scale_invariance():
+    encoder = plain_encoder().eval()
+    loss_fn = make_loss(encoder, relative=True)
+    absolute = make_loss(encoder)
+    x, y = batch()
+    g = torch.randint(4, (8,))
+    out = loss_fn(x, y, g=g)
+    z, z_g = encoder(x), encoder(loss_fn.in_action(x, g))
+    diff = (z_g - loss_fn.latent(z, g)).pow(2).sum(1).mean()
+    torch.testing.assert_close(out.equivariance, diff / z.pow(2).sum(1).mean())
+    before = absolute(x, y, g=g).equivariance
+    with torch.no_grad():                      # ReLU and average pooling: the latent scales by 3
+        encoder[2].weight.mul_(3.0), encoder[2].bias.mul_(3.0)
+    torch.testing.assert_close(loss_fn(x, y, g=g).equivariance, out.equivariance)
+    torch.testing.assert_close(absolute(x, y, g=g).equivariance, 9 * before)
+    assert make_loss(StrictEncoder().eval(), relative=True)(x, y).equivariance < 1e-10
+    with pytest.raises(TypeError, match="relative must be True or False"):
+        make_loss(encoder, relative=1)

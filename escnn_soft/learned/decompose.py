@@ -16,7 +16,11 @@ the 2-dimensional irreps of :math:`C_N`, :math:`N > 2`, rotations by
 quaternionic type :math:`4`, hence the division. The formula is evaluated in real
 arithmetic, so a learned matrix stack that is only *close* to a representation gives
 multiplicities close to integers; :func:`decompose` also measures how far the stack is
-from being a representation at all.
+from being a representation at all, and says whether it is one within a tolerance
+(:attr:`Decomposition.is_representation`). Only then do the multiplicities describe it:
+the character inner products of matrices that are not a representation need not be
+integers, and when they happen to round to those of a regular representation they
+still say nothing.
 
 Matrix stacks are always indexed by **element index**: ``stack[i]`` is
 :math:`\rho(g_i)` for ``g_i = list(G.elements)[i]``.
@@ -45,7 +49,11 @@ GroupLike = Union[Group, GroupTable]
 class Decomposition:
     r"""The multiplicities of escnn's irreps in a representation, and how exact they are.
 
-    Entry :math:`\psi` of every per-irrep array refers to ``G.irreps()[ψ]``.
+    Entry :math:`\psi` of every per-irrep array refers to ``G.irreps()[ψ]``. First read
+    :attr:`is_representation`: when it is ``False`` the matrices are not a
+    representation (within :attr:`tol`), the multiplicities are mere character inner
+    products, and :attr:`summary`, ``repr`` and ``str`` say so instead of naming a
+    decomposition.
 
     Attributes:
         group: the :class:`~escnn_soft.groups.GroupTable` of :math:`G`.
@@ -61,10 +69,12 @@ class Decomposition:
             with :math:`s = (\frac{1}{|G|}\sum_g \|\rho(g)\|_F^2)^{1/2}` the RMS norm of the stack.
         homomorphism_defect_mean: the same, averaged over all :math:`|G|^2` pairs.
         identity_defect: :math:`\|\rho(e) - I\|_F / \sqrt{d}`.
+        tol: the tolerance of :attr:`is_representation` on both defects above.
         character_residual: :math:`\max_g |\chi_\rho(g) - \sum_\psi \operatorname{round}(n_\psi)\chi_\psi(g)| / d`,
             how far the character is from that of the integer decomposition.
         regular_copies: :math:`m`, the number of regular copies in the closest
-            :math:`m\,\rho_\text{reg} \oplus t \cdot 1`.
+            :math:`m\,\rho_\text{reg} \oplus t \cdot 1` (computed from the
+            multiplicities whether or not :attr:`is_representation`).
         trivial_copies: :math:`t`, its number of extra trivial copies.
         regular_distance: :math:`\sum_\psi \dim\psi \, |n_\psi - m\, r_\psi - t\,[\psi = 1]|`,
             the number of dimensions by which :math:`\rho` differs from it (0 when equal).
@@ -91,6 +101,7 @@ class Decomposition:
     homomorphism_defect_max: float
     homomorphism_defect_mean: float
     identity_defect: float
+    tol: float
     character_residual: float
     regular_copies: int
     trivial_copies: int
@@ -106,31 +117,51 @@ class Decomposition:
         return max(self.homomorphism_defect_max, self.identity_defect, self.character_residual)
 
     @property
+    def is_representation(self) -> bool:
+        r"""Whether the matrices are a representation of :math:`G` within :attr:`tol`.
+
+        True when :attr:`homomorphism_defect_max` and :attr:`identity_defect` are both at
+        most :attr:`tol`: :math:`\rho(g)\rho(h) = \rho(gh)` for every pair, relative to
+        the size of the matrices, and :math:`\rho(e) = I` (a homomorphism alone allows
+        :math:`\rho(e)` to be any projection, e.g. :math:`\rho \oplus 0`).
+        """
+        return self.homomorphism_defect_max <= self.tol and self.identity_defect <= self.tol
+
+    @property
     def dimension_matches(self) -> bool:
         r"""Whether :math:`\sum_\psi \operatorname{round}(n_\psi) \dim\psi = d`."""
         return int(np.dot(self.rounded, self.irrep_dims)) == self.dim
 
     @property
     def is_regular_plus_trivial(self) -> bool:
-        r"""Whether the rounded multiplicities are exactly those of
-        :math:`m\,\rho_\text{reg} \oplus t \cdot 1` with :math:`m \geq 1`."""
+        r"""Whether :attr:`is_representation` and the rounded multiplicities are exactly
+        those of :math:`m\,\rho_\text{reg} \oplus t \cdot 1` with :math:`m \geq 1`."""
         target = self.regular_copies * self.regular
         target[0] += self.trivial_copies
-        return self.regular_copies >= 1 and bool((self.rounded == target).all())
+        return self.is_representation and self.regular_copies >= 1 and bool((self.rounded == target).all())
 
     @property
     def summary(self) -> str:
-        r"""The closest :math:`m\,\rho_\text{reg} \oplus t \cdot 1`, e.g. ``'5×regular(D3) ⊕ 0×trivial'``."""
+        r"""The closest :math:`m\,\rho_\text{reg} \oplus t \cdot 1`, e.g. ``'5×regular(D3) ⊕ 0×trivial'``,
+        or, when not :attr:`is_representation`, the defect that fails, e.g.
+        ``'not a representation (homomorphism defect 1.5 > tol 0.001)'``."""
+        if self.homomorphism_defect_max > self.tol:
+            return f"not a representation (homomorphism defect {self.homomorphism_defect_max:.2g} > tol {self.tol:.2g})"
+        if self.identity_defect > self.tol:
+            return f"not a representation (identity defect {self.identity_defect:.2g} > tol {self.tol:.2g})"
         return f"{self.regular_copies}×regular({self.group.name}) ⊕ {self.trivial_copies}×trivial"
 
     def __repr__(self) -> str:
         parts = ", ".join(f"{name}({d}) {n:.2f}" for name, d, n in zip(self.irrep_names, self.irrep_dims,
                                                                       self.multiplicities))
-        return f"{self.group.name}: {parts} — residual {self.residual:.1g} — {self.summary}"
+        return f"{self.group.name}: {parts} — residual {self.residual:.2g} — {self.summary}"
 
     def __str__(self) -> str:
         width = max(len("irrep"), *(len(f"{n}({d})") for n, d in zip(self.irrep_names, self.irrep_dims)))
-        if self.is_regular_plus_trivial:
+        if not self.is_representation:
+            head = (f"{self.group.name}: matrices of dimension {self.dim}, {self.summary}; "
+                    f"their character inner products:")
+        elif self.is_regular_plus_trivial:
             head = f"{self.group.name} representation of dimension {self.dim}: {self.summary}"
         else:
             head = (f"{self.group.name} representation of dimension {self.dim}, closest to {self.summary} "
@@ -220,7 +251,7 @@ def matrix_stack(rep: Any, G: Optional[GroupLike] = None) -> np.ndarray:
 
             * an escnn :class:`~escnn.group.Representation` of :math:`G`;
             * an object with a ``matrices()`` method returning that stack, e.g.
-              :class:`~escnn_soft.learned.LearnedRepresentation`;
+              :class:`~escnn_soft.learned.representation.LearnedRepresentation`;
             * a numpy array or torch tensor of shape ``(|G|, d, d)`` in element order;
             * a mapping keyed by element indices or by escnn elements;
             * a callable taking an escnn element (or, failing that, an element index).
@@ -338,21 +369,10 @@ def _closest_regular(n: np.ndarray, irreps: _Irreps, dim: int, order: int) -> Tu
 # ------------------------------------------------------------------ complex counts (abelian groups)
 
 
-def _element_orders(table: GroupTable, elements: Tuple[int, ...]) -> Tuple[int, ...]:
-    mul = table.mul.numpy()
-    orders = []
-    for s in elements:
-        k, h = 1, s
-        while h != table.identity:
-            h, k = int(mul[h, s]), k + 1
-        orders.append(k)
-    return tuple(orders)
-
-
 def _complex_counts(stack: np.ndarray, table: GroupTable
                     ) -> Tuple[Tuple[Tuple[int, ...], ...], Tuple[int, ...], Tuple[int, ...]]:
     gens = table.generators
-    orders = _element_orders(table, gens)
+    orders = tuple(table.element_order(s) for s in gens)
     if len(gens) == 1:
         # the paper's count: eigenvalues of rho(s) at the nearest N-th root of unity
         N = orders[0]
@@ -380,13 +400,14 @@ def _complex_counts(stack: np.ndarray, table: GroupTable
 # ------------------------------------------------------------------ decompose
 
 
-def decompose(rep: Any, G: Optional[GroupLike] = None) -> Decomposition:
+def decompose(rep: Any, G: Optional[GroupLike] = None, *, tol: float = 1e-3) -> Decomposition:
     r"""The multiplicities of escnn's irreps of :math:`G` in ``rep``, with residuals.
 
     Computes :math:`n_\psi = \langle\chi_\rho,\chi_\psi\rangle / \langle\chi_\psi,\chi_\psi\rangle`
     for every irrep in ``G.irreps()`` (see the module documentation), their nearest
     integers, how far the stack is from a representation
-    (:attr:`Decomposition.residual`), the closest
+    (:attr:`Decomposition.residual`) and whether it is one within ``tol``
+    (:attr:`Decomposition.is_representation`), the closest
     :math:`m\,\rho_\text{reg} \oplus t \cdot 1` and, for abelian groups, the counts of
     the complex 1-dimensional irreps as reported in the paper (e.g. ``16:16:16:16`` for
     :math:`C_4` acting regularly on a 64-dimensional latent).
@@ -395,11 +416,20 @@ def decompose(rep: Any, G: Optional[GroupLike] = None) -> Decomposition:
         rep: the representation: an escnn ``Representation``, a stack ``(|G|, d, d)``
             (numpy or torch) in element order, a mapping or callable from elements (or
             element indices) to matrices, or an object with ``matrices()``, e.g. a
-            :class:`~escnn_soft.learned.LearnedRepresentation`. See :func:`matrix_stack`.
+            :class:`~escnn_soft.learned.representation.LearnedRepresentation`. See :func:`matrix_stack`.
         G (Group, optional): the finite escnn group; may be left out when ``rep`` knows it.
+        tol (float): the largest relative homomorphism defect
+            :math:`\max_{g,h} \|\rho(g)\rho(h) - \rho(gh)\|_F / s` (``s`` the RMS Frobenius
+            norm of the matrices), and the largest identity defect
+            :math:`\|\rho(e) - I\|_F / \sqrt{d}`, of a stack still called a representation.
+            Both are 0 up to rounding (about :math:`10^{-15}`) for an exact one; random
+            orthogonal matrices have a homomorphism defect of order 1.
 
     Returns:
         a :class:`Decomposition`; ``print`` it for a table.
+
+    Raises:
+        ValueError: if ``tol`` is negative or not finite (and see :func:`matrix_stack`).
 
     Example:
         >>> from escnn.group import dihedral_group, directsum
@@ -407,7 +437,22 @@ def decompose(rep: Any, G: Optional[GroupLike] = None) -> Decomposition:
         >>> d = decompose(directsum([G.regular_representation] * 5))
         >>> d.rounded.tolist(), d.summary
         ([5, 5, 10], '5×regular(D3) ⊕ 0×trivial')
+
+        Random orthogonal matrices with :math:`\rho(e) = I` are no representation of
+        :math:`C_6`, whatever their characters round to:
+
+        >>> import numpy as np
+        >>> from escnn.group import cyclic_group
+        >>> rng = np.random.default_rng(0)
+        >>> stack = np.stack([np.eye(4)] + [np.linalg.qr(rng.normal(size=(4, 4)))[0] for _ in range(5)])
+        >>> d = decompose(stack, cyclic_group(6))           # element 0 is the identity
+        >>> d.is_representation, d.is_regular_plus_trivial
+        (False, False)
+        >>> d.summary  # doctest: +ELLIPSIS
+        'not a representation (homomorphism defect ... > tol 0.001)'
     """
+    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating, np.integer)) or not 0 <= tol < np.inf:
+        raise ValueError(f"tol must be a finite number >= 0 (a relative defect, e.g. 1e-3), got {tol!r}")
     table = _table_of(rep, G)
     stack = matrix_stack(rep, table)
     irreps = _irreps(table)
@@ -431,6 +476,7 @@ def decompose(rep: Any, G: Optional[GroupLike] = None) -> Decomposition:
         group=table, dim=dim, irrep_names=irreps.names, irrep_dims=irreps.dims, irrep_types=irreps.types,
         multiplicities=n, rounded=rounded, regular=irreps.regular.copy(),
         homomorphism_defect_max=defect_max, homomorphism_defect_mean=defect_mean, identity_defect=identity_defect,
-        character_residual=character_residual, regular_copies=m, trivial_copies=t, regular_distance=distance,
+        tol=float(tol), character_residual=character_residual, regular_copies=m, trivial_copies=t,
+        regular_distance=distance,
         complex_labels=labels, complex_counts=counts, generator_orders=orders,
     )

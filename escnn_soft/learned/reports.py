@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from ..records import atomic_write, format_mean_std, mean_std
 from .decompose import Decomposition
 
 __all__ = ["decomposition_record", "multiplicity_table", "plot_eigenvalues"]
@@ -31,9 +32,11 @@ def decomposition_record(d: Decomposition) -> Dict[str, Any]:
     Returns:
         a dict with the group's name, the dimension, one entry per irrep (escnn's
         ``name``, ``dim``, ``type``, the real ``multiplicity``, its ``rounded`` value and
-        its multiplicity ``in_regular``), the residuals, the closest
-        :math:`m\,\rho_\text{reg} \oplus t \cdot 1` and, for abelian groups, the complex
-        counts (``complex``: ``labels``, ``counts``, ``generator_orders``; else ``None``).
+        its multiplicity ``in_regular``), the residuals, the verdict ``is_representation``
+        with its ``tol``, the closest :math:`m\,\rho_\text{reg} \oplus t \cdot 1`, the
+        ``summary`` (which says "not a representation" when it is not one) and, for
+        abelian groups, the complex counts (``complex``: ``labels``, ``counts``,
+        ``generator_orders``; else ``None``).
     """
     if not isinstance(d, Decomposition):
         raise TypeError(f"expected a Decomposition (from escnn_soft.learned.decompose), got {type(d).__name__}")
@@ -53,6 +56,8 @@ def decomposition_record(d: Decomposition) -> Dict[str, Any]:
         "homomorphism_defect_mean": float(d.homomorphism_defect_mean),
         "identity_defect": float(d.identity_defect),
         "character_residual": float(d.character_residual),
+        "tol": float(d.tol),
+        "is_representation": bool(d.is_representation),
         "regular_copies": int(d.regular_copies),
         "trivial_copies": int(d.trivial_copies),
         "regular_distance": float(d.regular_distance),
@@ -70,9 +75,7 @@ def _record(run: Run) -> Mapping[str, Any]:
 
 
 def _mean_std(values: np.ndarray, spec: str) -> str:
-    if len(values) == 1:
-        return format(values[0], spec)
-    return f"{format(values.mean(), spec)} ± {format(values.std(ddof=1), spec)}"
+    return format_mean_std(*mean_std(values.tolist()), spec)
 
 
 def _row(cells: Sequence[str]) -> str:
@@ -85,8 +88,9 @@ def multiplicity_table(runs: Sequence[Run], *, labels: Optional[Sequence[str]] =
     r"""A markdown table of the irrep multiplicities of several runs, with mean :math:`\pm` std.
 
     One row per run (the real multiplicities :math:`n_\psi`, the residual of
-    :func:`~escnn_soft.learned.decompose.decompose` and the closest
-    :math:`m\,\rho_\text{reg} \oplus t \cdot 1`), then the mean :math:`\pm` the sample
+    :func:`~escnn_soft.learned.decompose.decompose` and its summary: the closest
+    :math:`m\,\rho_\text{reg} \oplus t \cdot 1`, or "not a representation" with the
+    failing defect), then the mean :math:`\pm` the sample
     standard deviation over the runs, then the ``reference`` row if given. Columns are
     escnn's irrep names with their dimensions. For abelian groups a second table gives
     the complex counts (for a cyclic group, the eigenvalues of :math:`\rho(s)` at each
@@ -127,7 +131,7 @@ def multiplicity_table(runs: Sequence[Run], *, labels: Optional[Sequence[str]] =
 
     lines = [f"{first['group']}, latent dimension {first['dim']}: multiplicities of escnn's irreps "
              f"(mean ± sample std over {len(records)} run{'s' if len(records) > 1 else ''})", ""]
-    header = ["run"] + [f"`{i['name']}` (dim {i['dim']})" for i in first["irreps"]] + ["residual", "closest"]
+    header = ["run"] + [f"`{i['name']}` (dim {i['dim']})" for i in first["irreps"]] + ["residual", "summary"]
     lines += [_row(header), _row(["---"] * len(header))]
     table = np.array([[i["multiplicity"] for i in r["irreps"]] for r in records])
     for label, r, row in zip(labels, records, table):
@@ -169,8 +173,8 @@ def plot_eigenvalues(trajectories: Sequence[np.ndarray], path: PathLike, *, orde
     matplotlib's Agg canvas: no display needed, the global backend is left alone.
 
     Args:
-        trajectories: per run, a complex array ``(snapshots, dim)`` (e.g.
-            :attr:`~escnn_soft.learned.objective.TrainingHistory.eigenvalues`).
+        trajectories: per run, a complex array ``(snapshots, dim)``: the eigenvalues of
+            :math:`\rho_Z(g)` at each snapshot of training.
         path (path-like): the PNG file to write.
         order (int): :math:`N`, the order of :math:`g`.
         titles (sequence of str, optional): a title per panel.
@@ -235,4 +239,4 @@ def plot_eigenvalues(trajectories: Sequence[np.ndarray], path: PathLike, *, orde
     fig.colorbar(ScalarMappable(norm=norm, cmap="viridis"), ax=axes, shrink=0.8, label="training step (log scale)")
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
-    fig.savefig(os.fspath(path), format="png")
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))

@@ -9,16 +9,16 @@ matrix :math:`W_s \in \mathbb{R}^{d \times d}` per generator :math:`s` and defin
     \rho(g) = W_{s_{w_1}} W_{s_{w_2}} \cdots W_{s_{w_\ell}}
     \qquad \text{for } g = s_{w_1} s_{w_2} \cdots s_{w_\ell},
 
-a fixed shortest word of every element (``group_table(G).words``). This :math:`\rho` is
-a representation if and only if the algebra loss is zero; :func:`~escnn_soft.learned.decompose`
-then says which one it is.
+a fixed shortest word of every element (``group_table(G).words``, or
+:meth:`~escnn_soft.groups.GroupTable.shortest_words` in the generators of a
+:class:`Presentation`). This :math:`\rho` is a representation if and only if the algebra
+loss is zero; :func:`~escnn_soft.learned.decompose.decompose` then says which one it is.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -47,8 +47,9 @@ class Presentation:
 
     Only positive words are allowed (:math:`s^{-1} = s^{N-1}` for an element of order
     :math:`N`). Whether the relators *define* :math:`G`, rather than a larger group
-    that maps onto it, is the user's responsibility; :func:`~escnn_soft.learned.decompose`
-    measures the homomorphism defect of the result on the whole group in any case.
+    that maps onto it, is the user's responsibility;
+    :func:`~escnn_soft.learned.decompose.decompose` measures the homomorphism defect of
+    the result on the whole group in any case.
 
     Args:
         generators (tuple of int): element indices of the generators.
@@ -65,13 +66,7 @@ class Presentation:
     def check(self, table: GroupTable) -> None:
         r"""Raise a clear error unless the generators generate ``table``'s group and every relator is trivial in it."""
         q = len(self.generators)
-        if q == 0 and table.order > 1:
-            raise ValueError(f"a presentation of {table.name} needs at least one generator")
-        bad = [s for s in self.generators if not 0 <= s < table.order]
-        if bad:
-            raise IndexError(f"generator element index {bad[0]} out of range for {table.name} (0..{table.order - 1})")
-        if len(_words(table, self.generators)) != table.order:
-            raise ValueError(f"the generators {self.generators} do not generate {table.name}")
+        table.shortest_words(self.generators)      # raises unless they generate the group
         if not self.relators and table.order > 1:
             raise ValueError(f"a presentation of the finite group {table.name} needs relators")
         mul = table.mul.numpy()
@@ -83,21 +78,6 @@ class Presentation:
                 g = int(mul[g, self.generators[a]])
             if g != table.identity:
                 raise ValueError(f"relator {r} is not the identity in {table.name}: it evaluates to element index {g}")
-
-
-def _words(table: GroupTable, generators: Sequence[int]) -> Dict[int, Tuple[int, ...]]:
-    r"""Shortest words of the elements reachable from the identity (breadth first)."""
-    mul = table.mul.numpy()
-    words = {table.identity: ()}
-    queue = deque([table.identity])
-    while queue:
-        g = queue.popleft()
-        for k, s in enumerate(generators):
-            h = int(mul[g, s])
-            if h not in words:
-                words[h] = words[g] + (k,)
-                queue.append(h)
-    return words
 
 
 class LearnedRepresentation(nn.Module, GroupAction):
@@ -188,8 +168,7 @@ class LearnedRepresentation(nn.Module, GroupAction):
                 raise TypeError(f"presentation must be a Presentation, got {type(presentation).__name__}")
             presentation.check(table)
             gens = presentation.generators
-            found = _words(table, gens)
-            words = tuple(found[i] for i in range(table.order))
+            words = table.shortest_words(gens)
         else:
             gens, words = table.generators, table.words
         self.size: int = dim

@@ -41,6 +41,7 @@ def test_exact_multiplicities_under_change_of_basis(name):
     np.testing.assert_allclose(d.multiplicities, mult, atol=1e-8)
     assert d.residual < 1e-8
     assert d.dimension_matches and d.dim == rep.size
+    assert d.is_representation and "not a representation" not in repr(d) + str(d)
 
 
 @pytest.mark.parametrize("N", [3, 4, 5, 8])
@@ -70,6 +71,82 @@ def test_random_stack_is_far_from_a_representation():
     G = dihedral_group(3)
     d = decompose(np.random.default_rng(0).normal(size=(6, 5, 5)), G)
     assert d.homomorphism_defect_max > 0.5 and d.residual > 0.5
+    assert not d.is_representation
+
+
+def _random_orthogonal_c6(dim=18, seed=0):
+    r"""Random orthogonal matrices for the elements of C6, with the identity matrix for the identity."""
+    G = cyclic_group(6)
+    rng = np.random.default_rng(seed)
+    stack = np.stack([np.linalg.qr(rng.normal(size=(dim, dim)))[0] for _ in range(6)])
+    stack[group_table(G).identity] = np.eye(dim)
+    return stack, G
+
+
+def test_random_orthogonal_matrices_are_not_a_representation():
+    stack, G = _random_orthogonal_c6()
+    d = decompose(stack, G)
+    assert d.identity_defect == 0.0 and d.homomorphism_defect_max > 0.5
+    assert not d.is_representation and not d.is_regular_plus_trivial
+    # their characters alone would read as 3 regular copies
+    assert (d.regular_copies, d.trivial_copies) == (3, 0)
+    verdict = f"not a representation (homomorphism defect {d.homomorphism_defect_max:.2g} > tol 0.001)"
+    assert d.summary == verdict
+    assert repr(d).endswith(" — " + verdict)
+    assert str(d).splitlines()[0] == f"C6: matrices of dimension 18, {verdict}; their character inner products:"
+    assert "×regular" not in repr(d) + str(d)
+
+
+def test_true_representation_under_a_random_change_of_basis():
+    G = cyclic_group(6)
+    rng = np.random.default_rng(1)
+    Q = rng.normal(size=(18, 18)) + 3 * np.eye(18)          # invertible, not orthogonal
+    d = decompose(directsum([G.regular_representation] * 3, change_of_basis=Q))
+    assert d.is_representation and d.is_regular_plus_trivial
+    assert d.homomorphism_defect_max < 1e-12 and d.identity_defect < 1e-12
+    assert d.summary == "3×regular(C6) ⊕ 0×trivial"
+    assert str(d).splitlines()[0] == "C6 representation of dimension 18: 3×regular(C6) ⊕ 0×trivial"
+
+
+def _noisy_regular_c6(noise, seed=2):
+    G = cyclic_group(6)
+    Q = np.linalg.qr(np.random.default_rng(seed).normal(size=(18, 18)))[0]
+    stack = matrix_stack(directsum([G.regular_representation] * 3, change_of_basis=Q))
+    return stack + noise * np.random.default_rng(seed + 1).normal(size=stack.shape), G
+
+
+@pytest.mark.parametrize("noise", [1e-6, 1e-4, 1e-2])
+def test_noisy_representation_is_judged_by_the_tolerance(noise):
+    stack, G = _noisy_regular_c6(noise)
+    d = decompose(stack, G)
+    defect = max(d.homomorphism_defect_max, d.identity_defect)
+    assert d.is_representation == (defect <= 1e-3) == (noise < 1e-3)      # the default tol is 1e-3
+    assert d.tol == 1e-3
+    # either side of the measured defect
+    above, below = decompose(stack, G, tol=defect), decompose(stack, G, tol=0.99 * defect)
+    assert above.is_representation and above.is_regular_plus_trivial
+    assert above.summary == "3×regular(C6) ⊕ 0×trivial"
+    assert not below.is_representation and not below.is_regular_plus_trivial
+    assert below.summary.startswith("not a representation (")
+    assert below.tol == 0.99 * defect and f"> tol {below.tol:.2g})" in below.summary
+    np.testing.assert_array_equal(above.multiplicities, below.multiplicities)
+
+
+def test_homomorphism_onto_a_subspace_is_not_a_representation():
+    # rho ⊕ 0 satisfies rho(g) rho(h) = rho(gh) exactly, but rho(e) is a projection, not I
+    G = dihedral_group(3)
+    stack = matrix_stack(directsum([G.regular_representation, G.trivial_representation]))
+    stack[:, -1, -1] = 0.0
+    d = decompose(stack, G)
+    assert d.homomorphism_defect_max < 1e-12 and d.identity_defect == pytest.approx(1 / np.sqrt(7))
+    assert not d.is_representation and not d.is_regular_plus_trivial
+    assert d.summary == "not a representation (identity defect 0.38 > tol 0.001)"
+
+
+@pytest.mark.parametrize("tol", [-1e-3, float("nan"), float("inf"), "1e-3", None, True])
+def test_bad_tolerance(tol):
+    with pytest.raises(ValueError, match="tol must be a finite number >= 0"):
+        decompose(dihedral_group(3).regular_representation, tol=tol)
 
 
 @pytest.mark.parametrize("name", GROUPS)
@@ -80,7 +157,7 @@ def test_regular_representation(name):
     norms = np.array([{"R": 1, "C": 2, "H": 4}[t] for t in d.irrep_types])
     assert d.rounded.tolist() == (np.array(d.irrep_dims) // norms).tolist() == d.regular.tolist()
     assert (d.regular_copies, d.trivial_copies) == (1, 0) and d.regular_distance < 1e-8
-    assert d.is_regular_plus_trivial
+    assert d.is_representation and d.is_regular_plus_trivial
     assert d.summary.startswith("1×regular(")
     assert "1×regular" in str(d)
 

@@ -1,5 +1,7 @@
 import doctest
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -29,6 +31,7 @@ def test_record_is_json_and_complete():
     assert [i["rounded"] for i in record["irreps"]] == [5, 5, 10]
     assert [i["in_regular"] for i in record["irreps"]] == [1, 1, 2]
     assert record["summary"] == "5×regular(D3) ⊕ 0×trivial" and record["complex"] is None
+    assert record["is_representation"] is True and record["tol"] == d.tol
     with pytest.raises(TypeError, match="Decomposition"):
         decomposition_record({"group": "D3"})
 
@@ -40,6 +43,7 @@ def test_table_rows_mean_std_and_reference():
     assert "`irrep_0,0` (dim 1)" in lines[2] and "`irrep_1,1` (dim 2)" in lines[2]
     rows = {line.split("|")[1].strip(): line for line in lines if line.startswith("|")}
     assert set(rows) >= {"a", "b", "c", "mean ± std", "paper"}
+    assert [rows[k].split("|")[-2].strip() for k in "abc"] == [r.summary for r in runs]
     values = np.array([[float(c) for c in rows[k].split("|")[2:5]] for k in "abc"])
     expected = np.array([r.multiplicities for r in runs])
     np.testing.assert_allclose(values, expected, atol=0.006)
@@ -51,6 +55,25 @@ def test_table_rows_mean_std_and_reference():
     # records read back from JSON give the same table
     records = [json.loads(json.dumps(decomposition_record(r))) for r in runs]
     assert multiplicity_table(records, labels=["a", "b", "c"], reference=[5, 5, 10]) == text
+
+
+def test_not_a_representation_is_said_so():
+    G = cyclic_group(6)
+    rng = np.random.default_rng(0)
+    stack = np.stack([np.eye(6)] + [np.linalg.qr(rng.normal(size=(6, 6)))[0] for _ in range(5)])
+    d = decompose(stack, G)
+    record = decomposition_record(d)
+    assert record["is_representation"] is False and record["summary"].startswith("not a representation (")
+    assert f"| {d.summary} |" in multiplicity_table([d])
+
+
+def test_importing_the_package_loads_neither_matplotlib_nor_the_experiments():
+    code = ("import sys, escnn_soft, escnn_soft.learned, escnn_soft.learned.reports; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib' "
+            "or m.startswith('escnn_soft.experiments')))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == "[]"
 
 
 def test_table_of_a_cyclic_group_has_complex_counts():
