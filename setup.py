@@ -1,6 +1,35 @@
+import subprocess
 from pathlib import Path
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+HERE = Path(__file__).resolve().parent
+
+
+def _git(*args: str) -> str:
+    try:
+        out = subprocess.run(["git", "-C", str(HERE), *args], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+class BuildWithCommit(build_py):
+    """Writes escnn_soft/_build_info.py into the build (not the source tree): the commit the
+    package is built from, which escnn_soft.records.provenance reports when installed without
+    its repository ("unknown" when built outside a git checkout)."""
+
+    def run(self) -> None:
+        super().run()
+        commit = _git("rev-parse", "HEAD") if _git("rev-parse", "--show-toplevel") == str(HERE) else ""
+        if commit:
+            dirty = repr(bool(_git("status", "--porcelain", "--untracked-files=no")))
+        else:
+            commit, dirty = "unknown", repr("unknown")
+        target = Path(self.build_lib) / "escnn_soft" / "_build_info.py"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(f'"""Written by setup.py at build time."""\n\nCOMMIT = {commit!r}\nDIRTY = {dirty}\n')
 
 setup(
     name="escnn_soft",
@@ -28,4 +57,5 @@ setup(
         "docs": ["sphinx>=7"],
     },
     entry_points={"console_scripts": ["escnn-soft=escnn_soft.experiments.cli:main"]},
+    cmdclass={"build_py": BuildWithCommit},
 )

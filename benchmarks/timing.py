@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Callable, Dict
 
 import torch
+
+from escnn_soft.records import atomic_write_text, provenance
 
 __all__ = ["interleaved", "environment", "header", "publish"]
 
@@ -44,14 +44,8 @@ def interleaved(fns: Dict[str, Callable[[], object]], repeats: int, warmup: int 
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def environment(device: torch.device | str = "cpu") -> Dict[str, str]:
-    r"""The commit, machine and library versions a result was measured with."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout.strip()
-        commit += "+uncommitted" if dirty else ""
-    except OSError:
-        commit = "unknown"
+def environment(device: torch.device | str = "cpu") -> Dict[str, object]:
+    r"""The code (:func:`escnn_soft.records.provenance`), machine and library versions a result was measured with."""
     import escnn
 
     device = torch.device(device)
@@ -64,7 +58,9 @@ def environment(device: torch.device | str = "cpu") -> Dict[str, str]:
     machine = f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
     if device.type == "cuda":
         machine = f"{torch.cuda.get_device_name(device)}; host {machine}"
-    env = {"commit": commit, "machine": machine, "python": platform.python_version(),
+    code = provenance()
+    env = {"escnn_soft": code["version"], "commit": code["commit"], "dirty": code["dirty"], "machine": machine,
+           "python": platform.python_version(),
            "torch": torch.__version__, "escnn": escnn.__version__, "device": str(device)}
     env.update({k: v for k, v in sorted(os.environ.items()) if k.startswith("MALLOC_")})
     return env
@@ -80,5 +76,4 @@ def publish(text: str, out: str | None) -> None:
     r"""Prints a result and, with ``out``, writes it to that file."""
     print(text)
     if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(text + "\n")
+        atomic_write_text(out, text + "\n")
