@@ -62,7 +62,7 @@ for name, model, loss_of in [("soft CNN", cnn, lambda x, y: soft_loss(x, y).tota
     x, y = test.images.to(args.device), test.labels.to(args.device)
     with torch.no_grad():
         accuracy = torch.cat([model(b).argmax(1) for b in x.split(1000)]).eq(y).float().mean().item()
-    invariance = equivariance_error(model, x[:256], C4.input_action).mean().item()
+    invariance = equivariance_error(model, x[:256], C4.input_action).relative_mean.mean().item()
     parameters = sum(p.numel() for p in model.parameters())
     print(f"{name:12s} {parameters:7d} parameters, test accuracy {accuracy:.3f}, "
           f"C4×C4 invariance error of the logits {invariance:.3f}")

@@ -63,8 +63,8 @@ def main() -> None:
         with torch.no_grad():
             accuracy = (head(encoder(x_test)).argmax(1) == y_test).float().mean().item()
         probe = x_test[:256]
-        latent_error = equivariance_error(encoder, probe, rotate, latent).mean().item()
-        logit_error = equivariance_error(lambda x: head(encoder(x)), probe, rotate).mean().item()
+        latent_error = equivariance_error(encoder, probe, rotate, latent).relative_mean.mean().item()
+        logit_error = equivariance_error(lambda x: head(encoder(x)), probe, rotate).relative_mean.mean().item()
         print(f"{when}: test accuracy {accuracy:.3f}, equivariance error input→latent {latent_error:.4f}, "
               f"logits (invariance) {logit_error:.4f}")
 

@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec "${PYTHON:-python3}" -m escnn_soft.experiments.cli "$@"
+exec "${PYTHON:-python3}" -m escnn_soft.experiments.cli compare "$@"

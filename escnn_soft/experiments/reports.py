@@ -1,32 +1,33 @@
 r"""Reports of a comparison: one table row per run, a summary per task, group and model, a plot.
 
-:func:`summarize` gives means and sample standard deviations over seeds;
-:func:`format_table` the Markdown table :mod:`escnn_soft.experiments.cli` prints;
-:func:`write_reports` the CSV files, ``summary.md`` and ``compare.png``.
+:func:`summarize` gives means and sample standard deviations over seeds
+(:func:`~escnn_soft.records.mean_std`); :func:`format_table` the Markdown table
+:mod:`escnn_soft.experiments.cli` prints; :func:`write_reports` the CSV files,
+``summary.md`` and ``compare.png``. They read the run results (``result.json``) alone,
+old ones included, and load neither torch nor the tasks.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import math
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+import math
+from typing import TYPE_CHECKING, Any, Dict, List, Sequence, Tuple
 
-from .runner import atomic_write_text
-from .task import Task
+from ..records import atomic_write, atomic_write_text, format_mean_std, mean_std
 
-__all__ = ["summarize", "format_table", "write_reports"]
+if TYPE_CHECKING:
+    from .task import Task
+
+__all__ = ["run_devices", "summarize", "format_table", "write_reports"]
 
 
-def _mean_std(values: Sequence[Optional[float]]) -> Tuple[Optional[float], Optional[float]]:
-    values = [v for v in values if v is not None]
-    if not values:
-        return None, None
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, None
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+def run_devices(result: Dict[str, Any]) -> List[str]:
+    r"""The devices a run was trained on, in the order first used: those of its epochs, or,
+    for results that predate per-epoch devices, the ``device`` it finished on."""
+    devices = [h["device"] for h in result["history"] if "device" in h]
+    return list(dict.fromkeys(devices)) if devices else [result["device"]]
 
 
 _RUN_COLUMNS = ("task", "group", "model", "seed", "epochs", "train_size", "batch_size", "lr", "lam", "best_epoch",
@@ -40,6 +41,7 @@ def _run_row(result: Dict[str, Any]) -> Dict[str, Any]:
     row["lr"] = config["hyperparameters"]["lr"]
     row["lam"] = config["hyperparameters"].get("lam")
     row.update({k: result[k] for k in _RUN_COLUMNS if k not in row})
+    row["device"] = ", ".join(run_devices(result))
     return row
 
 
@@ -59,8 +61,8 @@ def summarize(results: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
                                "parameters": runs[0]["parameters"]}
         for key in ("test_score", "final_test_score", "seconds_per_epoch", "train_seconds",
                     "latent_equivariance_error", "output_equivariance_error"):
-            row[f"{key}_mean"], row[f"{key}_std"] = _mean_std([r[key] for r in runs])
-        row["device"] = ", ".join(sorted({r["device"] for r in runs}))
+            row[f"{key}_mean"], row[f"{key}_std"] = mean_std([r[key] for r in runs])
+        row["device"] = ", ".join(sorted({d for r in runs for d in run_devices(r)}))
         rows.append(row)
     return rows
 
@@ -79,12 +81,8 @@ def _csv(rows: Sequence[Dict[str, Any]], metric: str) -> str:
     return buffer.getvalue()
 
 
-def _number(value: Optional[float], spec: str) -> str:
-    return "—" if value is None else format(value, spec)
-
-
-def format_table(rows: Sequence[Dict[str, Any]], task: Task) -> str:
-    r"""The summary as Markdown: one table per task and group."""
+def format_table(rows: Sequence[Dict[str, Any]], task: "Task") -> str:
+    r"""The summary as Markdown: one table per task and group (``task`` gives the metric's name)."""
     metric = task.metric
     blocks = []
     for key in dict.fromkeys((r["task"], r["group"]) for r in rows):
@@ -103,19 +101,52 @@ def format_table(rows: Sequence[Dict[str, Any]], task: Task) -> str:
             "|---|---:|---:|---:|---:|---:|---|",
         ]
         for r in sub:
-            mean, std = r["test_score_mean"], r["test_score_std"]
-            acc = f"{100 * mean:.2f}" + (f" ± {100 * std:.2f}" if std is not None else "")
+            acc = format_mean_std(r["test_score_mean"], r["test_score_std"], ".2f", scale=100)
             lines.append(f"| {r['model']} | {acc} | {r['parameters']:,} | {r['seconds_per_epoch_mean']:.2f} | "
-                         f"{_number(r['latent_equivariance_error_mean'], '.3g')} | "
-                         f"{_number(r['output_equivariance_error_mean'], '.3g')} | {r['device']} |")
+                         f"{format_mean_std(r['latent_equivariance_error_mean'], None, '.3g')} | "
+                         f"{format_mean_std(r['output_equivariance_error_mean'], None, '.3g')} | {r['device']} |")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"
+
+
+def _log_ticks(ax: Any) -> None:
+    r"""Labelled ticks on a log x axis however narrow its range.
+
+    The candidates are the multiples :math:`m \cdot 10^k`, :math:`m = 1..9`, inside the axis
+    (:math:`m = 10..99` times :math:`10^{k-1}` too when those give fewer than two); they are
+    taken by rank (powers of ten, then :math:`m = 2, 5`, then the others) when at least an
+    eighth of the axis' decades away from every tick taken, and labelled short (``40k``,
+    ``1.5M``): e.g. 33,742 to 137,734 parameters get 40k, 50k, 70k and 100k.
+    """
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    lo, hi = ax.get_xlim()
+    gap = math.log10(hi / lo) / 8
+    powers = range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1)
+    for digits in (range(1, 10), range(10, 100)):
+        ranked = sorted(((0 if m in (1, 10) else 1 if m in (2, 5, 20, 50) else 2), m * 10.0 ** k)
+                        for k in powers for m in digits)
+        ticks: List[float] = []
+        for _, value in ranked:
+            if lo <= value <= hi and all(abs(math.log10(value / t)) >= gap for t in ticks):
+                ticks.append(value)
+        if len(ticks) >= 2:
+            break
+    ax.xaxis.set_major_locator(FixedLocator(sorted(ticks)))
+    ax.xaxis.set_major_formatter(FuncFormatter(_short_number))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _short_number(value: float, position: Any = None) -> str:
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= scale:
+            return f"{value / scale:g}{suffix}"
+    return f"{value:g}"
 
 
 def _plot(rows: Sequence[Dict[str, Any]], path: Path, metric: str) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.ticker import NullFormatter
 
     keys = list(dict.fromkeys((r["task"], r["group"]) for r in rows))
     fig = Figure(figsize=(10, 4 * len(keys)), layout="constrained")
@@ -130,19 +161,16 @@ def _plot(rows: Sequence[Dict[str, Any]], path: Path, metric: str) -> None:
         ax_params.set_xscale("log")
         ax_params.set_xlabel("parameters")
         ax_time.set_xlabel("training time per run (s)")
-        ax_params.xaxis.set_minor_formatter(NullFormatter())  # a narrow log range would label every minor tick
+        _log_ticks(ax_params)
         for ax in (ax_params, ax_time):
             ax.set_ylabel(f"test {metric} (%) at best validation")
             ax.set_title(f"{task} {group}")
             ax.grid(True, alpha=0.3)
         ax_params.legend(fontsize=8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=120)
-    tmp.replace(path)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120))
 
 
-def write_reports(results: Sequence[Dict[str, Any]], out: Path, task: Task) -> None:
+def write_reports(results: Sequence[Dict[str, Any]], out: Path, task: "Task") -> None:
     r"""Write ``results.csv``, ``summary.csv``, ``summary.md`` and ``compare.png`` under ``out``."""
     rows = summarize(results)
     atomic_write_text(out / "results.csv", _csv([_run_row(r) for r in results], task.metric))

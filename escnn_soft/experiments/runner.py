@@ -19,6 +19,9 @@ best model so far, random states) replaces the previous one atomically; the fini
 run writes ``result.json`` and ``model.pt`` the same way and drops the checkpoint. So
 :func:`train_run` returns a finished run without training, continues an interrupted
 one from its last finished epoch with the same random stream, and starts the others.
+Every epoch of the history records the device it was trained on (a run resumed on
+another device says so), and ``result.json`` the code it was finished with
+(:func:`~escnn_soft.records.provenance`).
 
 What a task provides is written down by :class:`Task`, :class:`TaskData` and
 :class:`TrainingSetup`; the tasks themselves live in :mod:`escnn_soft.experiments.tasks`.
@@ -29,22 +32,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
-import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from ..actions import ActionLike
 from ..groups import GroupTable
-from ..learned import LearnedRepresentation, StudyObjective
-from ..learned.objective import LOSS_TERMS
+from ..records import atomic_write, atomic_write_text, provenance
 from ..testing import equivariance_error
 from .task import Task, TaskData, TrainingSetup
 
@@ -55,9 +55,6 @@ __all__ = [
     "load_result",
     "evaluate",
     "mean_equivariance_error",
-    "atomic_write_text",
-    "TrainingHistory",
-    "fit",
 ]
 
 PROTOCOL_VERSION: int = 1
@@ -102,25 +99,8 @@ class RunConfig:
         return f"{self.task}-{self.group}-{self.model}-seed{self.seed}-{self.digest()}"
 
 
-def _atomic(path: Path, write: Callable[[str], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def atomic_write_text(path: PathLike, text: str) -> None:
-    r"""Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
-    _atomic(Path(path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-
-
 def _atomic_save(path: Path, obj: Any) -> None:
-    _atomic(path, lambda tmp: torch.save(obj, tmp))
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def load_result(run_dir: PathLike) -> Optional[Dict[str, Any]]:
@@ -138,11 +118,16 @@ def _sync(device: torch.device) -> None:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
-             score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], batch_size: int = 500) -> float:
-    r"""The mean score of ``model`` in eval mode on ``(inputs, targets)``, in batches."""
+             score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], batch_size: int = 500, *,
+             progress: Optional[bool] = False, desc: str = "evaluation") -> float:
+    r"""The mean score of ``model`` in eval mode on ``(inputs, targets)``, in batches.
+
+    ``progress`` shows a bar over the batches (``None``: only on a terminal), titled ``desc``.
+    """
     model.eval()
     total = inputs.new_zeros((), dtype=torch.float64)
-    for start in range(0, inputs.shape[0], batch_size):
+    starts = range(0, inputs.shape[0], batch_size)
+    for start in tqdm(starts, desc=desc, leave=False, disable=None if progress is None else not progress):
         out = model(inputs[start:start + batch_size])
         total += score(out, targets[start:start + batch_size]).sum(dtype=torch.float64)
     return total.item() / inputs.shape[0]
@@ -152,7 +137,7 @@ def mean_equivariance_error(f: Callable[[torch.Tensor], torch.Tensor], x: torch.
                             out_action: Optional[ActionLike], group: GroupTable) -> Tuple[float, List[float]]:
     r"""The equivariance error of ``f`` averaged over the non-identity elements, and per element."""
     elements = [e for e in range(group.order) if e != group.identity]
-    errors = equivariance_error(f, x, in_action, out_action, group=group, elements=elements)
+    errors = equivariance_error(f, x, in_action, out_action, group=group, elements=elements).relative_mean
     per_element = [float(e) for e in errors.cpu()]
     return sum(per_element) / len(per_element), per_element
 
@@ -181,19 +166,25 @@ def _set_random_states(states: Mapping[str, Any], generator: torch.Generator, de
 
 def _train_epoch(setup: TrainingSetup, data: TaskData, optimizer: torch.optim.Optimizer, batch_size: int,
                  generator: torch.Generator, score: Callable, device: torch.device,
-                 progress: Optional[bool]) -> Dict[str, float]:
+                 progress: Optional[bool], step: int = 0, total_steps: int = 0) -> Dict[str, Any]:
     setup.model.train()
     order = torch.randperm(data.train_size, generator=generator, device=device)
     batches = [b for b in order.split(batch_size) if b.numel() > 1]  # batch norm needs two samples
     sums: Dict[str, torch.Tensor] = {}
     correct = torch.zeros((), dtype=torch.float64, device=device)
     seen = 0
+    step_records: List[Dict[str, Any]] = []
     for index in tqdm(batches, desc="steps", leave=False, disable=None if progress is None else not progress):
         x, y = data.train_batch(index, augment=setup.augment, generator=generator)
         total, output, parts = setup.loss(x, y, generator)
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         optimizer.step()
+        step += 1
+        if setup.on_step is not None:
+            found = setup.on_step(step, total_steps)
+            if found is not None:
+                step_records.append({"step": step, **found})
         n = index.numel()
         for key, value in {"loss": total, **parts}.items():
             sums[key] = sums.get(key, 0) + value.detach().double() * n
@@ -201,6 +192,9 @@ def _train_epoch(setup: TrainingSetup, data: TaskData, optimizer: torch.optim.Op
         seen += n
     record = {f"train_{key}": value.item() / seen for key, value in sums.items()}
     record["train_score"] = correct.item() / seen
+    record["train_steps"] = len(batches)
+    if setup.on_step is not None:
+        record["step_records"] = step_records
     return record
 
 
@@ -232,9 +226,11 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
 
     Returns:
         the run's result, as written to ``result.json``: ``config``, per-epoch
-        ``history``, ``best_epoch``, ``val_score``, ``test_score`` (both at the best
-        epoch), ``final_test_score``, ``parameters``, ``seconds_per_epoch`` (training
-        only, mean), ``train_seconds``, the equivariance errors and ``device``.
+        ``history`` (each epoch with its ``device``), ``best_epoch``, ``val_score``,
+        ``test_score`` (both at the best epoch), ``final_test_score``, ``parameters``,
+        ``seconds_per_epoch`` (training only, mean), ``train_seconds``, the equivariance
+        errors, ``device`` (where it finished) and the code it finished with: ``version``,
+        ``commit`` and ``dirty`` (:func:`~escnn_soft.records.provenance`).
     """
     run_dir = Path(run_dir)
     done = load_result(run_dir)
@@ -266,8 +262,12 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
         reseeded_at = ckpt.get("reseeded_at")
         if not _set_random_states(ckpt["random"], generator, device, reseed=config.seed * 1_000_003 + resumed_from):
             reseeded_at = resumed_from + 1
+        tqdm.write(f"resuming {config.name()} from epoch {resumed_from + 1}/{config.epochs} "
+                   f"({resumed_from} done)")
 
     score = task.score
+    full, rest = divmod(data.train_size, config.batch_size)
+    total_steps = config.epochs * (full + (rest > 1))      # _train_epoch drops a last batch of one
     val_x, val_y = data.val
     test_x, test_y = data.test
     epochs = tqdm(range(resumed_from + 1, config.epochs + 1), desc=f"{config.model} seed {config.seed}",
@@ -276,12 +276,15 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
     for epoch in epochs:
         _sync(device)
         t0 = time.perf_counter()
-        record: Dict[str, Any] = {"epoch": epoch}
-        record.update(_train_epoch(setup, data, optimizer, config.batch_size, generator, score, device, progress))
+        record: Dict[str, Any] = {"epoch": epoch, "device": _describe(device)}
+        record.update(_train_epoch(setup, data, optimizer, config.batch_size, generator, score, device, progress,
+                                   step=sum(r.get("train_steps", 0) for r in history), total_steps=total_steps))
         _sync(device)
         t1 = time.perf_counter()
-        record["val_score"] = evaluate(model, val_x, val_y, score, eval_batch_size)
-        record["test_score"] = evaluate(model, test_x, test_y, score, eval_batch_size)
+        record["val_score"] = evaluate(model, val_x, val_y, score, eval_batch_size, progress=progress,
+                                       desc="validation")
+        record["test_score"] = evaluate(model, test_x, test_y, score, eval_batch_size, progress=progress,
+                                        desc="test")
         _sync(device)
         record["train_seconds"] = t1 - t0
         record["eval_seconds"] = time.perf_counter() - t1
@@ -334,8 +337,11 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
         "finished": _now(),
         "resumed_from_epoch": resumed_from or None,
         "random_stream_reseeded_at_epoch": reseeded_at,
+        **provenance(),
         **dict(extra or {}),
     }
+    if setup.analysis is not None:
+        result["analysis"] = setup.analysis(data, history)
     _atomic_save(run_dir / "model.pt", best_state)
     atomic_write_text(run_dir / "result.json", json.dumps(result, indent=2, allow_nan=True) + "\n")
     checkpoint_path.unlink(missing_ok=True)
@@ -346,121 +352,3 @@ def _describe(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return device.type
-
-
-# ------------------------------------------------------------------ the study's loop
-
-@dataclass
-class TrainingHistory:
-    r"""What :func:`fit` recorded.
-
-    Attributes:
-        losses: per epoch, the mean of every term of :class:`StudyLoss` over its steps
-            (``total``, ``task``, ``shifted``, ``equivariance``, ``algebra``).
-        element: the element index whose eigenvalues were recorded.
-        snapshot_steps: the optimisation steps of the snapshots (0 = before training).
-        eigenvalues: complex array ``(snapshots, dim)``, the eigenvalues of
-            :math:`\rho_Z(\text{element})` at each snapshot.
-        seconds: wall-clock time of the training loop.
-    """
-
-    losses: List[Dict[str, float]] = field(default_factory=list)
-    element: int = 0
-    snapshot_steps: List[int] = field(default_factory=list)
-    eigenvalues: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.complex128))
-    seconds: float = 0.0
-
-    @property
-    def steps(self) -> int:
-        r"""The number of optimisation steps taken."""
-        return self.snapshot_steps[-1] if self.snapshot_steps else 0
-
-
-def _eigenvalues(representation: LearnedRepresentation, element: int) -> np.ndarray:
-    with torch.no_grad():
-        M = representation.matrices()[element].detach().cpu().double().numpy()
-    return np.linalg.eigvals(M)
-
-
-def fit(objective: StudyObjective, batches: Callable[[], Iterable[Tuple[torch.Tensor, torch.Tensor]]], *,
-        epochs: int, lr: float = 3e-3, element: Optional[int] = None, snapshot_every: Optional[int] = None,
-        snapshot_at: Optional[Iterable[int]] = None, optimizer: Optional[torch.optim.Optimizer] = None,
-        log: Optional[Callable[[int, Dict[str, float]], None]] = None) -> TrainingHistory:
-    r"""Train a :class:`StudyObjective` with Adam, recording its losses and the eigenvalues of :math:`\rho_Z(g)`.
-
-    Args:
-        objective (StudyObjective): the objective (encoder, head and learned :math:`\rho_Z`).
-        batches: called once per epoch, returns an iterable of ``(x, y)`` batches (e.g. a
-            freshly shuffled split).
-        epochs (int): the number of epochs.
-        lr (float): Adam's learning rate (the paper's: 0.003); ignored with ``optimizer``.
-        element (int, optional): the element index whose eigenvalues are recorded; default
-            the first generator of :math:`\rho_Z`.
-        snapshot_every (int, optional): record the eigenvalues every this many steps (and
-            before the first and after the last step); default: after every epoch.
-        snapshot_at (iterable of int, optional): record them after exactly these steps instead
-            (e.g. geometrically spaced, to resolve the fast early phase), and before the first
-            and after the last step.
-        optimizer (torch.optim.Optimizer, optional): an optimiser over ``objective.parameters()``.
-        log: called after every epoch with the epoch number (from 1) and its mean losses.
-
-    Returns:
-        the :class:`TrainingHistory`.
-    """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-        raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
-    if snapshot_every is not None and (isinstance(snapshot_every, bool) or not isinstance(snapshot_every, int)
-                                       or snapshot_every < 1):
-        raise ValueError(f"snapshot_every must be an int >= 1 or None, got {snapshot_every!r}")
-    at = None
-    if snapshot_at is not None:
-        if snapshot_every is not None:
-            raise ValueError("give snapshot_every or snapshot_at, not both")
-        at = {int(k) for k in snapshot_at}
-        if any(k < 1 for k in at):
-            raise ValueError(f"snapshot_at must hold steps >= 1, got {sorted(at)[:3]}...")
-    if not callable(batches):
-        raise TypeError("batches must be a callable returning an iterable of (x, y) batches, one call per epoch")
-    rho = objective.representation
-    if element is None:
-        element = rho.generator_elements[0]
-    if not 0 <= int(element) < rho.group.order:
-        raise IndexError(f"element {element} out of range for {rho.group.name} (0..{rho.group.order - 1})")
-    if optimizer is None:
-        optimizer = torch.optim.Adam(objective.parameters(), lr=lr)
-
-    history = TrainingHistory(element=int(element))
-    eigenvalues = [_eigenvalues(rho, history.element)]
-    history.snapshot_steps.append(0)
-
-    def snapshot() -> None:
-        eigenvalues.append(_eigenvalues(rho, history.element))
-        history.snapshot_steps.append(step)
-
-    step, start = 0, time.perf_counter()
-    for epoch in range(1, epochs + 1):
-        objective.train()
-        sums: Dict[str, float] = dict.fromkeys(LOSS_TERMS, 0.0)
-        count = 0
-        for x, y in batches():
-            out = objective(x, y)
-            optimizer.zero_grad(set_to_none=True)
-            out.total.backward()
-            optimizer.step()
-            step, count = step + 1, count + 1
-            for k, v in out.terms().items():
-                sums[k] += v
-            if (snapshot_every is not None and step % snapshot_every == 0) or (at is not None and step in at):
-                snapshot()
-        if count == 0:
-            raise ValueError("batches() returned no batches")
-        if snapshot_every is None and at is None:
-            snapshot()
-        history.losses.append({k: v / count for k, v in sums.items()})
-        if log is not None:
-            log(epoch, history.losses[-1])
-    if history.snapshot_steps[-1] != step:
-        snapshot()
-    history.eigenvalues = np.stack(eigenvalues)
-    history.seconds = time.perf_counter() - start
-    return history

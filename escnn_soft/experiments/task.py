@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -97,12 +97,22 @@ class TrainingSetup:
         latent (tuple, optional): ``(name, rho_Z)`` when the model has a latent
             representation: the name of its encoder submodule (as in
             ``model.get_submodule``) and the action on the encoder's output.
+        on_step (callable, optional): ``on_step(step, total) -> record or None``, called
+            after every optimisation step with the run's step count (from 1) and its
+            total number of steps; the records it returns are kept, with their ``step``,
+            in the epoch's ``step_records`` of the history (so a resumed run keeps them).
+        analysis (callable, optional): ``analysis(data, history) -> dict``, called at the
+            end of the run on the best-validation model (in eval mode) with the task's
+            data and the epoch history; the runner stores what it returns as the
+            result's ``analysis``.
     """
 
     model: nn.Module
     loss: LossFn
     augment: bool
     latent: Optional[Tuple[str, GroupAction]] = None
+    on_step: Optional[Callable[[int, int], Optional[Dict[str, Any]]]] = None
+    analysis: Optional[Callable[["TaskData", Sequence[Mapping[str, Any]]], Dict[str, Any]]] = None
 
 
 class Task(abc.ABC):

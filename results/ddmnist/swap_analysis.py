@@ -19,8 +19,8 @@ from pathlib import Path
 
 import torch
 
-from escnn_soft.datasets import DoubleDigitMNIST, load_mnist
-from escnn_soft.tasks import DDMNISTTask
+from escnn_soft.experiments.datasets import DoubleDigitMNIST, load_mnist
+from escnn_soft.experiments.tasks import DDMNISTTask
 
 
 def main() -> None:

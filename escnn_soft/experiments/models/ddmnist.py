@@ -9,29 +9,30 @@ pixel grid onto itself. Upsampling is bilinear with ``align_corners=True``: it
 samples the input at :math:`i \cdot 55/56`, a map that commutes with reversing
 either axis and with transposing, hence with the whole action of :math:`D_4`.
 
-Five models, all built by :func:`build_ddmnist_model`:
+Three architectures:
 
-* ``"cnn"``, ``"cnn-aug"``, ``"soft"`` — :class:`DDMNISTCNN`, the plain CNN of Ali,
-  Liò and Vicary (2025), appendix C.1. The three share one architecture; data
-  augmentation and the soft-equivariance loss belong to training.
-* ``"scnn"`` — :class:`DDMNISTSteerableCNN`, the same layer structure made strictly
-  :math:`G`-equivariant with escnn, as in Veefkind and Cesa (2024).
-* ``"rpp"`` — :class:`DDMNISTRPP`, the steerable CNN with a residual pathway
+* :class:`DDMNISTCNN` (:func:`ddmnist_cnn`), the plain CNN of Ali, Liò and Vicary
+  (2025), appendix C.1;
+* :class:`DDMNISTSteerableCNN` (:func:`ddmnist_scnn`), the same layer structure made
+  strictly :math:`G`-equivariant with escnn, as in Veefkind and Cesa (2024);
+* :class:`DDMNISTRPP` (:func:`ddmnist_rpp`), the steerable CNN with a residual pathway
   (Finzi et al., 2021) in every convolution.
 
-The group :math:`G` is one of ``"C4"`` (rotations by :math:`90^\circ`), ``"D1"``
-(the left-right mirror, ``torch.flip(x, dims=[-1])``) and ``"D4"`` (both), acting on
-the whole image; see :func:`ddmnist_gspace`.
+The models of the comparison (plain, augmented, soft, strict, residual-pathway) and
+how each of them trains are named by the task,
+:class:`~escnn_soft.experiments.tasks.ddmnist.DDMNISTTask`. The group :math:`G` is one
+of the keys of :data:`~escnn_soft.experiments.datasets.DDMNIST_GROUPS`: ``"C4"``
+(rotations by :math:`90^\circ`), ``"D1"`` (the left-right mirror,
+``torch.flip(x, dims=[-1])``) and ``"D4"`` (both), acting on the whole image; see
+:func:`ddmnist_gspace`.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Callable, Dict, Iterator, List, Tuple
+from typing import Callable, Iterator, List
 
-import numpy as np
 import torch
-from escnn import gspaces
 from escnn.gspaces import GSpace2D
 from escnn.nn import (
     ELU,
@@ -45,11 +46,10 @@ from escnn.nn import (
     SequentialModule,
 )
 
+from ..datasets.ddmnist import DDMNIST_GROUPS
 from .rpp import ResidualPathwayConv
 
 __all__ = [
-    "DDMNIST_GROUPS",
-    "DDMNIST_MODELS",
     "DDMNISTCNN",
     "DDMNISTSteerableCNN",
     "DDMNISTRPP",
@@ -57,46 +57,34 @@ __all__ = [
     "ddmnist_cnn",
     "ddmnist_scnn",
     "ddmnist_rpp",
-    "build_ddmnist_model",
 ]
 
 #: Image size of the dataset and size after upsampling.
 _IMAGE_SIZE = 56
 _UPSAMPLED_SIZE = 57
 
-_GSPACES: Dict[str, Callable[[], GSpace2D]] = {
-    "C4": lambda: gspaces.rot2dOnR2(N=4),
-    # the reflection axis pi/2 makes the flip act as torch.flip(x, dims=[-1])
-    "D1": lambda: gspaces.flipRot2dOnR2(N=1, axis=np.pi / 2),
-    "D4": lambda: gspaces.flipRot2dOnR2(N=4, axis=np.pi / 2),
-}
-
-#: Names of the groups acting on DDMNIST images.
-DDMNIST_GROUPS: Tuple[str, ...] = tuple(_GSPACES)
-
-#: Names accepted by :func:`build_ddmnist_model`.
-DDMNIST_MODELS: Tuple[str, ...] = ("cnn", "cnn-aug", "soft", "scnn", "rpp")
-
 
 def ddmnist_gspace(group_name: str) -> GSpace2D:
-    r"""The escnn gspace of a DDMNIST group acting on the image plane.
+    r"""A fresh escnn gspace of a DDMNIST group acting on the image plane.
 
-    ``"C4"`` is :func:`~escnn.gspaces.rot2dOnR2` with :math:`N = 4`; ``"D1"`` and
-    ``"D4"`` are :func:`~escnn.gspaces.flipRot2dOnR2` with :math:`N = 1, 4` and the
-    reflection axis at :math:`\pi/2`, so that on a tensor of shape
-    ``(B, C, H, W)`` the reflection is ``torch.flip(x, dims=[-1])`` (left and right
-    swap) and the rotation by :math:`90^\circ` is ``torch.rot90(x, 1, dims=(-2, -1))``,
-    as :meth:`escnn.nn.GeometricTensor.transform` applies them.
+    Built by the factory of :data:`~escnn_soft.experiments.datasets.DDMNIST_GROUPS`, the
+    one definition of the groups: ``"C4"`` is :func:`~escnn.gspaces.rot2dOnR2` with
+    :math:`N = 4`; ``"D1"`` and ``"D4"`` are :func:`~escnn.gspaces.flipRot2dOnR2` with
+    :math:`N = 1, 4` and the reflection axis at :math:`\pi/2`, so that on a tensor of
+    shape ``(B, C, H, W)`` the reflection is ``torch.flip(x, dims=[-1])`` (left and
+    right swap) and the rotation by :math:`90^\circ` is
+    ``torch.rot90(x, 1, dims=(-2, -1))``, as :meth:`escnn.nn.GeometricTensor.transform`
+    applies them.
 
     Args:
-        group_name (str): one of :data:`DDMNIST_GROUPS`.
+        group_name (str): a key of :data:`~escnn_soft.experiments.datasets.DDMNIST_GROUPS`.
 
     Raises:
         ValueError: for any other name.
     """
-    if group_name not in _GSPACES:
+    if group_name not in DDMNIST_GROUPS:
         raise ValueError(f"unknown DDMNIST group {group_name!r}; valid groups: {', '.join(DDMNIST_GROUPS)}")
-    return _GSPACES[group_name]()
+    return DDMNIST_GROUPS[group_name]()
 
 
 def _check_input(x: torch.Tensor) -> None:
@@ -336,7 +324,7 @@ def ddmnist_scnn(group_name: str, num_classes: int = 100, width: int = 6) -> DDM
     r"""The strictly :math:`G`-equivariant DDMNIST CNN; see :class:`DDMNISTSteerableCNN`.
 
     Args:
-        group_name (str): one of :data:`DDMNIST_GROUPS`.
+        group_name (str): a key of :data:`~escnn_soft.experiments.datasets.DDMNIST_GROUPS`.
         num_classes (int, optional): the number of classes.
         width (int, optional): the base width :math:`c`.
     """
@@ -347,47 +335,10 @@ def ddmnist_rpp(group_name: str, num_classes: int = 100, width: int = 6, prior_w
     r"""The residual-pathway DDMNIST CNN for :math:`G`; see :class:`DDMNISTRPP`.
 
     Args:
-        group_name (str): one of :data:`DDMNIST_GROUPS`.
+        group_name (str): a key of :data:`~escnn_soft.experiments.datasets.DDMNIST_GROUPS`.
         num_classes (int, optional): the number of classes.
         width (int, optional): the base width :math:`c`.
         prior_weight (float, optional): the coefficient of the L2 prior on the
             unconstrained paths.
     """
     return DDMNISTRPP(ddmnist_gspace(group_name), num_classes=num_classes, width=width, prior_weight=prior_weight)
-
-
-def build_ddmnist_model(name: str, group_name: str, num_classes: int = 100) -> torch.nn.Module:
-    r"""Builds a DDMNIST model by name, with the defaults of its factory.
-
-    ==========  ==========================  =========================================
-    name        model                       parameters (100 classes: C4 / D1 / D4)
-    ==========  ==========================  =========================================
-    cnn         :func:`ddmnist_cnn`         33,742 (any group)
-    cnn-aug     :func:`ddmnist_cnn`         33,742 (any group)
-    soft        :func:`ddmnist_cnn`         33,742 (any group)
-    scnn        :func:`ddmnist_scnn`        69,094 / 38,134 / 131,014
-    rpp         :func:`ddmnist_rpp`         458,950 / 137,734 / 1,673,350
-    ==========  ==========================  =========================================
-
-    ``"cnn"``, ``"cnn-aug"`` and ``"soft"`` are one architecture: how they are
-    trained (plain, with :math:`G`-augmented data, with the soft-equivariance loss
-    on :attr:`DDMNISTCNN.encoder`) is up to the training loop. The group still
-    has to be valid for them.
-
-    Args:
-        name (str): one of :data:`DDMNIST_MODELS`.
-        group_name (str): one of :data:`DDMNIST_GROUPS`.
-        num_classes (int, optional): the number of classes.
-
-    Raises:
-        ValueError: for an unknown model or group name.
-    """
-    if name not in DDMNIST_MODELS:
-        raise ValueError(f"unknown DDMNIST model {name!r}; valid models: {', '.join(DDMNIST_MODELS)}")
-    if group_name not in DDMNIST_GROUPS:
-        raise ValueError(f"unknown DDMNIST group {group_name!r}; valid groups: {', '.join(DDMNIST_GROUPS)}")
-    if name == "scnn":
-        return ddmnist_scnn(group_name, num_classes=num_classes)
-    if name == "rpp":
-        return ddmnist_rpp(group_name, num_classes=num_classes)
-    return ddmnist_cnn(num_classes=num_classes)

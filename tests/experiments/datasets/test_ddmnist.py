@@ -6,6 +6,7 @@ import torch
 from escnn import nn
 
 from escnn_soft.experiments.datasets import ddmnist
+from escnn_soft.experiments.models import ddmnist_gspace
 from escnn_soft.experiments.datasets import (
     DDMNIST_GROUPS, DDMNIST_MEAN, DDMNIST_STD, DoubleDigitMNIST, ddmnist_group, ddmnist_input_action,
     ddmnist_pairs, load_mnist, make_batch, sample_transforms,
@@ -47,6 +48,8 @@ def test_registry():
     assert [ddmnist_group(n).group.order for n in GROUPS] == [4, 2, 8]
     assert [ddmnist_group(n).product.order for n in GROUPS] == [16, 4, 64]
     assert ddmnist_group("C4") is ddmnist_group("C4")
+    for n in GROUPS:  # the models' gspaces are built from the same factories
+        assert ddmnist_gspace(n).fibergroup is ddmnist_group(n).group.group
     with pytest.raises(ValueError, match=r"'C8'.*\['C4', 'D1', 'D4'\]"):
         ddmnist_group("C8")
 

@@ -1,0 +1,94 @@
+r"""Reports of a comparison, and the committed results READMEs against their runs."""
+
+import importlib.util
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+from escnn_soft.experiments.reports import format_table, run_devices, summarize, write_reports
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Metric:
+    metric = "accuracy"
+
+
+def _result(model, seed, test, device="cpu", history_devices=None, latent=None):
+    history = [{"epoch": k + 1, **({"device": d} if d else {})} for k, d in enumerate(history_devices or [None])]
+    return {"config": {"task": "t", "group": "G", "model": model, "seed": seed, "epochs": len(history),
+                       "train_size": 100, "batch_size": 10, "hyperparameters": {"lr": 0.1}},
+            "name": f"{model}-{seed}", "best_epoch": 1, "val_score": test, "test_score": test,
+            "final_test_score": test, "parameters": 1234, "seconds_per_epoch": 2.0 + seed, "train_seconds": 4.0,
+            "latent_equivariance_error": latent, "output_equivariance_error": 0.5, "device": device,
+            "history": history}
+
+
+def test_summary_means_and_sample_deviations_over_seeds():
+    scores = [0.5, 0.625, 0.875]
+    rows = summarize([_result("a", s, v) for s, v in enumerate(scores)] + [_result("b", 0, 0.25)])
+    a, b = rows
+    assert (a["model"], a["seeds"], b["seeds"]) == ("a", 3, 1)
+    assert a["test_score_mean"] == pytest.approx(statistics.mean(scores))
+    assert a["test_score_std"] == pytest.approx(statistics.stdev(scores))
+    assert b["test_score_std"] is None and a["latent_equivariance_error_mean"] is None
+    table = format_table(rows, Metric())
+    assert (f"| a | {100 * statistics.mean(scores):.2f} ± {100 * statistics.stdev(scores):.2f} | 1,234 |" in table)
+    assert "| b | 25.00 | 1,234 |" in table and "| — |" in table
+
+
+def test_devices_come_from_the_epochs_or_from_old_results():
+    old = _result("a", 0, 0.5, device="cuda (X)")
+    resumed = _result("a", 1, 0.5, device="cpu", history_devices=["cuda (X)", "cuda (X)", "cpu"])
+    assert run_devices(old) == ["cuda (X)"] and run_devices(resumed) == ["cuda (X)", "cpu"]
+    (row,) = summarize([old, resumed])
+    assert row["device"] == "cpu, cuda (X)"
+
+
+def test_the_parameter_axis_is_labelled_over_a_narrow_range():
+    from matplotlib.figure import Figure
+
+    from escnn_soft.experiments.reports import _log_ticks
+
+    for low, high in ((33_742, 38_134), (33_742, 137_734), (33_742, 1_673_350), (33_742, 33_742)):
+        ax = Figure().subplots()
+        ax.set_xscale("log")
+        ax.plot([low, high], [0, 1], "o")
+        _log_ticks(ax)
+        lo, hi = ax.get_xlim()
+        ticks = [t for t in ax.xaxis.get_major_locator()() if lo <= t <= hi]
+        labels = [ax.xaxis.get_major_formatter()(t) for t in ticks]
+        assert len(ticks) >= 2 and all(labels), (low, high, labels)
+
+
+def test_write_reports_writes_every_file(tmp_path):
+    write_reports([_result("a", 0, 0.5), _result("a", 1, 0.75)], tmp_path, Metric())
+    assert {p.name for p in tmp_path.iterdir()} == {"results.csv", "summary.csv", "summary.md", "compare.png"}
+    assert (tmp_path / "compare.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def _readme_script():
+    spec = importlib.util.spec_from_file_location("results_readme", ROOT / "scripts" / "results_readme.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_committed_results_readmes_match_their_runs():
+    readmes = _readme_script().readmes()
+    assert len(readmes) == 2
+    for path, text in readmes.items():
+        assert path.read_text(encoding="utf-8") == text, (
+            f"{path.relative_to(ROOT)} differs from its runs: run python scripts/results_readme.py")
+
+
+def test_the_committed_runs_are_keyed_by_their_settings():
+    from escnn_soft.experiments.runner import RunConfig
+
+    paths = sorted(ROOT.glob("results/ddmnist*/runs/*/result.json"))
+    assert paths
+    for path in paths:
+        result = json.loads(path.read_text(encoding="utf-8"))
+        assert path.parent.name == result["name"] == RunConfig(**result["config"]).name()

@@ -1,0 +1,177 @@
+r"""The runner on a tiny fake task: best-validation selection, resuming, the checkpoint guard."""
+
+import pytest
+import torch
+from conftest import cuda_devices
+from escnn.group import cyclic_group
+from torch import nn
+
+from escnn_soft import group_table, trivial_action
+from escnn_soft.experiments.runner import RunConfig, load_result, train_run
+from escnn_soft.experiments.task import Source, Task, TaskData, TrainingSetup
+from escnn_soft.records import provenance
+
+VAL, TEST = 7, 8  # the targets of the evaluation sets, which a scripted score recognises
+
+
+class FakeData(TaskData):
+    def __init__(self, device):
+        g = torch.Generator().manual_seed(0)
+        self.x = torch.randn(96, 4, generator=g).to(device)
+        self.y = (self.x[:, 0] > 0).long()
+        self.train_size = 96
+        self.val = (torch.randn(20, 4, generator=g).to(device), torch.full((20,), VAL, device=device))
+        self.test = (torch.randn(30, 4, generator=g).to(device), torch.full((30,), TEST, device=device))
+        self.group = group_table(cyclic_group(2))
+        self.in_action = trivial_action(self.group)
+        self.out_action = None
+
+    def train_batch(self, index, *, augment, generator):
+        return self.x[index], self.y[index]
+
+
+class FakeTask(Task):
+    r"""A linear classifier on random vectors; the evaluation scores follow ``script`` if given:
+    ``{"val": [...], "test": [...]}``, one value per epoch."""
+
+    name = "fake"
+    groups = ("C2",)
+    models = ("mlp",)
+    default_group = "C2"
+    default_models = ("mlp",)
+    default_epochs = 2
+    default_train_size = 96
+
+    def __init__(self, script=None):
+        self.script = script
+        self.calls = {"val": 0, "test": 0}
+        self.model = None
+
+    def open(self, source):
+        return Source(None, "fake", "fake")
+
+    def check(self, source, train_size):
+        pass
+
+    def load(self, group, source, *, train_size, data_seed, device):
+        return FakeData(device)
+
+    def hyperparameters(self, model, group):
+        return {"lr": 1e-2}
+
+    def build(self, model, group, hyperparameters):
+        self.model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        net = self.model
+
+        def loss(x, y, generator):
+            out = net(x)
+            task = nn.functional.cross_entropy(out, y)
+            return task, out, {"task": task}
+
+        return TrainingSetup(net, loss, augment=False)
+
+    def score(self, output, target):
+        split = {VAL: "val", TEST: "test"}.get(int(target[0]))
+        if self.script is None or split is None:
+            return (output.argmax(dim=1) == target).float()
+        value = self.script[split][self.calls[split]]
+        self.calls[split] += 1
+        return torch.full((target.shape[0],), value, device=target.device)
+
+
+def _config(epochs=3, lr=1e-2, seed=0):
+    return RunConfig(task="fake", group="C2", model="mlp", seed=seed, epochs=epochs, train_size=96, batch_size=16,
+                     hyperparameters={"lr": lr}, data="fake")
+
+
+def _run(task, config, run_dir, device="cpu", **kwargs):
+    return train_run(task, task.load("C2", None, train_size=96, data_seed=0, device=torch.device(device)), config,
+                     run_dir, device=device, equivariance_batch=8, progress=False, **kwargs)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def _interrupt_after(epoch):
+    def on_epoch(e, record):
+        if e == epoch:
+            raise Interrupt
+
+    return on_epoch
+
+
+def _comparable(history):
+    return [{k: v for k, v in h.items() if not k.endswith("seconds")} for h in history]
+
+
+def test_the_test_score_is_read_at_the_first_best_validation_epoch(tmp_path):
+    script = {"val": [0.5, 0.75, 0.75, 0.625], "test": [0.125, 0.25, 0.375, 0.5]}  # exact in binary
+    task = FakeTask(script)
+    states = {}
+
+    def keep(epoch, record):
+        states[epoch] = {k: v.clone() for k, v in task.model.state_dict().items()}
+
+    result = _run(task, _config(epochs=4), tmp_path / "run", on_epoch=keep)
+    assert result["best_epoch"] == 2  # epochs 2 and 3 tie on validation: the earlier one counts
+    assert (result["val_score"], result["test_score"]) == (script["val"][1], script["test"][1])
+    assert result["final_test_score"] == script["test"][-1]
+    assert [h["val_score"] for h in result["history"]] == script["val"]
+    saved = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
+    assert all(torch.equal(saved[k], states[2][k]) for k in saved)
+    assert not all(torch.equal(saved[k], states[4][k]) for k in saved)
+
+
+def test_a_finished_run_records_devices_and_code_and_is_not_trained_again(tmp_path):
+    task = FakeTask()
+    result = _run(task, _config(epochs=2), tmp_path / "run")
+    assert [h["device"] for h in result["history"]] == ["cpu", "cpu"] and result["device"] == "cpu"
+    code = provenance()
+    assert {k: result[k] for k in code} == code and None not in code.values()
+    assert load_result(tmp_path / "run") == result
+    task.build = lambda *a: pytest.fail("a finished run was built again")
+    assert _run(task, _config(epochs=2), tmp_path / "run") == result
+
+
+@pytest.mark.parametrize("device", ["cpu"] + cuda_devices())
+def test_an_interrupted_run_resumes_as_if_never_interrupted(tmp_path, capsys, device):
+    reference = _run(FakeTask(), _config(), tmp_path / "a", device)
+    with pytest.raises(Interrupt):
+        _run(FakeTask(), _config(), tmp_path / "b", device, on_epoch=_interrupt_after(1))
+    assert (tmp_path / "b" / "checkpoint.pt").is_file() and not (tmp_path / "b" / "result.json").exists()
+    capsys.readouterr()
+
+    epochs = []
+    resumed = _run(FakeTask(), _config(), tmp_path / "b", device, on_epoch=lambda e, r: epochs.append(e))
+    assert f"resuming {_config().name()} from epoch 2/3" in capsys.readouterr().out
+    assert epochs == [2, 3]  # the first epoch is not trained again
+    assert resumed["resumed_from_epoch"] == 1 and reference["resumed_from_epoch"] is None
+    assert not (tmp_path / "b" / "checkpoint.pt").exists()
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3]
+    if device == "cpu":  # CUDA kernels need not be deterministic
+        assert _comparable(resumed["history"]) == _comparable(reference["history"])
+        assert resumed["test_score"] == reference["test_score"]
+        a, b = (torch.load(tmp_path / d / "model.pt", weights_only=True) for d in "ab")
+        assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_checkpoint_of_other_settings_is_refused(tmp_path):
+    with pytest.raises(Interrupt):
+        _run(FakeTask(), _config(lr=1e-2), tmp_path / "run", on_epoch=_interrupt_after(1))
+    with pytest.raises(RuntimeError, match="belongs to other settings; delete it"):
+        _run(FakeTask(), _config(lr=5e-3), tmp_path / "run")
+
+
+def test_a_checkpoint_from_another_kind_of_device_resumes_with_a_reseeded_stream(tmp_path):
+    r"""A generator state of another size (e.g. CUDA's 16 bytes on a CPU run) cannot be
+    restored: the run goes on from its epoch with its random stream re-seeded, and says so."""
+    with pytest.raises(Interrupt):
+        _run(FakeTask(), _config(), tmp_path / "run", on_epoch=_interrupt_after(1))
+    path = tmp_path / "run" / "checkpoint.pt"
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["random"]["generator"] = torch.zeros(16, dtype=torch.uint8)
+    torch.save(ckpt, path)
+    result = _run(FakeTask(), _config(), tmp_path / "run")
+    assert result["resumed_from_epoch"] == 1 and result["random_stream_reseeded_at_epoch"] == 2
+    assert len(result["history"]) == 3
