@@ -1,4 +1,4 @@
-import subprocess
+import importlib.util
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -7,12 +7,13 @@ from setuptools.command.build_py import build_py
 HERE = Path(__file__).resolve().parent
 
 
-def _git(*args: str) -> str:
-    try:
-        out = subprocess.run(["git", "-C", str(HERE), *args], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return out.stdout.strip() if out.returncode == 0 else ""
+def _records():
+    """escnn_soft/records.py, loaded by path (it needs only the standard library): the one
+    place that finds the commit of a checkout."""
+    spec = importlib.util.spec_from_file_location("_escnn_soft_records", HERE / "escnn_soft" / "records.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 class BuildWithCommit(build_py):
@@ -22,14 +23,12 @@ class BuildWithCommit(build_py):
 
     def run(self) -> None:
         super().run()
-        commit = _git("rev-parse", "HEAD") if _git("rev-parse", "--show-toplevel") == str(HERE) else ""
-        if commit:
-            dirty = repr(bool(_git("status", "--porcelain", "--untracked-files=no")))
-        else:
-            commit, dirty = "unknown", repr("unknown")
+        records = _records()
+        found = records.checkout_commit(HERE / "escnn_soft") or {"commit": records.UNKNOWN, "dirty": records.UNKNOWN}
+        commit, dirty = found["commit"], found["dirty"]
         target = Path(self.build_lib) / "escnn_soft" / "_build_info.py"
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(f'"""Written by setup.py at build time."""\n\nCOMMIT = {commit!r}\nDIRTY = {dirty}\n')
+        target.write_text(f'"""Written by setup.py at build time."""\n\nCOMMIT = {commit!r}\nDIRTY = {dirty!r}\n')
 
 setup(
     name="escnn_soft",

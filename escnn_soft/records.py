@@ -26,7 +26,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
-__all__ = ["UNKNOWN", "atomic_write", "atomic_write_text", "mean_std", "format_mean_std", "provenance"]
+__all__ = ["UNKNOWN", "atomic_write", "atomic_write_text", "mean_std", "format_mean_std", "checkout_commit",
+           "provenance"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -116,7 +117,10 @@ def _git(folder: Path, *args: str) -> Optional[str]:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def _from_git(package: Path) -> Optional[Dict[str, object]]:
+def checkout_commit(package: Path) -> Optional[Dict[str, object]]:
+    r"""``{"commit", "dirty"}`` of the git checkout whose top folder holds the folder ``package``;
+    ``None`` when ``package`` is not in a checkout of its own project (``setup.py`` uses it
+    too, to bake the commit into a build)."""
     top = _git(package, "rev-parse", "--show-toplevel")
     if top is None or Path(top).resolve() != package.parent.resolve():
         return None  # not a checkout of this project (e.g. installed inside another repository)
@@ -137,7 +141,7 @@ def _from_build() -> Optional[Dict[str, object]]:
 
 @lru_cache(maxsize=None)
 def _code() -> Tuple[Tuple[str, object], ...]:
-    found = _from_git(Path(__file__).resolve().parent) or _from_build() or {"commit": UNKNOWN, "dirty": UNKNOWN}
+    found = checkout_commit(Path(__file__).resolve().parent) or _from_build() or {"commit": UNKNOWN, "dirty": UNKNOWN}
     return tuple(found.items())
 
 

@@ -293,12 +293,21 @@ def _blobs(centres, size=29, sigma=3.0, dtype=torch.float64):
     return torch.stack([torch.exp(-((rows - a) ** 2 + (cols - b) ** 2) / (2 * sigma ** 2)) for a, b in centres])
 
 
-@pytest.mark.parametrize("reps", [lambda s: [s.trivial_repr], lambda s: [s.irrep(1)], lambda s: [s.regular_repr]],
-                         ids=["scalar", "vector", "regular"])
+_OFF_GRID = {  # gspaces whose group moves grid points off the grid, with the id of their vector irrep
+    "C8": (lambda: gspaces.rot2dOnR2(8), (1,)),
+    "C16": (lambda: gspaces.rot2dOnR2(16), (1,)),
+    "D8": (lambda: gspaces.flipRot2dOnR2(8), (1, 1)),
+}
+
+
+@pytest.mark.parametrize("reps", [lambda s, v: [s.trivial_repr], lambda s, v: [s.irrep(*v)],
+                                  lambda s, v: [s.regular_repr]], ids=["scalar", "vector", "regular"])
 @pytest.mark.parametrize("sigma", [2.0, 3.0])
-def test_interpolation_agrees_with_escnn_transform(reps, sigma):
-    gspace = gspaces.rot2dOnR2(8)
-    ft = enn.FieldType(gspace, reps(gspace))
+@pytest.mark.parametrize("name", sorted(_OFF_GRID))
+def test_interpolation_agrees_with_escnn_transform(name, reps, sigma):
+    make_gspace, vector = _OFF_GRID[name]
+    gspace = make_gspace()
+    ft = enn.FieldType(gspace, reps(gspace, vector))
     act = field_action(ft, interpolation="bilinear")
     blobs = _blobs([(11, 17), (14, 14), (17, 12)], sigma=sigma)  # within 3 sigma of the inscribed disc
     weights = torch.linspace(-1.0, 1.5, ft.size, dtype=torch.float64)  # a different amplitude per channel

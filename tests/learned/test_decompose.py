@@ -71,6 +71,7 @@ def test_random_stack_is_far_from_a_representation():
     G = dihedral_group(3)
     d = decompose(np.random.default_rng(0).normal(size=(6, 5, 5)), G)
     assert d.homomorphism_defect_max > 0.5 and d.residual > 0.5
+    assert d.summary.startswith("not a representation (homomorphism defect ")
     assert not d.is_representation
 
 
@@ -87,14 +88,14 @@ def test_random_orthogonal_matrices_are_not_a_representation():
     stack, G = _random_orthogonal_c6()
     d = decompose(stack, G)
     assert d.identity_defect == 0.0 and d.homomorphism_defect_max > 0.5
-    assert not d.is_representation and not d.is_regular_plus_trivial
-    # their characters alone would read as 3 regular copies
+    # their characters alone would read as 3 regular copies: summary, repr and str must not say so
     assert (d.regular_copies, d.trivial_copies) == (3, 0)
     verdict = f"not a representation (homomorphism defect {d.homomorphism_defect_max:.2g} > tol 0.001)"
     assert d.summary == verdict
     assert repr(d).endswith(" — " + verdict)
     assert str(d).splitlines()[0] == f"C6: matrices of dimension 18, {verdict}; their character inner products:"
     assert "×regular" not in repr(d) + str(d)
+    assert not d.is_representation and not d.is_regular_plus_trivial
 
 
 def test_true_representation_under_a_random_change_of_basis():
@@ -139,8 +140,8 @@ def test_homomorphism_onto_a_subspace_is_not_a_representation():
     stack[:, -1, -1] = 0.0
     d = decompose(stack, G)
     assert d.homomorphism_defect_max < 1e-12 and d.identity_defect == pytest.approx(1 / np.sqrt(7))
-    assert not d.is_representation and not d.is_regular_plus_trivial
     assert d.summary == "not a representation (identity defect 0.38 > tol 0.001)"
+    assert not d.is_representation and not d.is_regular_plus_trivial
 
 
 @pytest.mark.parametrize("tol", [-1e-3, float("nan"), float("inf"), "1e-3", None, True])
