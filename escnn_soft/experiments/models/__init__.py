@@ -1,34 +1,48 @@
-r"""Models that use :mod:`escnn_soft`: plain, strictly equivariant and residual-pathway baselines.
+r"""Models that use :mod:`escnn_soft`: plain, strictly equivariant, restriction and residual-pathway baselines.
 
 * :mod:`escnn_soft.experiments.models.ddmnist` — the double-digit MNIST models;
 * :mod:`escnn_soft.experiments.models.mnist` — the single-digit MNIST models;
-* :mod:`escnn_soft.experiments.models.rpp` — residual pathway convolutions on escnn field types.
+* :mod:`escnn_soft.experiments.models.rpp` — residual pathway convolutions on escnn field types;
+* :mod:`escnn_soft.experiments.models.restriction` — unconstrained convolutions on fields of the
+  trivial group, for the layers after a restriction.
 
 The names of the models of a comparison, and how each one trains, belong to its task
 (:mod:`escnn_soft.experiments.tasks`).
 """
 
 from .rpp import ResidualPathwayConv
+from .restriction import UnconstrainedConv
 from .ddmnist import (
+    CNN_LATENTS,
     DDMNISTCNN,
     DDMNISTRPP,
+    DDMNISTGxGSteerableCNN,
+    DDMNISTRestriction,
     DDMNISTSteerableCNN,
     ddmnist_cnn,
     ddmnist_gspace,
+    ddmnist_restriction,
     ddmnist_rpp,
     ddmnist_scnn,
+    ddmnist_scnn_gxg,
 )
 from .mnist import MNIST_IMAGE_SIZE, MNISTCNN, MNISTSteerableCNN, mnist_cnn, mnist_scnn
 
 __all__ = [
     "ResidualPathwayConv",
+    "UnconstrainedConv",
+    "CNN_LATENTS",
     "DDMNISTCNN",
     "DDMNISTSteerableCNN",
     "DDMNISTRPP",
+    "DDMNISTRestriction",
+    "DDMNISTGxGSteerableCNN",
     "ddmnist_gspace",
     "ddmnist_cnn",
     "ddmnist_scnn",
     "ddmnist_rpp",
+    "ddmnist_restriction",
+    "ddmnist_scnn_gxg",
     "MNIST_IMAGE_SIZE",
     "MNISTCNN",
     "MNISTSteerableCNN",
