@@ -10,8 +10,12 @@ says which representation of :math:`C_4` was learned, in escnn's irreps.
 
 The paper's three exploration experiments (D3 on MNIST, C2 swapping typefaces, C4 on
 MNIST or CIFAR-10) are tasks of the comparison harness,
-:mod:`escnn_soft.experiments.tasks.exploration`; ``scripts/exploration_runs.py`` trains the
-committed runs.
+:mod:`escnn_soft.experiments.tasks.exploration`, trained by its one runner like any task::
+
+    escnn-soft compare --task d3-autoencoder --models learned,identity-init
+    escnn-soft compare --task c4-classifier --data cifar10 --data-dir path/to/folder
+
+``scripts/exploration_runs.py`` trains the committed runs (``results/exploration``).
 
 Run:  python examples/exploration.py [--steps 400] [--dim 8]
 """

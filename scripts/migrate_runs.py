@@ -1,15 +1,28 @@
-r"""Re-key finished runs after a setting left the run key: drop hyperparameters, rename the run folders.
+r"""Re-key finished runs after their settings changed names: rewrite their configs, rename the run folders.
 
 A run's folder is named by :meth:`~escnn_soft.experiments.runner.RunConfig.name`, a hash of
-its settings. When a hyperparameter that configures nothing is removed from a task (e.g.
-``"optimizer": "adam"``: every run trains with Adam), the finished runs keep their
-results but no longer match their key. This script drops the named hyperparameters from
-the ``config`` of every ``runs/*/result.json`` (and ``checkpoint.pt``) under the given
-folders, renames each run folder to its new key and records the old name in
+its settings. When a task's settings change names (a hyperparameter that configures
+nothing is removed, e.g. ``"optimizer": "adam"``; a model is renamed; a setting that was
+implicit is recorded), the finished runs keep their results but no longer match their
+key. This script changes the ``config`` of every ``runs/*/result.json`` (and
+``checkpoint.pt``) under the given folders, of the task ``--task`` if given:
+
+* ``--drop KEYS`` drops those hyperparameters;
+* ``--rename OLD=NEW,...`` renames models;
+* ``--set KEY=VALUE,...`` sets hyperparameters (``VALUE`` read as JSON, else as a string)
+  of the models ``--models`` (named as after ``--rename``), which it requires;
+
+then renames each run folder to its new key and records the first old name in
 ``result.json`` as ``migrated_from``. Runs already migrated are left alone, so it can run
 again; a new name that is taken stops it before anything is changed.
 
 Run:  python scripts/migrate_runs.py --drop optimizer results/ddmnist results/ddmnist-5ep
+
+The DDMNIST latent choice (every earlier soft run had the post-BN latent, and the plain
+CNNs were measured there):
+
+    python scripts/migrate_runs.py --task ddmnist --rename soft=soft-postbn --set latent=post-bn \
+        --models cnn,cnn-aug,soft-postbn results/ddmnist results/ddmnist-5ep
 """
 
 from __future__ import annotations
@@ -18,19 +31,43 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from escnn_soft.records import atomic_write_text
 
 
-def _rekeyed(config: Dict[str, Any], drop: Sequence[str]) -> Dict[str, Any]:
-    from escnn_soft.experiments.runner import RunConfig
+@dataclass(frozen=True)
+class Change:
+    r"""What changes in the configs (see the module docstring).
 
-    hyper = {k: v for k, v in config["hyperparameters"].items() if k not in drop}
-    return RunConfig(**{**config, "hyperparameters": hyper}).to_dict()
+    Raises:
+        ValueError: for ``set`` without ``models``.
+    """
+
+    drop: Tuple[str, ...] = ()
+    rename: Mapping[str, str] = field(default_factory=dict)
+    set: Mapping[str, Any] = field(default_factory=dict)
+    models: Tuple[str, ...] = ()
+    task: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if self.set and not self.models:
+            raise ValueError("--set needs --models: the models whose hyperparameters it sets")
+
+    def __call__(self, config: Dict[str, Any]) -> Dict[str, Any]:
+        from escnn_soft.experiments.runner import RunConfig
+
+        if self.task not in (None, config["task"]):
+            return config
+        model = self.rename.get(config["model"], config["model"])
+        hyper = {k: v for k, v in config["hyperparameters"].items() if k not in self.drop}
+        if model in self.models:
+            hyper.update(self.set)
+        return RunConfig(**{**config, "model": model, "hyperparameters": hyper}).to_dict()
 
 
-def plan(folders: Sequence[Path], drop: Sequence[str]) -> List[Tuple[Path, Path, Dict[str, Any]]]:
+def plan(folders: Sequence[Path], change: Change) -> List[Tuple[Path, Path, Dict[str, Any]]]:
     r"""``(old folder, new folder, new config)`` for every run whose key changes.
 
     Raises:
@@ -42,7 +79,7 @@ def plan(folders: Sequence[Path], drop: Sequence[str]) -> List[Tuple[Path, Path,
     for folder in folders:
         for path in sorted(Path(folder).glob("runs/*/result.json")):
             config = json.loads(path.read_text(encoding="utf-8"))["config"]
-            new = _rekeyed(config, drop)
+            new = change(config)
             target = path.parent.with_name(RunConfig(**new).name())
             if new != config or target != path.parent:
                 moves.append((path.parent, target, new))
@@ -53,9 +90,9 @@ def plan(folders: Sequence[Path], drop: Sequence[str]) -> List[Tuple[Path, Path,
     return moves
 
 
-def migrate(folders: Sequence[Path], drop: Sequence[str]) -> List[Tuple[Path, Path, Dict[str, Any]]]:
+def migrate(folders: Sequence[Path], change: Change) -> List[Tuple[Path, Path, Dict[str, Any]]]:
     r"""Apply :func:`plan`: rewrite ``result.json`` (and ``checkpoint.pt``), rename the folders."""
-    moves = plan(folders, drop)
+    moves = plan(folders, change)
     for old, target, config in moves:
         result_path = old / "result.json"
         result = json.loads(result_path.read_text(encoding="utf-8"))
@@ -74,14 +111,46 @@ def migrate(folders: Sequence[Path], drop: Sequence[str]) -> List[Tuple[Path, Pa
     return moves
 
 
+def _list(text: Optional[str]) -> List[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def _pairs(text: Optional[str], flag: str) -> Dict[str, str]:
+    pairs = {}
+    for part in _list(text):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise SystemExit(f"{flag} takes KEY=VALUE pairs separated by commas, got {part!r}")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folders", nargs="+", type=Path, help="comparison folders (holding runs/)")
-    parser.add_argument("--drop", required=True, help="comma-separated hyperparameters to drop, e.g. optimizer")
+    parser.add_argument("--task", help="change only the runs of this task")
+    parser.add_argument("--drop", help="comma-separated hyperparameters to drop, e.g. optimizer")
+    parser.add_argument("--rename", help="comma-separated model renames OLD=NEW, e.g. soft=soft-postbn")
+    parser.add_argument("--set", help="comma-separated hyperparameters KEY=VALUE to set on the models of --models")
+    parser.add_argument("--models", help="comma-separated models (after --rename) that --set applies to")
     parser.add_argument("--dry-run", action="store_true", help="list the renames, change nothing")
     args = parser.parse_args(argv)
-    drop = [d.strip() for d in args.drop.split(",") if d.strip()]
-    moves = plan(args.folders, drop) if args.dry_run else migrate(args.folders, drop)
+    try:
+        change = Change(drop=tuple(_list(args.drop)), rename=_pairs(args.rename, "--rename"),
+                        set={k: _value(v) for k, v in _pairs(args.set, "--set").items()},
+                        models=tuple(_list(args.models)), task=args.task)
+    except ValueError as e:
+        parser.error(str(e))
+    if not (change.drop or change.rename or change.set):
+        parser.error("nothing to change: give --drop, --rename or --set")
+    moves = plan(args.folders, change) if args.dry_run else migrate(args.folders, change)
     for old, target, _ in moves:
         print(f"{old} -> {target.name}")
     print(f"{len(moves)} run(s) {'to re-key' if args.dry_run else 're-keyed'}")

@@ -36,6 +36,10 @@ r"""Double-digit MNIST's classes: the ordered pairs of digits, 10 of them with e
 
 GROUPS = ("C4", "D1", "D4")
 
+SOFT = "soft-postbn"
+r"""The model of every committed soft run: soft with its latent after the BatchNorm1d and ELU
+(``"latent": "post-bn"``); the paper's latent, before them, is the model ``soft``."""
+
 
 class Runs:
     r"""The finished runs of one comparison folder, as their ``result.json`` hold them."""
@@ -53,7 +57,7 @@ class Runs:
         out = []
         for r in self.all:
             c = r["config"]
-            old = c["model"] == "soft" and "shifted_weight" not in c["hyperparameters"]
+            old = c["model"] == SOFT and "shifted_weight" not in c["hyperparameters"]
             if old == legacy and group in (None, c["group"]) and model in (None, c["model"]):
                 out.append(r)
         return sorted(out, key=lambda r: r["config"]["seed"])
@@ -109,7 +113,7 @@ def command(runs: Runs, models: Sequence[str]) -> str:
 
 
 def _models(runs: Runs) -> List[str]:
-    order = ("cnn", "cnn-aug", "soft", "scnn", "rpp")
+    order = ("cnn", "cnn-aug", SOFT, "scnn", "rpp")
     return [m for m in order if runs.select(model=m)]
 
 
@@ -148,6 +152,10 @@ def full_readme(runs: Runs, short: Runs) -> str:
         f"and λ of the paper's Table 9. Test accuracy is read at the epoch with the best\nvalidation accuracy. "
         f"Equivariance errors: relative, averaged over the non-identity\nelements of G×G and the first "
         f"{'/'.join(map(str, sorted(eq_batch)))} test images, best-validation model in eval mode.\n")
+    add(f"Every soft run here is `{SOFT}`: its latent (and that of cnn and cnn-aug, where their latent\n"
+        "equivariance error is measured) is the classifier's input, after the BatchNorm1d and ELU that\n"
+        "follow the 1×1 convolution (`\"latent\": \"post-bn\"`). The paper's latent is that convolution's\n"
+        "output, before them: the model `soft`, not run here.\n")
     add("Devices, as the runs record them (CPU runs with "
         f"{' or '.join(map(str, threads))} thread(s) each; seconds per epoch of runs that\nshared a device are not "
         "those of a run alone):\n")
@@ -164,7 +172,7 @@ def full_readme(runs: Runs, short: Runs) -> str:
     add("Runs are keyed by their settings and the data's content, not by device or path, so this\n"
         "command reproduces the comparison, training only what is missing (weights and\n"
         "checkpoints written under `results/` are not committed):\n")
-    add("```bash\n" + command(runs, ("cnn", "cnn-aug", "soft", "scnn", "rpp")) + "\n"
+    add("```bash\n" + command(runs, ("cnn", "cnn-aug", SOFT, "scnn", "rpp")) + "\n"
         "escnn-soft compare ... --report-only   # the reports from the finished runs, listing the missing ones\n```\n")
 
     strict_d1 = sel("D1", "scnn") + sel("D1", "rpp")
@@ -173,7 +181,7 @@ def full_readme(runs: Runs, short: Runs) -> str:
     d4_strict = short.select("D4", "scnn") + short.select("D4", "rpp")
     spe = lambda rs: [r["seconds_per_epoch"] for r in rs]  # noqa: E731
     add("## Where this differs from the paper\n")
-    full = [m for m in ("cnn", "cnn-aug", "soft") if all(len(sel(g, m)) == len(seeds) for g in GROUPS)]
+    full = [m for m in ("cnn", "cnn-aug", SOFT) if all(len(sel(g, m)) == len(seeds) for g in GROUPS)]
     add(f"- **Strict models at the budget that fit.** {', '.join(full)} ran the full protocol\n"
         f"  with {len(seeds)} seeds for every group. Of the strict models only D1 ran it (scnn and rpp, "
         f"{len(sel('D1', 'scnn'))} and {len(sel('D1', 'rpp'))} seeds,\n  {span(spe(strict_d1), '.0f')} s per epoch "
@@ -184,11 +192,11 @@ def full_readme(runs: Runs, short: Runs) -> str:
         f"rest.")
     add("- The s/epoch column of `summary.md` mixes devices where a model's runs ran on several (see\n"
         "  `device`); the per-run figures are in `results.csv`.")
-    w1 = runs.select(model="soft", legacy=True)
+    w1 = runs.select(model=SOFT, legacy=True)
     w1_text = ", ".join(f"{100 * r['test_score']:.1f} % ({r['config']['group']})" for r in w1)
     aug_text = ", ".join(f"{span(_values(sel(r['config']['group'], 'cnn-aug'), lambda x: x['test_score']), '.1f', 100)} %"
                          for r in w1)
-    add(f"- **soft's shifted task term is off** (weight {runs.one('hyperparameters', group='C4', model='soft')['shifted_weight']:g}), "
+    add(f"- **soft's shifted task term is off** (weight {runs.one('hyperparameters', group='C4', model=SOFT)['shifted_weight']:g}), "
         "as in the paper's code for this\n  task (its loss is the task loss plus λ times the latent term). With the "
         f"loss's default weight\n  seed {', '.join(sorted({str(r['config']['seed']) for r in w1}))} reached {w1_text}, "
         f"against {aug_text} for cnn-aug over its seeds: with\n  invariant labels the shifted term asks the linear "
@@ -205,43 +213,43 @@ def full_readme(runs: Runs, short: Runs) -> str:
     add("## Against the paper's Table 4\n")
     add(f"Test accuracy at the best-validation epoch, mean ± std over {len(seeds)} seeds, {epochs} epochs, "
         f"{train_size:,}\ntraining pairs; the paper's columns are its Table 4:\n")
-    add("| group | paper: ours (soft) | paper: CNN | here: soft | here: cnn-aug | here: cnn | here: rpp | here: scnn |")
+    add("| group | paper: ours (soft) | paper: CNN | here: soft-postbn | here: cnn-aug | here: cnn | here: rpp | here: scnn |")
     add("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for g in GROUPS:
         add(f"| {g} | {PAPER_TABLE_4[g]['soft']:.3f} | {PAPER_TABLE_4[g]['cnn']:.3f} | " +
-            " | ".join(acc(g, m) for m in ("soft", "cnn-aug", "cnn", "rpp", "scnn")) + " |")
+            " | ".join(acc(g, m) for m in (SOFT, "cnn-aug", "cnn", "rpp", "scnn")) + " |")
     add("")
     score = lambda g, m: mean_std([r["test_score"] for r in sel(g, m)])[0]  # noqa: E731
-    below = ", ".join(f"{100 * (score(g, 'cnn-aug') - score(g, 'soft')):.1f} ({g})" for g in GROUPS)
+    below = ", ".join(f"{100 * (score(g, 'cnn-aug') - score(g, SOFT)):.1f} ({g})" for g in GROUPS)
     paper_gap = ", ".join(f"{100 * (PAPER_TABLE_4[g]['cnn'] - score(g, 'cnn-aug')):.1f} ({g})" for g in GROUPS)
     last_train = ", ".join(f"{mean([r['history'][-1]['train_score'] for r in sel(g, 'cnn-aug')], '.2f')} for {g}"
                            for g in GROUPS)
     seed0 = lambda g, m: next(r for r in sel(g, m) if r["config"]["seed"] == seeds[0])  # noqa: E731
     at = min(10, epochs)
-    best = "; ".join(f"{g} {span([r['best_epoch'] for r in sel(g, 'soft')], '.0f')}" for g in GROUPS)
-    add(f"**soft does not reproduce the paper's gain here.** It is {below} points below cnn-aug\n(difference of the "
+    best = "; ".join(f"{g} {span([r['best_epoch'] for r in sel(g, SOFT)], '.0f')}" for g in GROUPS)
+    add(f"**soft-postbn does not reproduce the paper's gain here.** It is {below} points below cnn-aug\n(difference of the "
         "means), the same network trained on the same augmented data without the\nlatent term. Our cnn-aug is "
         f"itself {paper_gap} points below the paper's CNN.\nEvery model is still underfitting at epoch {epochs} "
         f"(cnn-aug's training accuracy in the last\nepoch, mean over seeds: {last_train}), and in that regime the "
-        f"latent term slows fitting: at epoch {at}\nof D4 soft's training cross-entropy is "
-        f"{seed0('D4', 'soft')['history'][at - 1]['train_task']:.2f} against "
-        f"{seed0('D4', 'cnn-aug')['history'][at - 1]['train_task']:.2f} for cnn-aug (seed {seeds[0]}), and soft's "
+        f"latent term slows fitting: at epoch {at}\nof D4 soft-postbn's training cross-entropy is "
+        f"{seed0('D4', SOFT)['history'][at - 1]['train_task']:.2f} against "
+        f"{seed0('D4', 'cnn-aug')['history'][at - 1]['train_task']:.2f} for cnn-aug (seed {seeds[0]}), and soft-postbn's "
         f"runs reach their best\nvalidation accuracy late (best epochs: {best}). A longer budget may change the "
         f"ranking; this\nprotocol's {epochs} epochs do not show it.\n")
     lat = lambda g, m: [r["latent_equivariance_error"] for r in sel(g, m)]  # noqa: E731
     out = lambda g, m: [r["output_equivariance_error"] for r in sel(g, m)]  # noqa: E731
     plain_lat = [v for g in GROUPS for m in ("cnn", "cnn-aug") for v in lat(g, m)]
-    order = len(sel("D4", "soft")[0]["latent_equivariance_error_per_element"]) + 1
-    add("The latent of soft is far more equivariant than that of the plain CNNs: relative latent\nerror "
-        + ", ".join(f"{mean(lat(g, 'soft'), '.2f')} ({g})" for g in GROUPS)
+    order = len(sel("D4", SOFT)[0]["latent_equivariance_error_per_element"]) + 1
+    add("The latent of soft-postbn is far more equivariant than that of the plain CNNs: relative latent\nerror "
+        + ", ".join(f"{mean(lat(g, SOFT), '.2f')} ({g})" for g in GROUPS)
         + f" against {span(plain_lat, '.2f')} for every run of cnn and cnn-aug,\nand the logits' invariance error "
-        + ", ".join(mean(out(g, "soft"), ".2f") for g in GROUPS) + " against "
+        + ", ".join(mean(out(g, SOFT), ".2f") for g in GROUPS) + " against "
         + ", ".join(mean(out(g, "cnn-aug"), ".2f") for g in GROUPS)
         + " for cnn-aug (C4, D1, D4; means over seeds). D4 is the\nexception: with D4×D4 "
-        f"({order} elements) the latent holds a single copy of the regular\nrepresentation, and soft's mean-squared "
+        f"({order} elements) the latent holds a single copy of the regular\nrepresentation, and soft-postbn's mean-squared "
         "latent term in the last epoch was still "
-        f"{mean([r['history'][-1]['train_equivariance'] for r in sel('D4', 'soft')], '.2f')}\n"
-        f"(C4: {mean([r['history'][-1]['train_equivariance'] for r in sel('C4', 'soft')], '.2f')}; means over "
+        f"{mean([r['history'][-1]['train_equivariance'] for r in sel('D4', SOFT)], '.2f')}\n"
+        f"(C4: {mean([r['history'][-1]['train_equivariance'] for r in sel('C4', SOFT)], '.2f')}; means over "
         "seeds).\n")
     add(f"**rpp** (each layer the strict escnn layer plus a free convolution with an L2 prior,\n"
         f"{sel('D1', 'rpp')[0]['parameters']:,} parameters for D1) is the best model for D1: {ms(sel('D1', 'rpp'))}.\n")
@@ -273,17 +281,17 @@ def full_readme(runs: Runs, short: Runs) -> str:
     slat = lambda m: [r["latent_equivariance_error"] for g in GROUPS for r in short.select(g, m)]  # noqa: E731
     add(f"{short_epochs} epochs are far from convergence for every model (compare the {epochs}-epoch table). "
         f"The\nranking by test accuracy is {ranking}: the strict layers (and rpp's strict path) get the\nsymmetry "
-        f"for free, while soft's latent term first pulls the features towards equivariance\n(latent error "
-        f"{span(slat('soft'), '.2f')} after {short_epochs} epochs, against {span(slat('cnn-aug'), '.2f')} for cnn-aug) "
+        f"for free, while soft-postbn's latent term first pulls the features towards equivariance\n(latent error "
+        f"{span(slat(SOFT), '.2f')} after {short_epochs} epochs, against {span(slat('cnn-aug'), '.2f')} for cnn-aug) "
         f"before the task is learned. rpp has\nmore parameters (" + ", ".join(
             f"{short.select(g, 'rpp')[0]['parameters']:,} for {g}" for g in GROUPS)
         + f", against {short.select('C4', 'cnn-aug')[0]['parameters']:,}).\n")
 
-    ratios = [mean_std(spe(short.select(g, "soft")))[0] / mean_std(spe(short.select(g, "cnn-aug")))[0]
+    ratios = [mean_std(spe(short.select(g, SOFT)))[0] / mean_std(spe(short.select(g, "cnn-aug")))[0]
               for g in GROUPS]
     add("## Cost\n")
     add(f"In `../ddmnist-5ep/`, where every run trained on {', '.join(devices(short.select()))} with "
-        f"{'/'.join(map(str, sorted({r['threads'] for r in short.select()})))} thread(s),\nan epoch of soft takes "
+        f"{'/'.join(map(str, sorted({r['threads'] for r in short.select()})))} thread(s),\nan epoch of soft-postbn takes "
         f"{span(ratios, '.2f')}× one of cnn-aug (two passes of the CNN); the strict models'\nepochs are in the table "
         "above: their cost is escnn's filter expansion and a convolution with\n|G| times the channels, and rpp adds "
         "its free filter to the expanded one before a single\nconvolution, so it costs what scnn costs. Per-step "

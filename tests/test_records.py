@@ -60,7 +60,7 @@ def test_provenance_in_a_checkout_is_its_head(fresh):
 
 
 def test_provenance_without_a_repository_uses_the_build_record_or_says_unknown(fresh):
-    fresh.setattr(records, "_from_git", lambda package: None)
+    fresh.setattr(records, "checkout_commit", lambda package: None)
     fresh.setitem(sys.modules, "escnn_soft._build_info", None)  # no build record
     assert {k: v for k, v in provenance().items() if k != "version"} == {"commit": UNKNOWN, "dirty": UNKNOWN}
     records._code.cache_clear()

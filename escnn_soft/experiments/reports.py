@@ -5,22 +5,66 @@ r"""Reports of a comparison: one table row per run, a summary per task, group an
 :mod:`escnn_soft.experiments.cli` prints; :func:`write_reports` the CSV files,
 ``summary.md`` and ``compare.png``. They read the run results (``result.json``) alone,
 old ones included, and load neither torch nor the tasks.
+
+Every score is read at the epoch with the best validation score: the test score, and the
+scores on the task's extra test sets (e.g. ``upright``, a column each). With a budget
+``N`` (``escnn-soft compare --budget-report N``) the reports also give the scores the
+epoch with the best validation score *among the first N* would give, from the same
+histories: what a shorter protocol (e.g. 50 epochs inside a 150-epoch run) would have
+selected, without a second run.
+
+Scores are shown as the task's metric says (:func:`format_score`): accuracies (fractions)
+as percentages, any other score (e.g. the exploration autoencoders' negative
+reconstruction MSE) as it is, to four significant digits.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
 import math
-from typing import TYPE_CHECKING, Any, Dict, List, Sequence, Tuple
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..records import atomic_write, atomic_write_text, format_mean_std, mean_std
 
 if TYPE_CHECKING:
     from .task import Task
 
-__all__ = ["run_devices", "summarize", "format_table", "write_reports"]
+__all__ = ["is_percentage", "score_label", "format_score", "run_devices", "best_epoch_index", "summarize",
+           "format_table", "write_reports"]
+
+
+def is_percentage(metric: str) -> bool:
+    r"""Whether scores named ``metric`` are fractions shown as percentages: accuracies.
+
+    Example:
+        >>> is_percentage("accuracy"), is_percentage("negative reconstruction MSE")
+        (True, False)
+    """
+    return metric.endswith("accuracy")
+
+
+def score_label(metric: str) -> str:
+    r"""The heading of test scores named ``metric``: ``"test accuracy (%)"``, ``"test <metric>"`` otherwise."""
+    return f"test {metric} (%)" if is_percentage(metric) else f"test {metric}"
+
+
+def format_score(mean: Optional[float], std: Optional[float], metric: str, *, unit: bool = False) -> str:
+    r"""``"mean ± std"`` of scores named ``metric``: percentages with two decimals for accuracies
+    (with a ``%`` sign if ``unit``), four significant digits otherwise.
+
+    Example:
+        >>> format_score(0.9123, 0.01, "accuracy"), format_score(0.9123, None, "accuracy", unit=True)
+        ('91.23 ± 1.00', '91.23%')
+        >>> format_score(-0.0123456, 0.0004, "negative reconstruction MSE")
+        '-0.01235 ± 0.0004'
+    """
+    if not is_percentage(metric):
+        return format_mean_std(mean, std, ".4g")
+    text = format_mean_std(mean, std, ".2f", scale=100)
+    return f"{text}%" if unit and mean is not None else text
 
 
 def run_devices(result: Dict[str, Any]) -> List[str]:
@@ -30,24 +74,75 @@ def run_devices(result: Dict[str, Any]) -> List[str]:
     return list(dict.fromkeys(devices)) if devices else [result["device"]]
 
 
-_RUN_COLUMNS = ("task", "group", "model", "seed", "epochs", "train_size", "batch_size", "lr", "lam", "best_epoch",
-                "val_score", "test_score", "final_test_score", "parameters", "seconds_per_epoch", "train_seconds",
-                "latent_equivariance_error", "output_equivariance_error", "device", "name")
+def best_epoch_index(history: Sequence[Mapping[str, Any]], within: Optional[int] = None) -> int:
+    r"""The index in ``history`` of the first epoch with the best validation score, among the
+    first ``within`` epochs (``None``: all).
+
+    Example:
+        >>> history = [{"val_score": v} for v in (0.5, 0.75, 0.75, 0.875)]
+        >>> best_epoch_index(history), best_epoch_index(history, within=3)
+        (3, 1)
+
+    Raises:
+        ValueError: for an empty history or ``within < 1``.
+    """
+    count = len(history) if within is None else min(within, len(history))
+    if count < 1:
+        raise ValueError(f"no epoch to choose from: {len(history)} epoch(s) recorded, within={within}")
+    return max(range(count), key=lambda i: (history[i]["val_score"], -i))
 
 
-def _run_row(result: Dict[str, Any]) -> Dict[str, Any]:
+def _extra_names(results: Sequence[Dict[str, Any]]) -> List[str]:
+    r"""The names of the extra test sets of ``results``, in the order first met."""
+    return list(dict.fromkeys(name for r in results for name in r.get("test_scores", {})))
+
+
+def _scores(result: Dict[str, Any], names: Sequence[str], budget: Optional[int]) -> Dict[str, Optional[float]]:
+    r"""A run's scores at its best-validation epoch (``test_score``, ``test_score_<name>``) and,
+    with a ``budget``, at its best within the first ``budget`` epochs (``..._within_<budget>``)."""
+    extra = result.get("test_scores", {})
+    scores = {"test_score": result["test_score"], **{f"test_score_{n}": extra.get(n) for n in names}}
+    if budget is not None:
+        epoch = result["history"][best_epoch_index(result["history"], within=budget)]
+        scores[f"test_score_within_{budget}"] = epoch["test_score"]
+        scores.update({f"test_score_{n}_within_{budget}": epoch.get("test_scores", {}).get(n) for n in names})
+    return scores
+
+
+def _latent(config: Mapping[str, Any]) -> Optional[str]:
+    return config["hyperparameters"].get("latent")
+
+
+_RUN_COLUMNS = ("task", "group", "model", "seed", "epochs", "patience", "epochs_trained", "train_size", "batch_size",
+                "lr", "lam", "latent", "best_epoch", "val_score", "final_test_score", "parameters",
+                "seconds_per_epoch", "train_seconds", "latent_equivariance_error", "output_equivariance_error",
+                "device", "name")
+
+
+def _run_row(result: Dict[str, Any], names: Sequence[str], budget: Optional[int]) -> Dict[str, Any]:
     config = result["config"]
     row = {k: config[k] for k in ("task", "group", "model", "seed", "epochs", "train_size", "batch_size")}
+    row["patience"] = config.get("patience")
+    row["epochs_trained"] = len(result["history"])
     row["lr"] = config["hyperparameters"]["lr"]
     row["lam"] = config["hyperparameters"].get("lam")
+    row["latent"] = _latent(config)
     row.update({k: result[k] for k in _RUN_COLUMNS if k not in row})
     row["device"] = ", ".join(run_devices(result))
-    return row
+    return {**row, **_scores(result, names, budget)}
 
 
-def summarize(results: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+def _mean_std(values: Sequence[Optional[float]]) -> Tuple[Optional[float], Optional[float]]:
+    r"""Mean and sample standard deviation, or ``(None, None)`` unless every value is there."""
+    return mean_std(values) if None not in values else (None, None)
+
+
+def summarize(results: Sequence[Dict[str, Any]], budget: Optional[int] = None) -> List[Dict[str, Any]]:
     r"""One row per task, group and model (in the order first met): means and sample
-    standard deviations over seeds of the run results."""
+    standard deviations over seeds of the run results, the scores on the extra test sets
+    and, with a ``budget``, the scores at the best validation epoch within its first
+    ``budget`` epochs (``None`` where a run lacks them)."""
+    names = _extra_names(results)
     groups: Dict[Tuple[str, str, str], List[Dict[str, Any]]] = {}
     for r in results:
         c = r["config"]
@@ -56,10 +151,15 @@ def summarize(results: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
     for (task, group, model), runs in groups.items():
         c = runs[0]["config"]
         row: Dict[str, Any] = {"task": task, "group": group, "model": model, "seeds": len(runs),
-                               "epochs": c["epochs"], "train_size": c["train_size"], "batch_size": c["batch_size"],
-                               "lr": c["hyperparameters"]["lr"], "lam": c["hyperparameters"].get("lam"),
+                               "epochs": c["epochs"], "patience": c.get("patience"), "train_size": c["train_size"],
+                               "batch_size": c["batch_size"], "lr": c["hyperparameters"]["lr"],
+                               "lam": c["hyperparameters"].get("lam"), "latent": _latent(c),
                                "parameters": runs[0]["parameters"]}
-        for key in ("test_score", "final_test_score", "seconds_per_epoch", "train_seconds",
+        scores = [_scores(r, names, budget) for r in runs]
+        for key in scores[0]:
+            row[f"{key}_mean"], row[f"{key}_std"] = _mean_std([s[key] for s in scores])
+        row["epochs_trained_mean"], row["epochs_trained_std"] = mean_std([len(r["history"]) for r in runs])
+        for key in ("final_test_score", "seconds_per_epoch", "train_seconds",
                     "latent_equivariance_error", "output_equivariance_error"):
             row[f"{key}_mean"], row[f"{key}_std"] = mean_std([r[key] for r in runs])
         row["device"] = ", ".join(sorted({d for r in runs for d in run_devices(r)}))
@@ -68,7 +168,7 @@ def summarize(results: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
 
 
 def _renamed(key: str, metric: str) -> str:
-    return key.replace("score", metric)
+    return key.replace("score", re.sub(r"\W+", "_", metric))
 
 
 def _csv(rows: Sequence[Dict[str, Any]], metric: str) -> str:
@@ -81,30 +181,59 @@ def _csv(rows: Sequence[Dict[str, Any]], metric: str) -> str:
     return buffer.getvalue()
 
 
+def _budget(rows: Sequence[Dict[str, Any]]) -> Optional[int]:
+    found = {int(k[len("test_score_within_"):-len("_mean")]) for r in rows for k in r
+             if k.startswith("test_score_within_") and k.endswith("_mean")}
+    return found.pop() if found else None
+
+
 def format_table(rows: Sequence[Dict[str, Any]], task: "Task") -> str:
-    r"""The summary as Markdown: one table per task and group (``task`` gives the metric's name)."""
+    r"""The summary as Markdown: one table per task and group (``task`` gives the metric's name).
+
+    Columns: the model; its latent cut, where any model has one; the test score, then one
+    per extra test set (e.g. ``upright``); with a budget, the same scores at the best
+    validation within the budget's epochs; the epochs trained, where early stopping was on;
+    parameters, seconds per epoch, the equivariance errors and the devices."""
     metric = task.metric
+    budget = _budget(rows)
+    names = [k[len("test_score_"):-len("_mean")] for k in (rows[0] if rows else {})
+             if k.startswith("test_score_") and k.endswith("_mean") and k != "test_score_mean" and "_within_" not in k]
     blocks = []
     for key in dict.fromkeys((r["task"], r["group"]) for r in rows):
         sub = [r for r in rows if (r["task"], r["group"]) == key]
         seeds = sorted({r["seeds"] for r in sub})
         first = sub[0]
+        patience = sorted({r["patience"] for r in sub if r.get("patience") is not None})
+        stopping = f" (early stopping, patience {'/'.join(map(str, patience))})" if patience else ""
+        latent = any(r.get("latent") is not None for r in sub)
+        scores = [("test_score", score_label(metric))] + [(f"test_score_{n}", f"{n} {score_label(metric)}")
+                                                          for n in names]
+        if budget is not None:
+            scores += [(f"{k}_within_{budget}", f"{label}, best val. ≤ {budget} ep.") for k, label in list(scores)]
+        heads = ["model"] + (["latent"] if latent else []) + [label for _, label in scores]
+        heads += (["epochs trained"] if patience else []) + ["parameters", "s/epoch", "latent equiv. error",
+                                                            "output equiv. error", "device"]
+        align = ["---"] + (["---"] if latent else []) + ["---:"] * (len(heads) - 2 - latent) + ["---"]
+        within = f" (and among the first {budget} epochs)" if budget is not None else ""
         lines = [
-            f"## {key[0]} {key[1]}: {'/'.join(map(str, seeds))} seed(s), {first['epochs']} epochs, "
+            f"## {key[0]} {key[1]}: {'/'.join(map(str, seeds))} seed(s), {first['epochs']} epochs{stopping}, "
             f"train size {first['train_size']:,}, batch {first['batch_size']}",
             "",
-            f"Test {metric}: at the epoch with the best validation {metric}, mean ± std over seeds. "
+            f"Test {metric}: at the epoch with the best validation {metric}{within}, mean ± std over seeds. "
             f"Equivariance errors: relative, mean over the non-identity elements of the input symmetry group, "
             f"on the best-validation model in eval mode.",
             "",
-            f"| model | test {metric} (%) | parameters | s/epoch | latent equiv. error | output equiv. error | device |",
-            "|---|---:|---:|---:|---:|---:|---|",
+            "| " + " | ".join(heads) + " |",
+            "|" + "|".join(align) + "|",
         ]
         for r in sub:
-            acc = format_mean_std(r["test_score_mean"], r["test_score_std"], ".2f", scale=100)
-            lines.append(f"| {r['model']} | {acc} | {r['parameters']:,} | {r['seconds_per_epoch_mean']:.2f} | "
-                         f"{format_mean_std(r['latent_equivariance_error_mean'], None, '.3g')} | "
-                         f"{format_mean_std(r['output_equivariance_error_mean'], None, '.3g')} | {r['device']} |")
+            cells = [r["model"]] + ([r.get("latent") or "—"] if latent else [])
+            cells += [format_score(r[f"{k}_mean"], r[f"{k}_std"], metric) for k, _ in scores]
+            cells += [format_mean_std(r["epochs_trained_mean"], None, ".0f")] if patience else []
+            cells += [f"{r['parameters']:,}", f"{r['seconds_per_epoch_mean']:.2f}",
+                      format_mean_std(r["latent_equivariance_error_mean"], None, ".3g"),
+                      format_mean_std(r["output_equivariance_error_mean"], None, ".3g"), r["device"]]
+            lines.append("| " + " | ".join(cells) + " |")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"
 
@@ -149,12 +278,13 @@ def _plot(rows: Sequence[Dict[str, Any]], path: Path, metric: str) -> None:
     from matplotlib.figure import Figure
 
     keys = list(dict.fromkeys((r["task"], r["group"]) for r in rows))
+    scale = 100 if is_percentage(metric) else 1
     fig = Figure(figsize=(10, 4 * len(keys)), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(keys), 2, squeeze=False)
     for (task, group), (ax_params, ax_time) in zip(keys, axes):
         for r in (r for r in rows if (r["task"], r["group"]) == (task, group)):
-            y, yerr = 100 * r["test_score_mean"], 100 * (r["test_score_std"] or 0.0)
+            y, yerr = scale * r["test_score_mean"], scale * (r["test_score_std"] or 0.0)
             for ax, x, xerr in ((ax_params, r["parameters"], 0.0),
                                 (ax_time, r["train_seconds_mean"], r["train_seconds_std"] or 0.0)):
                 ax.errorbar([x], [y], yerr=[yerr], xerr=[xerr], fmt="o", capsize=4, label=r["model"])
@@ -163,17 +293,19 @@ def _plot(rows: Sequence[Dict[str, Any]], path: Path, metric: str) -> None:
         ax_time.set_xlabel("training time per run (s)")
         _log_ticks(ax_params)
         for ax in (ax_params, ax_time):
-            ax.set_ylabel(f"test {metric} (%) at best validation")
+            ax.set_ylabel(f"{score_label(metric)} at best validation")
             ax.set_title(f"{task} {group}")
             ax.grid(True, alpha=0.3)
         ax_params.legend(fontsize=8)
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120))
 
 
-def write_reports(results: Sequence[Dict[str, Any]], out: Path, task: "Task") -> None:
-    r"""Write ``results.csv``, ``summary.csv``, ``summary.md`` and ``compare.png`` under ``out``."""
-    rows = summarize(results)
-    atomic_write_text(out / "results.csv", _csv([_run_row(r) for r in results], task.metric))
+def write_reports(results: Sequence[Dict[str, Any]], out: Path, task: "Task", budget: Optional[int] = None) -> None:
+    r"""Write ``results.csv``, ``summary.csv``, ``summary.md`` and ``compare.png`` under ``out``
+    (``budget``: as :func:`summarize`)."""
+    rows = summarize(results, budget)
+    names = _extra_names(results)
+    atomic_write_text(out / "results.csv", _csv([_run_row(r, names, budget) for r in results], task.metric))
     atomic_write_text(out / "summary.csv", _csv(rows, task.metric))
     atomic_write_text(out / "summary.md", format_table(rows, task))
     _plot(rows, out / "compare.png", task.metric)

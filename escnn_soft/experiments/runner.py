@@ -1,10 +1,17 @@
 r"""Resumable training runs: one task, one group, one model, one seed.
 
 A comparison is a grid of runs. Each run trains with Adam on batches drawn on the
-device (no ``DataLoader``), evaluates the validation and test sets after every epoch
-and reports the test score at the epoch with the best validation score, a figure far
-more stable than the last epoch's. At the end it measures, on that best model and a
-fixed batch of test inputs, the mean relative equivariance errors
+device (no ``DataLoader``), evaluates the validation set, the test set and the task's
+extra test sets (:attr:`~escnn_soft.experiments.task.TaskData.extra_test`) after every
+epoch and reports the test scores at the epoch with the best validation score, a figure
+far more stable than the last epoch's. With ``patience`` (:attr:`RunConfig.patience`) a
+run stops early, after the first epoch :math:`e` with
+
+.. math::
+    e - e^\ast \geq \text{patience}, \qquad e^\ast = \text{the first epoch with the best validation score so far},
+
+and the best-validation model is still the one tested. At the end it measures, on that
+best model and a fixed batch of test inputs, the mean relative equivariance errors
 
 .. math::
     \bar\epsilon = \frac{1}{|G| - 1} \sum_{g \neq e} \epsilon(g)
@@ -36,7 +43,7 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -46,6 +53,7 @@ from ..actions import ActionLike
 from ..groups import GroupTable
 from ..records import atomic_write, atomic_write_text, provenance
 from ..testing import equivariance_error
+from .reports import best_epoch_index
 from .task import Task, TaskData, TrainingSetup
 
 __all__ = [
@@ -70,6 +78,13 @@ class RunConfig:
 
     The device is left out on purpose: a run finished on one device is reused on
     another.
+
+    ``patience`` (early stopping, see the module documentation; ``None``: train all
+    ``epochs``) is part of the key only when set, so the keys of runs without it are
+    those they had before it existed.
+
+    Raises:
+        ValueError: for a ``patience`` that is not a positive integer.
     """
 
     task: str
@@ -83,10 +98,18 @@ class RunConfig:
     data: str
     data_seed: int = 0
     protocol: int = PROTOCOL_VERSION
+    patience: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        if self.patience is not None and (isinstance(self.patience, bool) or not isinstance(self.patience, int)
+                                          or self.patience < 1):
+            raise ValueError(f"patience must be a positive number of epochs or None, got {self.patience!r}")
 
     def to_dict(self) -> Dict[str, Any]:
         d = asdict(self)
         d["hyperparameters"] = dict(sorted(self.hyperparameters.items()))
+        if self.patience is None:
+            del d["patience"]
         return d
 
     def digest(self) -> str:
@@ -198,6 +221,12 @@ def _train_epoch(setup: TrainingSetup, data: TaskData, optimizer: torch.optim.Op
     return record
 
 
+def _stops(history: Sequence[Mapping[str, Any]], patience: Optional[int]) -> bool:
+    r"""Whether a run with ``patience`` stops after ``history``: the best validation score is
+    ``patience`` or more epochs old."""
+    return patience is not None and bool(history) and len(history) - 1 - best_epoch_index(history) >= patience
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -221,13 +250,17 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
         extra (mapping, optional): more facts to record in ``result.json`` (e.g. the
             data source, the commit).
         on_epoch (callable, optional): ``on_epoch(epoch, record)`` after each epoch's
-            checkpoint is saved; ``epoch`` counts from 1.
+            checkpoint is saved; ``epoch`` counts from 1. (The training setup's own
+            per-epoch measurements are :attr:`~escnn_soft.experiments.task.TrainingSetup.monitor`.)
         progress (bool, optional): show progress bars; ``None``: only on a terminal.
 
     Returns:
         the run's result, as written to ``result.json``: ``config``, per-epoch
-        ``history`` (each epoch with its ``device``), ``best_epoch``, ``val_score``,
-        ``test_score`` (both at the best epoch), ``final_test_score``, ``parameters``,
+        ``history`` (each epoch with its ``device``, its ``test_scores`` on the extra test
+        sets and its ``monitor`` record where the setup has one), ``best_epoch``,
+        ``val_score``, ``test_score`` and ``test_scores`` (all at the best epoch),
+        ``final_test_score`` and ``final_test_scores`` (the last epoch's),
+        ``epochs_trained`` and ``stopped_early``, ``parameters``,
         ``seconds_per_epoch`` (training only, mean), ``train_seconds``, the equivariance
         errors, ``device`` (where it finished) and the code it finished with: ``version``,
         ``commit`` and ``dirty`` (:func:`~escnn_soft.records.provenance`).
@@ -270,10 +303,13 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
     total_steps = config.epochs * (full + (rest > 1))      # _train_epoch drops a last batch of one
     val_x, val_y = data.val
     test_x, test_y = data.test
+    extra_test = dict(data.extra_test)
     epochs = tqdm(range(resumed_from + 1, config.epochs + 1), desc=f"{config.model} seed {config.seed}",
                   initial=resumed_from, total=config.epochs, leave=False,
                   disable=None if progress is None else not progress)
     for epoch in epochs:
+        if _stops(history, config.patience):
+            break
         _sync(device)
         t0 = time.perf_counter()
         record: Dict[str, Any] = {"epoch": epoch, "device": _describe(device)}
@@ -285,6 +321,14 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
                                        desc="validation")
         record["test_score"] = evaluate(model, test_x, test_y, score, eval_batch_size, progress=progress,
                                         desc="test")
+        if extra_test:
+            record["test_scores"] = {name: evaluate(model, x, y, score, eval_batch_size, progress=progress,
+                                                    desc=f"{name} test") for name, (x, y) in extra_test.items()}
+        if setup.monitor is not None:
+            model.eval()
+            with torch.no_grad():
+                record["monitor"] = setup.monitor(model, data)
+            model.train()
         _sync(device)
         record["train_seconds"] = t1 - t0
         record["eval_seconds"] = time.perf_counter() - t1
@@ -300,7 +344,8 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
         if on_epoch is not None:
             on_epoch(epoch, record)
 
-    best = max(range(len(history)), key=lambda i: (history[i]["val_score"], -i))
+    epochs.close()
+    best = best_epoch_index(history)
     model.load_state_dict(best_state)
     model.eval()
     x = test_x[:equivariance_batch]
@@ -320,6 +365,10 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
         "val_score": history[best]["val_score"],
         "test_score": history[best]["test_score"],
         "final_test_score": history[-1]["test_score"],
+        "test_scores": history[best].get("test_scores", {}),
+        "final_test_scores": history[-1].get("test_scores", {}),
+        "epochs_trained": len(history),
+        "stopped_early": len(history) < config.epochs,
         "parameters": sum(p.numel() for p in model.parameters()),
         "seconds_per_epoch": sum(train_seconds) / len(train_seconds),
         "train_seconds": sum(train_seconds),

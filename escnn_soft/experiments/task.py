@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import torch
@@ -17,6 +18,7 @@ from torch import nn
 
 from ..actions import ActionLike, GroupAction
 from ..groups import GroupTable
+from .specs import TaskSpec
 
 __all__ = [
     "LossFn",
@@ -60,6 +62,9 @@ class TaskData(abc.ABC):
         train_size (int): the number of training samples.
         val (tuple): ``(inputs, targets)`` of the validation set, fixed.
         test (tuple): ``(inputs, targets)`` of the test set, fixed.
+        extra_test (mapping): more fixed test sets by name, ``{name: (inputs, targets)}``
+            (e.g. ``"upright"``: the test pairs in their canonical pose); the runner scores
+            each after every epoch and reports them beside the test set. Empty by default.
         group (GroupTable): the symmetry group of the inputs.
         in_action: its action on inputs.
         out_action: its action on outputs; ``None`` when the targets are invariant.
@@ -68,6 +73,7 @@ class TaskData(abc.ABC):
     train_size: int
     val: Tuple[torch.Tensor, torch.Tensor]
     test: Tuple[torch.Tensor, torch.Tensor]
+    extra_test: Mapping[str, Tuple[torch.Tensor, torch.Tensor]] = MappingProxyType({})
     group: GroupTable
     in_action: ActionLike
     out_action: Optional[ActionLike]
@@ -105,6 +111,10 @@ class TrainingSetup:
             end of the run on the best-validation model (in eval mode) with the task's
             data and the epoch history; the runner stores what it returns as the
             result's ``analysis``.
+        monitor (callable, optional): ``monitor(model, data) -> dict``, called after every
+            epoch's evaluation, in eval mode and without gradients (train mode is restored
+            after it), with the task's data; what it returns (numbers) is stored as the
+            epoch's ``monitor`` record in the history.
     """
 
     model: nn.Module
@@ -113,34 +123,59 @@ class TrainingSetup:
     latent: Optional[Tuple[str, GroupAction]] = None
     on_step: Optional[Callable[[int, int], Optional[Dict[str, Any]]]] = None
     analysis: Optional[Callable[["TaskData", Sequence[Mapping[str, Any]]], Dict[str, Any]]] = None
+    monitor: Optional[Callable[[nn.Module, "TaskData"], Dict[str, float]]] = None
+
+
+def _no_spec(task: object) -> str:
+    return (f"{type(task).__name__} has no spec: give the task its names in a TaskSpec, e.g. "
+            f"spec = TaskSpec(name=..., groups=..., models=..., ...) (from escnn_soft.experiments.specs)")
+
+
+class _FromSpec:
+    r"""A task attribute read from the task's :class:`~escnn_soft.experiments.specs.TaskSpec`
+    (``task.groups`` is ``task.spec.groups``; ``MNISTTask.groups`` too, for a class spec), so that
+    each name is defined once."""
+
+    def __set_name__(self, owner: type, field: str) -> None:
+        self.field = field
+
+    def __get__(self, task: Optional["Task"], owner: Optional[type] = None) -> Any:
+        spec = getattr(owner if task is None else task, "spec", None)
+        if task is None and not isinstance(spec, TaskSpec):
+            return self                  # a class whose instances set their spec
+        if not isinstance(spec, TaskSpec):
+            raise AttributeError(_no_spec(task))
+        return getattr(spec, self.field)
+
+    def __set__(self, task: "Task", value: Any) -> None:
+        raise AttributeError(f"{type(task).__name__}.{self.field} is read from its spec; set it in the task's "
+                             f"TaskSpec instead")
 
 
 class Task(abc.ABC):
     r"""A learning task with finite group symmetry, as :mod:`escnn_soft.experiments.cli` runs it.
 
     A task names its groups and models, opens its data, splits it for a group, gives
-    each model's hyperparameters and builds it. Register new tasks with
-    :func:`register_task`.
+    each model's hyperparameters and builds it. Its names and quick defaults,
+    ``name``, ``groups``, ``models``, ``default_group``, ``default_models``,
+    ``default_epochs``, ``default_train_size`` and ``metric``, are read-only attributes
+    read from its :attr:`spec` (:class:`~escnn_soft.experiments.specs.TaskSpec` describes
+    them), the one place they are defined. Register new tasks with :func:`register_task`.
 
     Attributes:
-        name (str): the task's name on the command line.
-        groups (tuple of str): the valid group names.
-        models (tuple of str): the valid model names.
-        default_group (str): the group of the quick default comparison.
-        default_models (tuple of str): its models.
-        default_epochs (int): its epochs.
-        default_train_size (int): its training set size.
-        metric (str): the name of the score (higher is better), e.g. ``"accuracy"``.
+        spec (TaskSpec): the task's names and defaults (a class or instance attribute), e.g.
+            ``TASK_SPECS["mnist"]`` (:data:`~escnn_soft.experiments.specs.TASK_SPECS`).
     """
 
-    name: str
-    groups: Tuple[str, ...]
-    models: Tuple[str, ...]
-    default_group: str
-    default_models: Tuple[str, ...]
-    default_epochs: int
-    default_train_size: int
-    metric: str = "accuracy"
+    spec: TaskSpec
+    name = _FromSpec()
+    groups = _FromSpec()
+    models = _FromSpec()
+    default_group = _FromSpec()
+    default_models = _FromSpec()
+    default_epochs = _FromSpec()
+    default_train_size = _FromSpec()
+    metric = _FromSpec()
 
     @abc.abstractmethod
     def open(self, source: Optional[str]) -> Source:
@@ -181,10 +216,13 @@ def register_task(task: Task) -> Task:
     r"""Make ``task`` available under ``task.name``; returns it.
 
     Raises:
+        TypeError: if ``task`` is not a :class:`Task` with a :class:`~escnn_soft.experiments.specs.TaskSpec`.
         ValueError: if another task has that name.
     """
     if not isinstance(task, Task):
         raise TypeError(f"expected an escnn_soft.experiments.Task, got {type(task).__name__}")
+    if not isinstance(getattr(task, "spec", None), TaskSpec):
+        raise TypeError(_no_spec(task))
     if task.name in TASKS and TASKS[task.name] is not task:
         raise ValueError(f"a task named {task.name!r} is already registered")
     TASKS[task.name] = task

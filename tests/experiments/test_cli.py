@@ -4,6 +4,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,14 +13,14 @@ import torch
 
 import escnn_soft.experiments.cli as cmp
 import escnn_soft.experiments.runner as runner
-from escnn_soft.experiments.cli import TASK_SPECS, UsageError, compare, main, parse_args
+from escnn_soft.experiments.cli import UsageError, compare, main, parse_args
 from escnn_soft.experiments import get_task
+from escnn_soft.experiments.specs import DEFAULT_TASK, TASK_SPECS
 from escnn_soft.experiments.task import TASKS
 
 RESULTS = Path(__file__).resolve().parents[2] / "results" / "ddmnist"
 
 TINY = ["--task", "ddmnist", "--train-size", "200", "--epochs", "1", "--equivariance-batch", "16", "--no-progress", "--threads", "1"]
-
 
 
 @pytest.fixture(autouse=True)
@@ -62,7 +63,7 @@ def test_tiny_comparison_writes_reports_then_reuses_them(tmp_path, capsys, monke
         assert (out / "runs" / name / "model.pt").is_file()
         assert not (out / "runs" / name / "checkpoint.pt").exists()
     soft = next(r for r in results.values() if r["config"]["model"] == "soft")
-    assert soft["config"]["hyperparameters"] == {"lr": 1e-3, "lam": 2.0, "shifted_weight": 0.0}
+    assert soft["config"]["hyperparameters"] == {"lr": 1e-3, "lam": 2.0, "shifted_weight": 0.0, "latent": "pre-bn"}
 
     with open(out / "results.csv") as f:
         rows = list(csv.DictReader(f))
@@ -122,6 +123,9 @@ def test_killed_process_resumes_at_its_next_epoch(tmp_path):
     (["--num-seeds", "0"], "--num-seeds must be positive"),
     (["--seeds", "0", "--num-seeds", "2"], "not allowed with argument --seeds"),
     (["--device", "tpu"], "unknown device 'tpu'"),
+    (["--patience", "0"], "--patience must be positive"),
+    (["--jobs", "0"], "--jobs must be positive"),
+    (["--budget-report", "0"], "--budget-report must be positive"),
     (["--bogus"], "unrecognized arguments"),
 ])
 def test_bad_arguments_give_one_line_and_status_2(tmp_path, capsys, argv, message):
@@ -144,6 +148,26 @@ def test_module_entry_point_reports_bad_arguments():
     proc = subprocess.run([sys.executable, "-W", "ignore", "-m", "escnn_soft.experiments.cli", "compare", "--task",
                            "ddmnist", "--group", "C5"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "unknown group 'C5'" in proc.stderr
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--task", "nope"], "unknown task 'nope'; valid tasks: mnist, ddmnist, d3-autoencoder, c2-typefaces, c4-classifier"),
+    (["--task", "c4-classifier", "--models", "soft"], "unknown model 'soft' for task c4-classifier; valid: learned, identity-init"),
+    (["--task", "c4-classifier", "--data", "cifar10", "--data-dir", "{tmp}/missing"], "--data-dir '{tmp}/missing' is not a folder"),
+    (["--task", "c2-typefaces", "--data", "tmnist:a.csv", "--data-dir", "{tmp}"], "names its path already"),
+    (["--mnist", "a.npz", "--data", "b.npz"], "give either --mnist or --data/--data-dir"),
+])
+def test_argument_errors_come_before_torch(tmp_path, argv, message):
+    r"""Usage errors, the data options' included, are reported fast and without loading torch or escnn."""
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    code = ("import sys, time; start = time.perf_counter(); from escnn_soft.experiments.cli import main; "
+            f"status = main(['compare', *{argv!r}]); "
+            "print(status, time.perf_counter() - start, sorted(m for m in ('torch', 'escnn') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, timeout=120)
+    status, seconds, loaded = proc.stdout.strip().split(maxsplit=2)  # seconds: the import and the parsing
+    assert (status, loaded) == ("2", "[]") and float(seconds) < 0.5
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("escnn-soft compare: error: ") and message.replace("{tmp}", str(tmp_path)) in line
 
 
 def test_bare_command_lists_the_commands_and_trains_nothing(capsys, monkeypatch):
@@ -170,13 +194,63 @@ def test_compare_without_options_runs_the_quick_default(monkeypatch):
     assert seen == [parse_args([])]
 
 
-def test_the_light_task_specs_match_the_registered_tasks():
+def test_the_light_task_specs_are_the_registered_tasks_names():
     from escnn_soft.experiments import tasks
 
-    assert set(TASK_SPECS) == set(TASKS) and cmp.DEFAULT_TASK == tasks.DEFAULT_TASK
+    assert set(TASK_SPECS) == set(TASKS) and cmp.DEFAULT_TASK == tasks.DEFAULT_TASK == DEFAULT_TASK
     for name, spec in TASK_SPECS.items():
         task = TASKS[name]
+        assert task.spec is spec and task.name == name
         assert {k: getattr(task, k) for k in vars(spec)} == vars(spec)
+
+
+@pytest.mark.parametrize("argv, source", [
+    ([], None),
+    (["--mnist", "a.npz"], "a.npz"),
+    (["--data", "tmnist:fonts.csv"], "tmnist:fonts.csv"),
+    (["--data", "cifar10"], "cifar10"),
+    (["--data", "cifar10", "--data-dir", "{tmp}"], "cifar10:{tmp}"),
+    (["--data-dir", "{tmp}"], "{tmp}"),
+])
+def test_data_options_give_the_tasks_source(tmp_path, argv, source):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    expected = None if source is None else source.replace("{tmp}", str(tmp_path))
+    assert parse_args(["--task", "c4-classifier", *argv]).source == expected
+
+
+def test_exploration_tasks_parse_with_their_own_defaults():
+    options = parse_args(["--task", "c4-classifier", "--models", "learned,identity-init"])
+    spec = TASK_SPECS["c4-classifier"]
+    assert (options.groups, options.models) == (("C4",), ("learned", "identity-init"))
+    assert (options.epochs, options.train_size) == (spec.default_epochs, spec.default_train_size) == (8, 3000)
+    assert parse_args(["--task", "d3-autoencoder"]).models == ("learned",)
+
+
+def test_missing_cifar10_names_the_file_and_how_to_get_it(tmp_path, capsys):
+    assert main(["compare", "--task", "c4-classifier", "--data", "cifar10", "--data-dir", str(tmp_path),
+                 "--out", str(tmp_path / "out")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "cifar-10-python.tar.gz" in line and "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz" in line
+    assert str(tmp_path) in line and not (tmp_path / "out").exists()
+
+
+def test_an_autoencoder_comparison_reports_its_metric_without_percent(tmp_path, capsys):
+    r"""An exploration task through the one runner: its negative reconstruction MSE is no percentage."""
+    out = tmp_path / "out"
+    assert main(["compare", "--task", "d3-autoencoder", "--models", "learned", "--epochs", "1", "--train-size", "64",
+                 "--batch-size", "32", "--equivariance-batch", "8", "--no-progress", "--threads", "1", "--device",
+                 "cpu", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    (run,) = [line for line in printed.splitlines() if line.startswith("D3 learned seed 0: ")]
+    assert "test negative reconstruction MSE -0." in run and "%" not in run and "learned latent action " in run
+    assert "| model | test negative reconstruction MSE | parameters |" in printed
+    (row,) = [line for line in printed.splitlines() if line.startswith("| learned |")]
+    assert row.split(" | ")[1].startswith("-0.") and "%" not in row
+    (result,) = _results(out).values()
+    assert result["metric"] == "negative reconstruction MSE" and result["test_score"] < 0
+    assert result["config"]["hyperparameters"] == get_task("d3-autoencoder").hyperparameters("learned", "D3")
+    with open(out / "summary.csv") as f:
+        assert "test_negative_reconstruction_MSE_mean" in next(csv.DictReader(f))
 
 
 def test_defaults_and_lists():
@@ -193,7 +267,8 @@ def test_defaults_and_lists():
     assert parse_args(["--seeds", "0,2,2"]).seeds == (0, 2)
     assert parse_args(["--seeds", "5,"]).seeds == (5,)
     assert parse_args(["--group", "C4,D4"]).groups == ("C4", "D4")
-    assert parse_args(["--task", "ddmnist", "--models", "all"]).models == ("cnn", "cnn-aug", "soft", "scnn", "rpp")
+    assert parse_args(["--task", "ddmnist", "--models", "all"]).models == TASK_SPECS["ddmnist"].models
+    assert (options.patience, options.budget_report, options.jobs, options.threads) == (None, None, 1, None)
 
 
 def test_report_only_trains_nothing_and_lists_missing(tmp_path, capsys):
@@ -252,8 +327,49 @@ def test_report_only_tells_runs_apart_by_their_data_only_when_asked(tmp_path, ca
     (other / "result.json").write_text(json.dumps(result))
     capsys.readouterr()
 
-    with pytest.raises(UsageError, match="differ only in their data .* give --mnist to pick by the data"):
+    with pytest.raises(UsageError, match="differ only in their data .* give --data to pick by the data"):
         compare(parse_args([*argv, "--report-only"]))
     (reported,) = compare(parse_args([*argv, "--report-only", "--mnist", str(npz)]))
     assert reported["name"] == run.name
-    assert main(["compare", *argv, "--report-only", "--mnist", str(npz)]) == 0
+    assert main(["compare", *argv, "--report-only", "--data", str(npz)]) == 0
+
+
+def test_budget_options():
+    options = parse_args(["--task", "ddmnist", "--epochs", "150", "--patience", "20", "--budget-report", "50",
+                          "--jobs", "3"])
+    assert (options.epochs, options.patience, options.budget_report, options.jobs) == (150, 20, 50, 3)
+    assert options.threads == 1  # one thread per process unless told otherwise
+    assert parse_args(["--jobs", "2", "--threads", "4"]).threads == 4
+    (config,) = cmp._configs(get_task("ddmnist"), replace(options, models=("cnn",), seeds=(0,)), "C4", data="x")
+    assert config.patience == 20 and config.to_dict()["patience"] == 20
+    (plain,) = cmp._configs(get_task("ddmnist"), replace(options, models=("cnn",), seeds=(0,), patience=None),
+                            "C4", data="x")
+    assert "patience" not in plain.to_dict() and plain.name() != config.name()
+
+
+def _mnist_grid(out, *extra):
+    return ["--task", "mnist", "--models", "cnn,cnn-aug", "--train-size", "64", "--epochs", "1", "--batch-size", "32",
+            "--equivariance-batch", "8", "--device", "cpu", "--no-progress", "--out", str(out), *extra]
+
+
+def test_jobs_train_every_run_once_in_separate_processes_as_one_job_does(tmp_path, capsys, monkeypatch):
+    parallel = compare(parse_args(_mnist_grid(tmp_path / "two", "--jobs", "2")))
+    printed = capsys.readouterr().out
+    assert "2 run(s) trained, 0 reused" in printed
+    assert [r["config"]["model"] for r in parallel] == ["cnn", "cnn-aug"] and len(_results(tmp_path / "two")) == 2
+    assert all(r["threads"] == 1 and r["resumed_from_epoch"] is None for r in parallel)
+    sequential = compare(parse_args(_mnist_grid(tmp_path / "one", "--threads", "1")))
+    for a, b in zip(parallel, sequential):
+        assert a["name"] == b["name"] and a["test_score"] == b["test_score"]
+        assert _comparable(a["history"]) == _comparable(b["history"])
+    assert (tmp_path / "one" / "summary.md").read_text() != ""
+    capsys.readouterr()
+    monkeypatch.setattr(runner, "train_run", lambda *a, **k: pytest.fail("a finished run was trained again"))
+    assert len(compare(parse_args(_mnist_grid(tmp_path / "two", "--jobs", "2")))) == 2
+    assert "0 run(s) trained, 2 reused" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="on_epoch is called in the training process"):
+        compare(parse_args(_mnist_grid(tmp_path / "three", "--jobs", "2")), on_epoch=lambda e, r: None)
+
+
+def _comparable(history):
+    return [{k: v for k, v in h.items() if not k.endswith("seconds")} for h in history]

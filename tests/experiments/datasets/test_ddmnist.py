@@ -263,3 +263,29 @@ def test_make_batch_cuda(train):
     gpu = make_batch(train.digits[:32].cuda(), g.cuda(), theta.cuda(), group="D4")
     assert gpu.is_cuda
     torch.testing.assert_close(gpu.cpu(), cpu, rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_upright_test_pairs_are_the_test_pairs_in_the_identity_pose(group, mnist, cache):
+    test = DoubleDigitMNIST(group, "test", source=mnist, cache_dir=cache)
+    upright = DoubleDigitMNIST(group, "test", source=mnist, cache_dir=cache, pose="upright")
+    assert np.array_equal(upright.pairs, test.pairs) and torch.equal(upright.labels, test.labels)
+    identity = ddmnist_group(group).group.identity
+    assert (upright.elements == identity).all()
+    if group == "D4":  # one artefact angle shared by both digits, fixed by the seed
+        assert torch.equal(upright.theta[:, 0], upright.theta[:, 1]) and upright.theta.std() > 1
+        again = DoubleDigitMNIST(group, "test", source=mnist, cache_dir=cache, pose="upright")
+        assert torch.equal(again.images, upright.images)
+        expected = make_batch(upright.digits[:8], upright.elements[:8], upright.theta[:8], group=group)
+    else:  # raw digits
+        assert upright.theta is None
+        expected = make_batch(upright.digits[:8], upright.elements[:8], group=group)
+        if group == "D1":  # no artefacts: the random poses are the upright images moved by their elements
+            spec = ddmnist_group(group)
+            moved = spec.input_action(upright.images[:8], spec.product_of(test.elements[:8]))
+            assert torch.allclose(moved, test.images[:8], atol=1e-6)
+    assert torch.allclose(upright.images[:8], expected) and "pose=upright" in repr(upright)
+    with pytest.raises(ValueError, match="for the evaluation splits"):
+        DoubleDigitMNIST(group, "train", source=mnist, cache_dir=cache, pose="upright")
+    with pytest.raises(ValueError, match="unknown pose 'sideways'"):
+        DoubleDigitMNIST(group, "test", source=mnist, cache_dir=cache, pose="sideways")

@@ -1,0 +1,98 @@
+r"""What is known of a task before it is loaded: its names and quick defaults, defined once.
+
+A :class:`TaskSpec` names a task, its groups and models, the quick default comparison
+(group, models, epochs, training set size) and its score. :data:`TASK_SPECS` holds the
+specs of the built-in tasks (:mod:`escnn_soft.experiments.tasks`); each task takes its
+names from there (``spec = TASK_SPECS["mnist"]``, read through
+:class:`~escnn_soft.experiments.task.Task`'s attributes), and ``escnn-soft compare``
+checks its arguments against the same specs before torch, escnn or any task is loaded:
+this module imports neither. A user-defined task gives its own :class:`TaskSpec`.
+
+Example:
+    >>> spec = TASK_SPECS["c4-classifier"]
+    >>> spec.groups, spec.models, spec.default_epochs
+    (('C4',), ('learned', 'identity-init'), 8)
+    >>> TaskSpec("toy", groups=("C2",), models=("mlp",), default_group="C4", default_models=("mlp",),
+    ...          default_epochs=1, default_train_size=10)
+    Traceback (most recent call last):
+    ...
+    ValueError: task 'toy': default_group 'C4' is not one of its groups ('C2',)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Tuple
+
+__all__ = ["TaskSpec", "TASK_SPECS", "DEFAULT_TASK"]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    r"""The names and quick defaults of one task.
+
+    Attributes:
+        name (str): the task's name on the command line and in every run's key.
+        groups (tuple of str): the valid group names.
+        models (tuple of str): the valid model names.
+        default_group (str): the group of the quick default comparison.
+        default_models (tuple of str): its models.
+        default_epochs (int): its epochs.
+        default_train_size (int): its training set size.
+        metric (str): the name of the score (higher is better); ``"accuracy"`` (a fraction,
+            reported as a percentage) by default.
+
+    Raises:
+        ValueError: for an empty name or list, or defaults outside the lists or not positive.
+    """
+
+    name: str
+    groups: Tuple[str, ...]
+    models: Tuple[str, ...]
+    default_group: str
+    default_models: Tuple[str, ...]
+    default_epochs: int
+    default_train_size: int
+    metric: str = "accuracy"
+
+    def __post_init__(self) -> None:
+        empty = [f for f in ("name", "groups", "models", "default_models", "metric") if not getattr(self, f)]
+        if empty:
+            raise ValueError(f"task {self.name!r}: {', '.join(empty)} must not be empty")
+        if self.default_group not in self.groups:
+            raise ValueError(f"task {self.name!r}: default_group {self.default_group!r} is not one of its groups "
+                             f"{self.groups}")
+        extra = [m for m in self.default_models if m not in self.models]
+        if extra:
+            raise ValueError(f"task {self.name!r}: default_models {extra} are not among its models {self.models}")
+        for field in ("default_epochs", "default_train_size"):
+            if getattr(self, field) <= 0:
+                raise ValueError(f"task {self.name!r}: {field} must be positive, got {getattr(self, field)}")
+
+
+_DIGIT_GROUPS = ("C4", "D1", "D4")          # the keys of escnn_soft.experiments.datasets.DDMNIST_GROUPS
+_EXPLORATION_MODELS = ("learned", "identity-init")
+
+TASK_SPECS: Mapping[str, TaskSpec] = {spec.name: spec for spec in (
+    TaskSpec("mnist", groups=_DIGIT_GROUPS, models=("cnn", "cnn-aug", "soft", "scnn"), default_group="C4",
+             default_models=("cnn-aug", "soft", "scnn"), default_epochs=10, default_train_size=4000),
+    TaskSpec("ddmnist", groups=_DIGIT_GROUPS,
+             models=("cnn", "cnn-aug", "cnn-aug-l2", "soft", "soft-postbn", "soft-rel", "scnn", "scnn-gxg",
+                     "restriction", "rpp"),
+             default_group="C4", default_models=("cnn-aug", "soft", "scnn"), default_epochs=3,
+             default_train_size=3000),
+    TaskSpec("d3-autoencoder", groups=("D3",), models=_EXPLORATION_MODELS, default_group="D3",
+             default_models=("learned",), default_epochs=20, default_train_size=3000,
+             metric="negative reconstruction MSE"),
+    TaskSpec("c2-typefaces", groups=("C2",), models=_EXPLORATION_MODELS, default_group="C2",
+             default_models=("learned",), default_epochs=20, default_train_size=8000,
+             metric="negative reconstruction MSE"),
+    TaskSpec("c4-classifier", groups=("C4",), models=_EXPLORATION_MODELS, default_group="C4",
+             default_models=("learned",), default_epochs=8, default_train_size=3000),
+)}
+r"""The built-in tasks by name: single and double-digit MNIST (:mod:`~escnn_soft.experiments.tasks.mnist`,
+:mod:`~escnn_soft.experiments.tasks.ddmnist`) and the three exploration experiments
+(:mod:`~escnn_soft.experiments.tasks.exploration`)."""
+
+DEFAULT_TASK: str = "mnist"
+r"""The task of ``escnn-soft compare`` without ``--task``: a quick comparison that learns."""
