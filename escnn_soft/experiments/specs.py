@@ -75,7 +75,7 @@ _EXPLORATION_MODELS = ("learned", "identity-init")
 
 TASK_SPECS: Mapping[str, TaskSpec] = {spec.name: spec for spec in (
     TaskSpec("mnist", groups=_DIGIT_GROUPS, models=("cnn", "cnn-aug", "soft", "scnn"), default_group="C4",
-             default_models=("cnn-aug", "soft", "scnn"), default_epochs=10, default_train_size=4000),
+             default_models=("cnn-aug", "soft", "scnn"), default_epochs=20, default_train_size=4000),
     TaskSpec("ddmnist", groups=_DIGIT_GROUPS,
              models=("cnn", "cnn-aug", "cnn-aug-l2", "soft", "soft-postbn", "soft-rel", "scnn", "scnn-gxg",
                      "restriction", "rpp"),

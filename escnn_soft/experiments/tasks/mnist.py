@@ -39,7 +39,7 @@ the shifted task term weighted by :data:`SOFT_SHIFTED_WEIGHT`, the paper's defau
 Nothing was chosen on the test set.
 
 The defaults (:data:`~escnn_soft.experiments.specs.TASK_SPECS`: C4; cnn-aug, soft and
-scnn; 10 epochs on all 4,000 training digits) are the quick comparison of
+scnn; 20 epochs on all 4,000 training digits) are the quick comparison of
 ``escnn-soft compare``: a few minutes on two CPU cores, long enough for every model to
 learn and for soft's latent to become markedly more equivariant than cnn-aug's (the
 README gives the measured table).
