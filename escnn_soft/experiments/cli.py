@@ -34,6 +34,21 @@ and its C4 exploration on CIFAR-10, the paper's data::
 ``--seeds`` lists the seeds (``0,1,2``, ``0-2``, ``5``); ``--num-seeds N`` takes the
 seeds ``0..N-1``.
 
+**Hyperparameters.** ``--lr`` sets every model's learning rate; ``--lam``,
+``--shifted-weight`` and ``--l2`` set soft's :math:`\lambda`, its shifted-task weight and
+cnn-aug-l2's L2 coefficient, in the models that have them (the others keep their keys), e.g.
+the pilots of the L2 control::
+
+    escnn-soft compare --task ddmnist --group D4 --models cnn-aug-l2 --epochs 30 --l2 1e-4
+
+**The paper's C4 data.** ``--c4-data paper`` (ddmnist, ``--group C4`` only) trains every
+model on the digits of the paper's code, each at the continuous angle
+:math:`k \cdot 90^\circ + \theta` (no rotation back by :math:`-\theta`), validated and tested
+on such digits and upright, and hands the soft models each batch's second view, a fresh
+such rotation of the first, and the elements relating the two
+(:mod:`escnn_soft.experiments.tasks.ddmnist`). It is the hyperparameter ``"c4_data"`` of every
+run, so part of the runs' keys; the default, ``corrected``, is left out of them.
+
 **Budget.** ``--patience N`` stops a run once its best validation score is ``N`` epochs
 old (early stopping; the best-validation model is still the one tested); it is part of
 the run's key only when given, so runs without it keep their keys, and runs with it are
@@ -96,13 +111,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .specs import DEFAULT_TASK, TASK_SPECS
+from .specs import DDMNIST_C4_DATA, DEFAULT_TASK, TASK_SPECS
 
 __all__ = ["COMMANDS", "Options", "UsageError", "parse_args", "prepare", "compare", "main"]
 
@@ -138,6 +154,11 @@ class Options:
         device (str, optional): where to train; ``None``: CUDA if available, else the CPU.
         lr (float, optional): one learning rate for all models, instead of the task's.
         lam (float, optional): :math:`\lambda` for the soft model, instead of the task's.
+        l2 (float, optional): the L2 coefficient of cnn-aug-l2 (hyperparameter ``l2``),
+            instead of the task's.
+        c4_data (str): ddmnist's C4 data, one of
+            :data:`~escnn_soft.experiments.specs.DDMNIST_C4_DATA`; ``"paper"`` is recorded in
+            every run's hyperparameters, the default ``"corrected"`` is not.
         data_seed (int): fixes the data (pairs, evaluation sets, fixed poses).
         equivariance_batch (int): the number of test inputs for equivariance errors.
         threads (int, optional): CPU threads for torch (``torch.set_num_threads``);
@@ -166,6 +187,8 @@ class Options:
     device: Optional[str] = None
     lr: Optional[float] = None
     lam: Optional[float] = None
+    l2: Optional[float] = None
+    c4_data: str = "corrected"
     data_seed: int = 0
     equivariance_batch: int = 256
     threads: Optional[int] = None
@@ -220,6 +243,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="torch device, e.g. cpu, cuda or cuda:1 (default cuda if available, else cpu)")
     p.add_argument("--lr", type=float, help="one learning rate for every model (default: the task's table)")
     p.add_argument("--lam", type=float, help="lambda of the soft model (default: the task's table)")
+    p.add_argument("--l2", type=float, help="L2 coefficient of cnn-aug-l2's penalty on the latent convolution's "
+                                            "weights (default: the task's, 1e-3)")
+    p.add_argument("--c4-data", choices=DDMNIST_C4_DATA, default="corrected",
+                   help="ddmnist with --group C4: 'paper' for the paper's code's data, each digit at k*90 degrees "
+                        "plus a continuous angle, with a second view for the soft models (part of the runs' keys); "
+                        "default 'corrected', rotated by the angle and back")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the data: pairs, evaluation sets, "
                                                             "fixed poses (default 0)")
     p.add_argument("--equivariance-batch", type=int, default=256,
@@ -345,6 +374,15 @@ def parse_args(argv: Sequence[str]) -> Options:
         raise UsageError(f"--lam must be >= 0, got {args.lam}")
     if args.shifted_weight is not None and not args.shifted_weight >= 0:
         raise UsageError(f"--shifted-weight must be >= 0, got {args.shifted_weight}")
+    if args.l2 is not None and not (math.isfinite(args.l2) and args.l2 >= 0):
+        raise UsageError(f"--l2 must be a finite number >= 0, got {args.l2}")
+    if args.c4_data == "paper":
+        if args.task != "ddmnist":
+            raise UsageError(f"--c4-data is an option of the ddmnist task; drop it for --task {args.task}")
+        others = [g for g in groups if g != "C4"]
+        if others:
+            raise UsageError(f"--c4-data paper is the paper's C4 data: it needs --group C4, got {','.join(others)}; "
+                             f"run the other groups without it")
     if args.data_seed < 0:
         raise UsageError(f"--data-seed must be >= 0, got {args.data_seed}")
     seeds = _seeds(args.seeds, args.num_seeds)
@@ -352,7 +390,8 @@ def parse_args(argv: Sequence[str]) -> Options:
     return Options(task=args.task, groups=groups, models=models, seeds=seeds, epochs=epochs,
                    train_size=train_size, batch_size=args.batch_size,
                    source=_source(args.data, args.data_dir, args.mnist), out=Path(args.out),
-                   device=_device(args.device), lr=args.lr, lam=args.lam, data_seed=args.data_seed,
+                   device=_device(args.device), lr=args.lr, lam=args.lam, l2=args.l2, c4_data=args.c4_data,
+                   data_seed=args.data_seed,
                    equivariance_batch=args.equivariance_batch, threads=threads,
                    progress=False if args.no_progress else None, shifted_weight=args.shifted_weight,
                    report_only=args.report_only, patience=args.patience, budget_report=args.budget_report,
@@ -372,6 +411,10 @@ def _configs(task: Any, options: Options, group: str, data: str) -> List[Any]:
                 hyper["lam"] = options.lam
             if options.shifted_weight is not None and "shifted_weight" in hyper:
                 hyper["shifted_weight"] = options.shifted_weight
+            if options.l2 is not None and "l2" in hyper:
+                hyper["l2"] = options.l2
+            if options.c4_data != "corrected":
+                hyper["c4_data"] = options.c4_data
             configs.append(RunConfig(task=task.name, group=group, model=model, seed=seed, epochs=options.epochs,
                                      train_size=options.train_size, batch_size=options.batch_size,
                                      hyperparameters=hyper, data=data, data_seed=options.data_seed,
@@ -521,17 +564,27 @@ def _run_line(config: Any, result: Mapping[str, Any], task: Any) -> str:
 _Todo = Sequence[Tuple[str, Any]]
 
 
+def _data_key(task: Any, group: str, config: Any) -> str:
+    r"""What the data of run ``config`` depends on beyond the comparison's options: its group and
+    data settings (:func:`~escnn_soft.experiments.task.data_settings`); runs with one key share the data."""
+    from .task import data_settings
+
+    return json.dumps([group, data_settings(task, config.hyperparameters)], sort_keys=True)
+
+
 def _train(task: Any, source: Any, options: Options, group: str, config: Any, data: Any,
            on_epoch: Optional[Callable[[int, Dict[str, Any]], None]]) -> Tuple[Any, Dict[str, Any]]:
-    r"""Train one run on ``data`` (loaded for ``group`` when ``None``); returns the data and the result."""
+    r"""Train one run on ``data`` (loaded for ``group`` and the run's data settings when ``None``);
+    returns the data and the result."""
     import torch
 
     from . import runner
+    from .task import data_settings
 
     device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if data is None:
         data = task.load(group, source, train_size=options.train_size, data_seed=options.data_seed,
-                         device=torch.device(device))
+                         device=torch.device(device), **data_settings(task, config.hyperparameters))
     result = runner.train_run(task, data, config, Path(options.out) / "runs" / config.name(), device=device,
                               equivariance_batch=options.equivariance_batch, extra={"source": source.description},
                               on_epoch=on_epoch, progress=options.progress)
@@ -540,30 +593,31 @@ def _train(task: Any, source: Any, options: Options, group: str, config: Any, da
 
 def _train_sequential(task: Any, source: Any, options: Options, todo: _Todo,
                       on_epoch: Optional[Callable[[int, Dict[str, Any]], None]]):
-    r"""The runs of ``todo`` one after the other, in this process, the data of each group loaded once."""
+    r"""The runs of ``todo`` one after the other, in this process, the data of each group (and data
+    settings) loaded once."""
     data, loaded = None, None
     for group, config in todo:
-        if loaded != group:
-            data, loaded = None, group
+        if loaded != _data_key(task, group, config):
+            data, loaded = None, _data_key(task, group, config)
         data, result = _train(task, source, options, group, config, data, on_epoch)
         yield config, result
 
 
 _WORKER: Dict[str, Any] = {}
-r"""A worker process's task, source and the data of its last group (see :func:`_train_in_worker`)."""
+r"""A worker process's task, source and the data of its last group and data settings (see :func:`_train_in_worker`)."""
 
 
 def _train_in_worker(options: Options, group: str, config: Any) -> Dict[str, Any]:
     r"""One run of ``--jobs``, in a spawned process: the task and its data are opened once per
-    process (and the data once per group), threads set as ``options.threads``."""
+    process (and the data once per group and data settings), threads set as ``options.threads``."""
     import torch
 
     if not _WORKER:
         if options.threads is not None:
             torch.set_num_threads(options.threads)
         _WORKER["task"], _WORKER["source"] = prepare(options)
-    if _WORKER.get("group") != group:
-        _WORKER["group"], _WORKER["data"] = group, None
+    if _WORKER.get("key") != _data_key(_WORKER["task"], group, config):
+        _WORKER["key"], _WORKER["data"] = _data_key(_WORKER["task"], group, config), None
     _WORKER["data"], result = _train(_WORKER["task"], _WORKER["source"], replace(options, progress=False), group,
                                      config, _WORKER["data"], None)
     return result

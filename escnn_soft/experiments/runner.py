@@ -54,7 +54,7 @@ from ..groups import GroupTable
 from ..records import atomic_write, atomic_write_text, provenance
 from ..testing import equivariance_error
 from .reports import best_epoch_index
-from .task import Task, TaskData, TrainingSetup
+from .task import Task, TaskData, TrainingSetup, data_settings
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -198,8 +198,8 @@ def _train_epoch(setup: TrainingSetup, data: TaskData, optimizer: torch.optim.Op
     seen = 0
     step_records: List[Dict[str, Any]] = []
     for index in tqdm(batches, desc="steps", leave=False, disable=None if progress is None else not progress):
-        x, y = data.train_batch(index, augment=setup.augment, generator=generator)
-        total, output, parts = setup.loss(x, y, generator)
+        x, y, *rest = data.train_batch(index, augment=setup.augment, generator=generator)
+        total, output, parts = setup.loss(x, y, generator, **_extras(setup, rest[0] if rest else {}))
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         optimizer.step()
@@ -219,6 +219,20 @@ def _train_epoch(setup: TrainingSetup, data: TaskData, optimizer: torch.optim.Op
     if setup.on_step is not None:
         record["step_records"] = step_records
     return record
+
+
+def _extras(setup: TrainingSetup, extras: Mapping[str, Any]) -> Dict[str, Any]:
+    r"""The batch extras the loss of ``setup`` takes (:attr:`~escnn_soft.experiments.task.TrainingSetup.batch_extras`).
+
+    Raises:
+        ValueError: if the batch lacks some of them.
+    """
+    missing = [name for name in setup.batch_extras if name not in extras]
+    if missing:
+        raise ValueError(f"the loss takes the batch extras {', '.join(missing)}, but the training batches carry "
+                         f"{', '.join(extras) or 'none'}: load the data that provides them (e.g. ddmnist with "
+                         f"c4_data='paper' for a soft model built with it)")
+    return {name: extras[name] for name in setup.batch_extras}
 
 
 def _stops(history: Sequence[Mapping[str, Any]], patience: Optional[int]) -> bool:
@@ -269,6 +283,11 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
     done = load_result(run_dir)
     if done is not None:
         return done
+    needed = data_settings(task, config.hyperparameters)
+    if dict(data.settings) != needed:
+        raise ValueError(f"{config.name()} trains on data loaded with {needed or 'the defaults'}, but this data was "
+                         f"loaded with {dict(data.settings) or 'the defaults'}: load it with "
+                         f"task.load(..., **data_settings(task, config.hyperparameters))")
     device = torch.device(device)
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_path = run_dir / "checkpoint.pt"

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Tuple
 
-__all__ = ["TaskSpec", "TASK_SPECS", "DEFAULT_TASK"]
+__all__ = ["TaskSpec", "TASK_SPECS", "DEFAULT_TASK", "DDMNIST_C4_DATA"]
 
 
 @dataclass(frozen=True)
@@ -96,3 +96,9 @@ r"""The built-in tasks by name: single and double-digit MNIST (:mod:`~escnn_soft
 
 DEFAULT_TASK: str = "mnist"
 r"""The task of ``escnn-soft compare`` without ``--task``: a quick comparison that learns."""
+
+DDMNIST_C4_DATA: Tuple[str, ...] = ("corrected", "paper")
+r"""The C4 data of the ddmnist task (:mod:`~escnn_soft.experiments.tasks.ddmnist`):
+``"corrected"`` (the default, each digit rotated by :math:`\theta` and back, then by
+:math:`g`) or ``"paper"`` (at :math:`g R_\theta`, with a second view), as the task and
+``escnn-soft compare --c4-data`` take them."""

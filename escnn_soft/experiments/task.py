@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -27,15 +27,16 @@ __all__ = [
     "TrainingSetup",
     "Task",
     "TASKS",
+    "data_settings",
     "register_task",
     "get_task",
     "task_names",
 ]
 
-#: ``loss(x, y, generator) -> (total, output, parts)``: the loss to minimise, the
-#: model's output for ``x`` and named scalar terms to log.
-LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Generator],
-                  Tuple[torch.Tensor, torch.Tensor, Dict[str, torch.Tensor]]]
+#: ``loss(x, y, generator, **extras) -> (total, output, parts)``: the loss to minimise, the
+#: model's output for ``x`` and named scalar terms to log; ``extras`` are the batch's extras
+#: named in :attr:`TrainingSetup.batch_extras` (none by default).
+LossFn = Callable[..., Tuple[torch.Tensor, torch.Tensor, Dict[str, torch.Tensor]]]
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,9 @@ class TaskData(abc.ABC):
         group (GroupTable): the symmetry group of the inputs.
         in_action: its action on inputs.
         out_action: its action on outputs; ``None`` when the targets are invariant.
+        settings (mapping): the data settings it was loaded with, the keywords of
+            :meth:`Task.load` named in :attr:`Task.data_hyperparameters` that were given
+            (:func:`data_settings`); empty by default.
     """
 
     train_size: int
@@ -77,11 +81,15 @@ class TaskData(abc.ABC):
     group: GroupTable
     in_action: ActionLike
     out_action: Optional[ActionLike]
+    settings: Mapping[str, Any] = MappingProxyType({})
 
     @abc.abstractmethod
-    def train_batch(self, index: torch.Tensor, *, augment: bool,
-                    generator: torch.Generator) -> Tuple[torch.Tensor, torch.Tensor]:
-        r"""The training samples ``index`` as ``(inputs, targets)`` on the data's device.
+    def train_batch(self, index: torch.Tensor, *, augment: bool, generator: torch.Generator
+                    ) -> Union[Tuple[torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.Tensor, Dict[str, Any]]]:
+        r"""The training samples ``index`` as ``(inputs, targets)`` on the data's device, or
+        ``(inputs, targets, extras)``: ``extras`` more of the batch by name, e.g. a second
+        view of the inputs and the group elements relating the two, ``{"g": g, "x_g": x_g}``,
+        which the runner hands to the losses that take them (:attr:`TrainingSetup.batch_extras`).
 
         Args:
             index (torch.Tensor): sample indices, on the data's device.
@@ -98,7 +106,8 @@ class TrainingSetup:
     Attributes:
         model (nn.Module): maps inputs to outputs; ``.to``, ``.train``, ``.eval`` and
             ``.parameters`` cover everything that trains.
-        loss: ``loss(x, y, generator) -> (total, output, parts)``.
+        loss: ``loss(x, y, generator, **extras) -> (total, output, parts)``, ``extras`` those
+            of :attr:`batch_extras` (:data:`LossFn`).
         augment (bool): train on freshly transformed samples, or on one fixed pose each.
         latent (tuple, optional): ``(name, rho_Z)`` when the model has a latent
             representation: the name of its encoder submodule (as in
@@ -115,6 +124,9 @@ class TrainingSetup:
             epoch's evaluation, in eval mode and without gradients (train mode is restored
             after it), with the task's data; what it returns (numbers) is stored as the
             epoch's ``monitor`` record in the history.
+        batch_extras (tuple of str): the names of the batch extras (the third item of
+            :meth:`TaskData.train_batch`) the loss takes as keywords, e.g. ``("g", "x_g")``; the
+            runner passes exactly these. Empty by default: ``loss(x, y, generator)``.
     """
 
     model: nn.Module
@@ -124,6 +136,7 @@ class TrainingSetup:
     on_step: Optional[Callable[[int, int], Optional[Dict[str, Any]]]] = None
     analysis: Optional[Callable[["TaskData", Sequence[Mapping[str, Any]]], Dict[str, Any]]] = None
     monitor: Optional[Callable[[nn.Module, "TaskData"], Dict[str, float]]] = None
+    batch_extras: Tuple[str, ...] = ()
 
 
 def _no_spec(task: object) -> str:
@@ -165,6 +178,10 @@ class Task(abc.ABC):
     Attributes:
         spec (TaskSpec): the task's names and defaults (a class or instance attribute), e.g.
             ``TASK_SPECS["mnist"]`` (:data:`~escnn_soft.experiments.specs.TASK_SPECS`).
+        data_hyperparameters (tuple of str): the hyperparameters that change the data rather
+            than the model, each a keyword of :meth:`load` (e.g. ddmnist's ``"c4_data"``): a run
+            whose hyperparameters have one trains on the data loaded with it
+            (:func:`data_settings`). Empty by default.
     """
 
     spec: TaskSpec
@@ -176,6 +193,7 @@ class Task(abc.ABC):
     default_epochs = _FromSpec()
     default_train_size = _FromSpec()
     metric = _FromSpec()
+    data_hyperparameters: Tuple[str, ...] = ()
 
     @abc.abstractmethod
     def open(self, source: Optional[str]) -> Source:
@@ -193,7 +211,10 @@ class Task(abc.ABC):
     @abc.abstractmethod
     def load(self, group: str, source: Source, *, train_size: int, data_seed: int,
              device: torch.device) -> TaskData:
-        r"""The splits for ``group``, on ``device``; ``data_seed`` fixes everything but the training order."""
+        r"""The splits for ``group``, on ``device``; ``data_seed`` fixes everything but the training order.
+
+        A task with :attr:`data_hyperparameters` also takes them as keywords, with defaults.
+        """
 
     @abc.abstractmethod
     def hyperparameters(self, model: str, group: str) -> Dict[str, Any]:
@@ -206,6 +227,12 @@ class Task(abc.ABC):
     def score(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         r"""Per-sample scores whose mean is :attr:`metric`; by default correct classifications."""
         return (output.argmax(dim=1) == target).float()
+
+
+def data_settings(task: Task, hyperparameters: Mapping[str, Any]) -> Dict[str, Any]:
+    r"""The data settings of a run with ``hyperparameters``: those of ``task.data_hyperparameters``
+    it has, as :meth:`Task.load` takes them and :attr:`TaskData.settings` records them."""
+    return {name: hyperparameters[name] for name in task.data_hyperparameters if name in hyperparameters}
 
 
 TASKS: Dict[str, Task] = {}

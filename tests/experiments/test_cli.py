@@ -156,6 +156,14 @@ def test_module_entry_point_reports_bad_arguments():
     (["--task", "c4-classifier", "--data", "cifar10", "--data-dir", "{tmp}/missing"], "--data-dir '{tmp}/missing' is not a folder"),
     (["--task", "c2-typefaces", "--data", "tmnist:a.csv", "--data-dir", "{tmp}"], "names its path already"),
     (["--mnist", "a.npz", "--data", "b.npz"], "give either --mnist or --data/--data-dir"),
+    (["--task", "ddmnist", "--l2", "-1"], "--l2 must be a finite number >= 0, got -1.0"),
+    (["--task", "ddmnist", "--l2", "nan"], "--l2 must be a finite number >= 0, got nan"),
+    (["--task", "ddmnist", "--l2", "inf"], "--l2 must be a finite number >= 0, got inf"),
+    (["--task", "ddmnist", "--group", "D4", "--c4-data", "paper"],
+     "--c4-data paper is the paper's C4 data: it needs --group C4, got D4"),
+    (["--task", "ddmnist", "--group", "C4,D1,D4", "--c4-data", "paper"], "it needs --group C4, got D1,D4"),
+    (["--task", "mnist", "--c4-data", "paper"], "--c4-data is an option of the ddmnist task; drop it for --task mnist"),
+    (["--task", "ddmnist", "--c4-data", "exact"], "invalid choice: 'exact'"),
 ])
 def test_argument_errors_come_before_torch(tmp_path, argv, message):
     r"""Usage errors, the data options' included, are reported fast and without loading torch or escnn."""
@@ -373,3 +381,50 @@ def test_jobs_train_every_run_once_in_separate_processes_as_one_job_does(tmp_pat
 
 def _comparable(history):
     return [{k: v for k, v in h.items() if not k.endswith("seconds")} for h in history]
+
+
+def test_l2_sets_the_l2_controls_coefficient_only():
+    task = get_task("ddmnist")
+    options = parse_args(["--task", "ddmnist", "--group", "D4", "--models", "cnn-aug-l2,cnn-aug,soft,rpp",
+                          "--epochs", "30", "--l2", "1e-2"])
+    assert options.l2 == 1e-2 and parse_args(["--task", "ddmnist"]).l2 is None
+    configs = {c.model: c for c in cmp._configs(task, options, "D4", data="x")}
+    assert configs["cnn-aug-l2"].hyperparameters == {**task.hyperparameters("cnn-aug-l2", "D4"), "l2": 1e-2}
+    for model in ("cnn-aug", "soft", "rpp"):  # the models without the hyperparameter keep their keys
+        assert configs[model].hyperparameters == task.hyperparameters(model, "D4")
+    default, same, pilot = (cmp._configs(task, replace(options, models=("cnn-aug-l2",), l2=l2), "D4", data="x")[0]
+                            for l2 in (None, 1e-3, 1e-4))
+    assert default.name() == same.name() != pilot.name()  # --l2 1e-3 is the default
+    assert parse_args(["--task", "ddmnist", "--l2", "0"]).l2 == 0.0
+
+
+def test_c4_data_is_in_the_keys_only_when_it_is_the_papers():
+    task = get_task("ddmnist")
+    argv = ["--task", "ddmnist", "--models", "all", "--group", "C4"]
+    plain, corrected, paper = (cmp._configs(task, parse_args(argv + extra), "C4", data="x")
+                               for extra in ([], ["--c4-data", "corrected"], ["--c4-data", "paper"]))
+    assert parse_args(argv).c4_data == "corrected"
+    assert [c.name() for c in plain] == [c.name() for c in corrected]
+    assert all("c4_data" not in c.hyperparameters for c in plain)
+    for before, after in zip(plain, paper):  # every model trains on the paper's data
+        assert after.hyperparameters == {**before.hyperparameters, "c4_data": "paper"} and after.name() != before.name()
+
+
+def test_each_run_trains_on_the_data_of_its_settings(monkeypatch):
+    argv = ["--task", "ddmnist", "--models", "cnn-aug,soft", "--train-size", "100", "--device", "cpu"]
+    options = parse_args(argv)
+    task, source = cmp.prepare(options)
+    todo = [("C4", c) for extra in ([], ["--c4-data", "paper"])
+            for c in cmp._configs(task, parse_args(argv + extra), "C4", data=source.fingerprint)]
+    trained = []
+
+    def train_run(task, data, config, *args, **kwargs):
+        trained.append((data, config))
+        return {}
+
+    monkeypatch.setattr(runner, "train_run", train_run)
+    assert len(list(cmp._train_sequential(task, source, options, todo, None))) == 4
+    (a, _), (b, _), (c, soft), (d, _) = trained
+    assert a is b and c is d and a is not c  # one load per group and data settings
+    assert dict(a.settings) == {} and dict(c.settings) == {"c4_data": "paper"} == {
+        k: v for k, v in soft.hyperparameters.items() if k == "c4_data"}

@@ -252,3 +252,43 @@ def test_extra_test_sets_and_the_monitor_are_recorded_per_epoch(tmp_path):
     assert result["final_test_scores"] == result["history"][-1]["test_scores"]
     plain = _run(FakeTask(), _config(epochs=1), tmp_path / "plain")
     assert plain["test_scores"] == {} and "monitor" not in plain["history"][0]
+
+
+class ViewData(FakeData):
+    r"""Batches with extras: a second view and one the loss does not take."""
+
+    def train_batch(self, index, *, augment, generator):
+        return self.x[index], self.y[index], {"x_g": -self.x[index], "unused": None}
+
+
+def _taking(names, seen):
+    task = FakeTask()
+    build = task.build
+
+    def build_taking(*args):
+        setup = build(*args)
+        plain = setup.loss
+
+        def loss(x, y, generator, **extras):
+            seen.append((x, extras))
+            return plain(x, y, generator)
+
+        setup.loss, setup.batch_extras = loss, names
+        return setup
+
+    task.build = build_taking
+    return task
+
+
+def test_the_loss_is_given_exactly_the_batch_extras_its_setup_names(tmp_path):
+    seen = []
+    train_run(_taking(("x_g",), seen), ViewData(torch.device("cpu")), _config(epochs=1), tmp_path / "views",
+              device="cpu", equivariance_batch=8, progress=False)
+    assert len(seen) == 6 and all(set(extras) == {"x_g"} and torch.equal(extras["x_g"], -x) for x, extras in seen)
+    seen.clear()  # batches without extras, as before: loss(x, y, generator)
+    _run(_taking((), seen), _config(epochs=1), tmp_path / "plain")
+    assert len(seen) == 6 and all(extras == {} for _, extras in seen)
+    with pytest.raises(ValueError, match="the loss takes the batch extras g, but the training batches carry x_g, "
+                                         "unused"):
+        train_run(_taking(("g", "x_g"), []), ViewData(torch.device("cpu")), _config(epochs=1), tmp_path / "missing",
+                  device="cpu", equivariance_batch=8, progress=False)

@@ -16,7 +16,9 @@ from escnn_soft.experiments.runner import RunConfig
 from escnn_soft.experiments.specs import TASK_SPECS, TaskSpec
 from escnn_soft.experiments.task import TASKS, Source, Task, TrainingSetup, get_task, register_task, task_names
 from escnn_soft.experiments.tasks import DDMNISTTask
-from escnn_soft.experiments.tasks.ddmnist import LATENT_DIM, LATENTS, LEARNING_RATES, MONITOR_BATCH, DDMNISTData
+from escnn_soft.experiments.tasks.ddmnist import (
+    C4_DATA, LATENT_DIM, LATENTS, LEARNING_RATES, MONITOR_BATCH, DDMNISTData,
+)
 from escnn_soft.experiments.tasks.exploration import _INITS, EXPLORATION_TASKS
 
 
@@ -326,3 +328,134 @@ def test_the_monitor_measures_the_unweighted_latent_term_at_both_cuts(task, data
         with torch.no_grad():
             expected = loss(x, torch.zeros(x.shape[0], dtype=torch.long), g=g).equivariance
         assert record[key] == pytest.approx(expected.item(), rel=1e-5)
+
+
+# --- the paper's C4 data ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def paper(task, source):
+    return task.load("C4", source, train_size=100, data_seed=0, device=torch.device("cpu"), c4_data="paper")
+
+
+def test_the_paper_data_is_recorded_only_when_asked_for(task, data, paper):
+    assert C4_DATA == ("corrected", "paper") and task.data_hyperparameters == ("c4_data",)
+    assert dict(data.settings) == {} and dict(paper.settings) == {"c4_data": "paper"}
+    for model in DDMNISTTask.models:  # the defaults, so the keys, have no c4_data
+        assert "c4_data" not in task.hyperparameters(model, "C4")
+    hyper = task.hyperparameters("soft", "C4")
+    assert task_module.data_settings(task, hyper) == {}
+    assert task_module.data_settings(task, {**hyper, "c4_data": "paper"}) == {"c4_data": "paper"}
+    with pytest.raises(ValueError, match="needs group C4, got 'D4'"):
+        task.load("D4", task.open(None), train_size=100, data_seed=0, device=torch.device("cpu"), c4_data="paper")
+    with pytest.raises(ValueError, match="unknown c4_data 'upright'; valid: corrected, paper"):
+        DDMNISTData("C4", task.open(None).data, train_size=100, data_seed=0, device="cpu", c4_data="upright")
+    with pytest.raises(ValueError, match="needs group C4, got 'D1'"):
+        task.build("soft", "D1", {**task.hyperparameters("soft", "D1"), "c4_data": "paper"})
+    with pytest.raises(ValueError, match="'paper' or absent"):
+        task.build("soft", "C4", {**hyper, "c4_data": "corrected"})
+
+
+def test_the_paper_evaluation_sets_are_turned_the_same_way_and_upright_is_unchanged(data, paper, source):
+    from escnn_soft.experiments.datasets import DoubleDigitMNIST
+
+    val = DoubleDigitMNIST("C4", "val", source=source.data, seed=0, rotate_back=False)
+    assert torch.equal(paper.val[0], val.images) and torch.equal(paper.val[1], data.val[1])
+    assert torch.equal(paper.test[1], data.test[1]) and not torch.equal(paper.test[0], data.test[0])
+    assert torch.equal(paper.extra_test["upright"][0], data.extra_test["upright"][0])
+    assert torch.equal(paper.monitor_batch[0], paper.val[0][:MONITOR_BATCH])
+
+
+@pytest.mark.parametrize("augment", [True, False])
+def test_paper_batches_carry_a_second_view_a_fresh_turn_of_the_first(paper, augment):
+    from escnn_soft.experiments.datasets import ddmnist_group, make_views, sample_transforms
+
+    index = torch.arange(16)
+    x, y, extras = paper.train_batch(index, augment=augment, generator=torch.Generator().manual_seed(3))
+    replay = torch.Generator().manual_seed(3)  # the same draws, in the same order
+    if augment:
+        g, theta = sample_transforms("C4", 16, generator=replay)
+    else:
+        g, theta = paper.fixed_elements[index], paper.fixed_theta[index]
+    g_x, theta_x = sample_transforms("C4", 16, generator=replay)
+    first, second = make_views(paper.digits[index], g, theta, g_x, theta_x, group="C4")
+    assert set(extras) == {"g", "x_g"} and torch.equal(y, paper.labels[index])
+    assert torch.equal(x, first) and torch.equal(extras["x_g"], second)
+    assert torch.equal(extras["g"], ddmnist_group("C4").product_of(g_x))
+
+
+def test_the_second_views_element_is_uniform_on_c4_per_digit(paper):
+    from escnn_soft.experiments.datasets import ddmnist_group
+
+    gen = torch.Generator().manual_seed(0)
+    g = torch.cat([paper.train_batch(torch.arange(100), augment=True, generator=gen)[2]["g"] for _ in range(64)])
+    factors = {int(p): divmod(i, 4) for i, p in enumerate(ddmnist_group("C4").product_index.flatten())}
+    pairs = torch.tensor([factors[int(p)] for p in g])
+    n = g.numel()  # 6,400 draws: 1,600 per element of C4 and 400 per pair, expected
+    for digit in (0, 1):
+        counts = torch.bincount(pairs[:, digit], minlength=4).float()
+        assert (counts - n / 4).abs().max() < 5 * (n * 3 / 16) ** 0.5
+    counts = torch.bincount(g, minlength=16).float()
+    assert counts.min() > 0 and (counts - n / 16).abs().max() < 5 * (n * 15 / 256) ** 0.5
+
+
+def _spy_on_the_soft_loss(monkeypatch):
+    from escnn_soft import SoftEquivarianceLoss
+
+    calls, forward = [], SoftEquivarianceLoss.forward
+
+    def spy(self, x, y, g=None, x_g=None):
+        calls.append({"x": x, "g": g, "x_g": x_g})
+        return forward(self, x, y, g=g, x_g=x_g)
+
+    monkeypatch.setattr(SoftEquivarianceLoss, "forward", spy)
+    return calls
+
+
+@pytest.mark.parametrize("model", ["soft", "cnn-aug"])
+def test_the_runner_hands_the_second_view_to_the_soft_loss_only(task, paper, model, monkeypatch):
+    from escnn_soft.experiments import runner
+
+    calls = _spy_on_the_soft_loss(monkeypatch)
+    batches = []
+
+    def train_batch(*args, **kwargs):
+        batches.append(DDMNISTData.train_batch(paper, *args, **kwargs))
+        return batches[-1]
+
+    monkeypatch.setattr(paper, "train_batch", train_batch)
+    torch.manual_seed(0)
+    hyper = {**task.hyperparameters(model, "C4"), "c4_data": "paper"}
+    setup = task.build(model, "C4", hyper)
+    assert setup.batch_extras == (("g", "x_g") if model == "soft" else ())
+    optimizer = torch.optim.Adam(setup.model.parameters(), lr=hyper["lr"])
+    record = runner._train_epoch(setup, paper, optimizer, 50, torch.Generator().manual_seed(0), task.score,
+                                 torch.device("cpu"), progress=False)
+    assert record["train_steps"] == len(batches) == 2
+    if model == "cnn-aug":  # trains on the first view alone
+        assert calls == [] and set(record) >= {"train_loss", "train_task"}
+        return
+    assert len(calls) == 2 and record["train_equivariance"] > 0
+    for call, (x, y, extras) in zip(calls, batches):
+        assert call["x"] is x and call["x_g"] is extras["x_g"] and call["g"] is extras["g"]
+
+
+def test_without_the_option_the_soft_loss_moves_x_itself(task, data, monkeypatch):
+    calls = _spy_on_the_soft_loss(monkeypatch)
+    setup = task.build("soft", "C4", task.hyperparameters("soft", "C4"))
+    assert setup.batch_extras == ()
+    batch = data.train_batch(torch.arange(8), augment=True, generator=torch.Generator().manual_seed(0))
+    assert len(batch) == 2
+    setup.loss(*batch, torch.Generator().manual_seed(0))
+    assert calls[0]["x_g"] is None and calls[0]["g"].shape == (8,)
+
+
+def test_a_run_refuses_data_loaded_with_other_settings(task, data, paper, tmp_path):
+    from escnn_soft.experiments.runner import train_run
+
+    hyper = task.hyperparameters("soft", "C4")
+    for loaded, settings in ((data, {"c4_data": "paper"}), (paper, {})):
+        config = RunConfig(task="ddmnist", group="C4", model="soft", seed=0, epochs=1, train_size=100,
+                           batch_size=50, hyperparameters={**hyper, **settings}, data="x")
+        with pytest.raises(ValueError, match="load it with task.load"):
+            train_run(task, loaded, config, tmp_path / config.name(), device="cpu", progress=False)
+        assert not (tmp_path / config.name()).exists()

@@ -23,6 +23,22 @@ by a random angle :math:`\theta` and back by :math:`-\theta` before the exact el
 applied (the same image as rotating by :math:`\theta` and then by
 :math:`k \cdot 90^\circ - \theta`).
 
+The paper's C4 code (Ali, Liò & Vicary 2025) leaves the way back out
+(``rotate_back=False``): each digit is rotated by :math:`\theta` and then by :math:`g`, so
+it sits at the continuous angle :math:`k \cdot 90^\circ + \theta`, and its second view
+(:func:`make_views`) is a fresh such rotation of the first,
+
+.. math::
+    x = \bigl[\, g_1 R_{\theta_1} \text{digit}_a \;\big|\; g_2 R_{\theta_2} \text{digit}_b \,\bigr],
+    \qquad
+    x_g = \bigl[\, g'_1 R_{\theta'_1} g_1 R_{\theta_1} \text{digit}_a \;\big|\;
+                  g'_2 R_{\theta'_2} g_2 R_{\theta_2} \text{digit}_b \,\bigr],
+
+related to :math:`x` by :math:`g' = (g'_1, g'_2)` up to the continuous angles :math:`\theta'`;
+:math:`R_\theta` is the bilinear rotation by :math:`\theta`, :math:`g`'s are exact, and element
+:math:`k` of C4 rotates by :math:`+k \cdot 90^\circ` in the sense of :math:`R` (so
+:math:`g R_\theta = R_{k \cdot 90^\circ + \theta}` up to rounding).
+
 The pairs are fixed (by a seed); the training transformations are drawn afresh every
 time an image is drawn, while those of the validation and test sets are fixed by the
 seed so that every model sees the same evaluation images. Images are normalised as in
@@ -77,6 +93,7 @@ __all__ = [
     "ddmnist_input_action",
     "ddmnist_pairs",
     "make_batch",
+    "make_views",
     "sample_transforms",
 ]
 
@@ -233,12 +250,12 @@ def _rotate(x: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
 
 
 def make_batch(digits: torch.Tensor, g: torch.Tensor, theta: Optional[torch.Tensor] = None, *,
-               group: str, normalize: bool = True) -> torch.Tensor:
+               group: str, normalize: bool = True, rotate_back: bool = True) -> torch.Tensor:
     r"""Draw a batch of double-digit images.
 
-    Each digit is (optionally) rotated bilinearly by ``theta`` and back by ``-theta``
-    (interpolation artefacts), then moved exactly by its element of :math:`G` with
-    :attr:`DDMNISTGroup.digit_action`, and placed in its region (:data:`DIGIT_REGIONS`) of
+    Each digit is (optionally) rotated bilinearly by ``theta`` and, with ``rotate_back``, back
+    by ``-theta`` (interpolation artefacts), then moved exactly by its element of :math:`G`
+    with :attr:`DDMNISTGroup.digit_action`, and placed in its region (:data:`DIGIT_REGIONS`) of
     a zero canvas. Everything runs on ``digits``' device.
 
     Args:
@@ -249,10 +266,48 @@ def make_batch(digits: torch.Tensor, g: torch.Tensor, theta: Optional[torch.Tens
             for exact images.
         group (str): a key of :data:`DDMNIST_GROUPS`.
         normalize (bool): subtract :data:`DDMNIST_MEAN` and divide by :data:`DDMNIST_STD`.
+        rotate_back (bool): rotate back by ``-theta``; ``False`` leaves each digit at
+            :math:`g R_\theta`, as the paper's C4 code (see the module docstring).
 
     Returns:
         the images, ``(B, 1, 56, 56)``.
     """
+    return _canvas(_pose(digits, g, theta, group=group, rotate_back=rotate_back), normalize)
+
+
+def make_views(digits: torch.Tensor, g: torch.Tensor, theta: torch.Tensor, g_x: torch.Tensor,
+               theta_x: torch.Tensor, *, group: str, normalize: bool = True) -> Tuple[torch.Tensor, torch.Tensor]:
+    r"""The two views of the paper's C4 code: ``x`` with each digit at :math:`g R_\theta`, and
+    ``x_g`` with each digit of ``x`` rotated further by :math:`g_x R_{\theta_x}`,
+
+    .. math::
+        x_g\big|_\text{digit} = g_x R_{\theta_x}\, g R_\theta\, \text{digit}
+        = R_{k_x \cdot 90^\circ + \theta_x}\, x\big|_\text{digit}
+
+    (:math:`k_x` the rotation of :math:`g_x`, up to interpolation): :math:`x_g` is :math:`x`
+    moved by :math:`g_x` up to the continuous angles :math:`\theta_x`. No way back by
+    :math:`-\theta` in either (``make_batch(..., rotate_back=False)``).
+
+    Args:
+        digits (torch.Tensor): ``(B, 2, 28, 28)``, as :func:`make_batch` takes them.
+        g (torch.Tensor): ``(B, 2)`` element indices of :math:`G` of the first view.
+        theta (torch.Tensor): ``(B, 2)`` its angles in radians.
+        g_x (torch.Tensor): ``(B, 2)`` element indices moving the first view to the second.
+        theta_x (torch.Tensor): ``(B, 2)`` the second view's further angles in radians.
+        group (str): a key of :data:`DDMNIST_GROUPS` with rotations.
+        normalize (bool): normalise both (:data:`DDMNIST_MEAN`, :data:`DDMNIST_STD`).
+
+    Returns:
+        ``(x, x_g)``, both ``(B, 1, 56, 56)``.
+    """
+    first = _pose(digits, g, theta, group=group, rotate_back=False)
+    second = _pose(first, g_x, theta_x, group=group, rotate_back=False)
+    return _canvas(first, normalize), _canvas(second, normalize)
+
+
+def _pose(digits: torch.Tensor, g: torch.Tensor, theta: Optional[torch.Tensor], *, group: str,
+          rotate_back: bool) -> torch.Tensor:
+    r"""The digits ``(B, 2, 28, 28)`` moved as :func:`make_batch` says, in :math:`[0, 1]`, before the canvas."""
     spec = ddmnist_group(group)
     if digits.dim() != 4 or digits.shape[1:] != (2, 28, 28):
         raise ValueError(f"digits must have shape (B, 2, 28, 28), got {tuple(digits.shape)}")
@@ -267,9 +322,15 @@ def make_batch(digits: torch.Tensor, g: torch.Tensor, theta: Optional[torch.Tens
         if theta.shape != (B, 2):
             raise ValueError(f"theta must have shape ({B}, 2), one angle per digit, got {tuple(theta.shape)}")
         angle = theta.to(device=x.device).reshape(2 * B)
-        x = _rotate(_rotate(x, angle), -angle)
-    x = spec.digit_action(x, g.reshape(2 * B).to(x.device)).reshape(B, 2, 28, 28)
-    canvas = x.new_zeros(B, 1, 56, 56)
+        x = _rotate(x, angle)
+        if rotate_back:
+            x = _rotate(x, -angle)
+    return spec.digit_action(x, g.reshape(2 * B).to(x.device)).reshape(B, 2, 28, 28)
+
+
+def _canvas(x: torch.Tensor, normalize: bool) -> torch.Tensor:
+    r"""Digits ``(B, 2, 28, 28)`` in their regions (:data:`DIGIT_REGIONS`) of a zero canvas ``(B, 1, 56, 56)``."""
+    canvas = x.new_zeros(x.shape[0], 1, 56, 56)
     for k, (rows, cols) in enumerate(DIGIT_REGIONS):
         canvas[:, 0, rows, cols] = x[:, k]
     if normalize:
@@ -361,6 +422,9 @@ class DoubleDigitMNIST(Dataset):
             digit by its own element, fixed by the seed) or ``"upright"`` (both digits in
             the identity pose, with the shared artefacts of :data:`UPRIGHT_ARTEFACTS`;
             ``artefacts`` does not apply). The same pairs either way.
+        rotate_back (bool): rotate each digit back by :math:`-\theta` after its artefact
+            rotation (the default); ``False`` leaves it at :math:`g R_\theta`, a continuous
+            angle, as the paper's C4 code (:func:`make_batch`). Needs artefacts and random poses.
 
     Attributes:
         digits (torch.Tensor): ``(N, 2, 28, 28)`` uint8, the two digits of every pair.
@@ -377,7 +441,7 @@ class DoubleDigitMNIST(Dataset):
                  train_size: int = 10_000, seed: int = 0, artefacts: Optional[bool] = None,
                  normalize: bool = True, return_elements: bool = False,
                  cache_dir: Optional[PathLike] = None, generator: Optional[torch.Generator] = None,
-                 pose: str = "random"):
+                 pose: str = "random", rotate_back: bool = True):
         if split not in PAIRS_PER_CLASS:
             raise ValueError(f"unknown split {split!r}; valid splits are {sorted(PAIRS_PER_CLASS)}")
         if pose not in POSES:
@@ -389,7 +453,14 @@ class DoubleDigitMNIST(Dataset):
             artefacts = self.spec.rotates
         if artefacts and not self.spec.rotates:
             raise ValueError(f"{group} has no rotations, so no rotation artefacts; use artefacts=False")
+        if not rotate_back and not artefacts:
+            raise ValueError(f"rotate_back=False leaves the digits at their artefact angles, but {group} with "
+                             f"artefacts={artefacts} has none; give artefacts=True (C4, D4) or rotate_back=True")
+        if not rotate_back and pose != "random":
+            raise ValueError(f"rotate_back=False is for random poses; pose={pose!r} images are in the identity "
+                             f"pose, so give rotate_back=True")
         self.group, self.split, self.seed, self.pose = group, split, seed, pose
+        self.rotate_back = rotate_back
         self.artefacts, self.normalize = artefacts, normalize
         self.return_elements, self.generator = return_elements, generator
 
@@ -433,7 +504,7 @@ class DoubleDigitMNIST(Dataset):
             self.images = torch.cat([
                 make_batch(self.digits[i:i + 1000], self.elements[i:i + 1000],
                            None if self.theta is None else self.theta[i:i + 1000],
-                           group=group, normalize=normalize)
+                           group=group, normalize=normalize, rotate_back=rotate_back)
                 for i in range(0, len(self), 1000)
             ])
 
@@ -445,7 +516,8 @@ class DoubleDigitMNIST(Dataset):
             image, g = self.images[index], self.elements[index]
         else:
             g, theta = sample_transforms(self.group, 1, artefacts=self.artefacts, generator=self.generator)
-            image = make_batch(self.digits[index][None], g, theta, group=self.group, normalize=self.normalize)[0]
+            image = make_batch(self.digits[index][None], g, theta, group=self.group, normalize=self.normalize,
+                               rotate_back=self.rotate_back)[0]
             g = g[0]
         if self.return_elements:
             return image, self.labels[index], g, self.spec.product_index[g[0], g[1]]
@@ -453,5 +525,6 @@ class DoubleDigitMNIST(Dataset):
 
     def __repr__(self) -> str:
         pose = "" if self.pose == "random" else f", pose={self.pose}"
+        back = "" if self.rotate_back else ", rotate_back=False"
         return (f"DoubleDigitMNIST({self.group}, {self.split}, n={len(self)}, artefacts={self.artefacts}, "
-                f"seed={self.seed}{pose})")
+                f"seed={self.seed}{pose}{back})")

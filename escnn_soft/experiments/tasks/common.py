@@ -6,10 +6,12 @@ r"""What the tasks share: their MNIST source, name checks and the losses of thei
 * :func:`check_names` — a clear error for a model or group a task does not have;
 * :func:`cross_entropy_loss` — plain training, optionally with a model's own prior;
 * :func:`soft_loss` — a :class:`~escnn_soft.SoftEquivarianceLoss`, with the group
-  elements drawn from the run's generator, so that a run is reproducible.
+  elements drawn from the run's generator, so that a run is reproducible, or taken with
+  a second view from the batch.
 
-A :data:`~escnn_soft.experiments.task.LossFn` maps ``(x, y, generator)`` to
-``(total, output, parts)``; the runner minimises ``total`` and logs ``parts``.
+A :data:`~escnn_soft.experiments.task.LossFn` maps ``(x, y, generator)`` (and the batch
+extras its setup names) to ``(total, output, parts)``; the runner minimises ``total`` and
+logs ``parts``.
 """
 
 from __future__ import annotations
@@ -112,11 +114,18 @@ def cross_entropy_loss(model: nn.Module, prior: bool = False) -> LossFn:
 def soft_loss(soft: SoftEquivarianceLoss) -> LossFn:
     r"""``soft`` on each batch, with one element of its group per sample drawn from the run's generator.
 
+    Given the batch extras ``g`` and ``x_g`` (a second view :math:`x_g \approx \rho_X(g) x` from
+    the data, with the elements relating it to ``x``; :attr:`~escnn_soft.experiments.task.TrainingSetup.batch_extras`
+    ``("g", "x_g")``), the equivariance term compares :math:`E(x_g)` with :math:`\rho_Z(g) E(x)`
+    instead, ``soft(x, y, g=g, x_g=x_g)``.
+
     The parts logged are its three terms, ``"task"``, ``"shifted"`` and ``"equivariance"``.
     """
-    def loss(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator):
-        g = soft.group.sample(x.shape[0], device=x.device, generator=generator)
-        out = soft(x, y, g=g)
+    def loss(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator, *, g: Optional[torch.Tensor] = None,
+             x_g: Optional[torch.Tensor] = None):
+        if g is None:
+            g = soft.group.sample(x.shape[0], device=x.device, generator=generator)
+        out = soft(x, y, g=g, x_g=x_g)
         return out.total, out.output, {"task": out.task, "shifted": out.shifted, "equivariance": out.equivariance}
 
     return loss

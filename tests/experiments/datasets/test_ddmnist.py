@@ -9,7 +9,7 @@ from escnn_soft.experiments.datasets import ddmnist
 from escnn_soft.experiments.models import ddmnist_gspace
 from escnn_soft.experiments.datasets import (
     DDMNIST_GROUPS, DDMNIST_MEAN, DDMNIST_STD, DoubleDigitMNIST, ddmnist_group, ddmnist_input_action,
-    ddmnist_pairs, load_mnist, make_batch, sample_transforms,
+    ddmnist_pairs, load_mnist, make_batch, make_views, sample_transforms,
 )
 
 GROUPS = ["C4", "D1", "D4"]
@@ -289,3 +289,62 @@ def test_upright_test_pairs_are_the_test_pairs_in_the_identity_pose(group, mnist
         DoubleDigitMNIST(group, "train", source=mnist, cache_dir=cache, pose="upright")
     with pytest.raises(ValueError, match="unknown pose 'sideways'"):
         DoubleDigitMNIST(group, "test", source=mnist, cache_dir=cache, pose="sideways")
+
+
+# --- the paper's C4 data: no way back, and a second view -----------------------------------
+
+def _turn(x, angle):
+    r"""``x`` (N, 1, 28, 28) rotated bilinearly by ``angle`` (N,) radians in one grid_sample, written
+    out here apart from the dataset's helpers: counter-clockwise on the screen for positive angles,
+    as element k of C4 (``torch.rot90(x, k, dims=(-2, -1))``)."""
+    c, s = torch.cos(angle), torch.sin(angle)
+    matrix = torch.stack([torch.stack([c, -s, torch.zeros_like(c)], -1),
+                          torch.stack([s, c, torch.zeros_like(c)], -1)], -2)
+    grid = torch.nn.functional.affine_grid(matrix, list(x.shape), align_corners=False)
+    return torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def _digits_of(images):
+    r"""The two digit regions of raw images (B, 1, 56, 56), as (2B, 1, 28, 28)."""
+    return torch.stack([images[:, 0, rows, cols] for rows, cols in ddmnist.DIGIT_REGIONS], 1).reshape(-1, 1, 28, 28)
+
+
+def test_c4_elements_turn_by_quarter_turns_as_the_angles_do():
+    x = torch.rand(3, 1, 28, 28)
+    for k in range(4):
+        k_ = torch.full((3,), k)
+        moved = ddmnist_group("C4").digit_action(x, k_)
+        assert torch.equal(moved, torch.rot90(x, k, dims=(-2, -1)))
+        torch.testing.assert_close(moved, _turn(x, k_ * math.pi / 2), rtol=0, atol=1e-5)
+
+
+def test_the_paper_views_are_digits_at_continuous_angles_and_the_second_the_first_turned_by_g(train):
+    digits = train.digits[:32]
+    gen = torch.Generator().manual_seed(0)
+    g, theta = sample_transforms("C4", 32, generator=gen)
+    g_x, theta_x = sample_transforms("C4", 32, generator=gen)
+    x, x_g = make_views(digits, g, theta, g_x, theta_x, group="C4", normalize=False)
+    assert x.shape == x_g.shape == (32, 1, 56, 56)
+    # the first view: each digit at k·90° + θ, no way back
+    angle = (g * math.pi / 2 + theta).reshape(-1)
+    torch.testing.assert_close(_digits_of(x), _turn(digits.reshape(-1, 1, 28, 28).float() / 255, angle),
+                               rtol=0, atol=1e-4)
+    assert torch.equal(x, make_batch(digits, g, theta, group="C4", normalize=False, rotate_back=False))
+    assert (x - make_batch(digits, g, theta, group="C4", normalize=False)).abs().max() > 0.5
+    # the second: the first turned further by g_x·90° + θ_x, digit by digit
+    angle_x = (g_x * math.pi / 2 + theta_x).reshape(-1)
+    torch.testing.assert_close(_digits_of(x_g), _turn(_digits_of(x), angle_x), rtol=0, atol=1e-4)
+    assert torch.equal(make_views(digits, g, theta, g_x, theta_x, group="C4")[1], (x_g - DDMNIST_MEAN) / DDMNIST_STD)
+
+
+def test_evaluation_images_without_the_way_back(mnist, cache):
+    corrected = DoubleDigitMNIST("C4", "val", source=mnist, cache_dir=cache)
+    paper = DoubleDigitMNIST("C4", "val", source=mnist, cache_dir=cache, rotate_back=False)
+    assert torch.equal(paper.elements, corrected.elements) and torch.equal(paper.theta, corrected.theta)
+    assert torch.equal(paper.labels, corrected.labels) and "rotate_back=False" in repr(paper)
+    expected = make_batch(paper.digits[:8], paper.elements[:8], paper.theta[:8], group="C4", rotate_back=False)
+    assert torch.equal(paper.images[:8], expected) and not torch.equal(paper.images[:8], corrected.images[:8])
+    with pytest.raises(ValueError, match="rotate_back=False is for random poses"):
+        DoubleDigitMNIST("C4", "test", source=mnist, cache_dir=cache, pose="upright", rotate_back=False)
+    with pytest.raises(ValueError, match="D1 with artefacts=False has none"):
+        DoubleDigitMNIST("D1", "val", source=mnist, cache_dir=cache, rotate_back=False)
