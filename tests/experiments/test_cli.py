@@ -48,7 +48,8 @@ def test_tiny_comparison_writes_reports_then_reuses_them(tmp_path, capsys, monke
     argv = ["compare", "--models", "cnn,soft", "--out", str(out), *TINY]
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert "| model | test accuracy (%) | parameters | s/epoch | latent equiv. error | output equiv. error |" in printed
+    assert "| model | latent | test accuracy (%) | upright test accuracy (%) |" in printed
+    assert "| parameters | s/epoch | latent equiv. error | output equiv. error |" in printed
     assert "best validation accuracy" in printed and "2 run(s) trained, 0 reused" in printed
 
     results = _results(out)
