@@ -39,6 +39,8 @@ setup(
     license="BSD-3-Clause",
     python_requires=">=3.10",
     packages=find_packages(include=["escnn_soft", "escnn_soft.*"]),
+    # the offline MedMNIST default (AdrenalMNIST3D, CC BY 4.0) and its attribution
+    package_data={"escnn_soft.experiments.datasets": ["data/adrenalmnist3d.npz", "data/README.md"]},
     install_requires=[
         "torch>=2.1",
         "escnn>=1.0.11",
@@ -54,6 +56,7 @@ setup(
     extras_require={
         "test": ["pytest>=7", "sphinx>=7"],
         "docs": ["sphinx>=7"],
+        "medmnist": ["medmnist>=3"],  # downloads of the MedMNIST 3D files (load_medmnist3d(download=True))
     },
     entry_points={"console_scripts": ["escnn-soft=escnn_soft.experiments.cli:main"]},
     cmdclass={"build_py": BuildWithCommit},
