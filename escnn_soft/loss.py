@@ -12,6 +12,17 @@ where :math:`\ell` is the task loss, :math:`\rho_X, \rho_Z, \rho_Y` are the acti
 on inputs, latents and targets, and :math:`w = 1` in the paper. No parameters are
 added: :math:`\rho_Z` is fixed (e.g. :func:`~escnn_soft.regular_latent`).
 
+Some of the paper's tasks (MedMNIST3D, SMOKE) also train on the transformed input:
+with the weights :math:`a` of the plain task term (default 1) and :math:`b` of the
+transformed-input task term (default 0) the loss is
+
+.. math::
+    a\, \ell\big(D(E(x)),\, y\big) + b\, \ell\big(D(E(\rho_X(g) x)),\, \rho_Y(g) y\big)
+    + w\, \ell\big(D(\rho_Z(g) E(x)),\, \rho_Y(g) y\big)
+    + \lambda\, \mathrm{MSE}\big(E(\rho_X(g) x),\, \rho_Z(g) E(x)\big),
+
+the second term decoded from the second pass the equivariance term runs anyway.
+
 With ``relative=True`` the equivariance term is measured relative to the size of the
 latent, which makes it invariant to the scale of :math:`E`:
 
@@ -50,9 +61,12 @@ class SoftLoss:
     r"""The terms of one evaluation of :class:`SoftEquivarianceLoss`.
 
     Attributes:
-        total: the loss to minimise, ``task + shifted_weight * shifted + lam * equivariance``.
+        total: the loss to minimise, ``task_weight * task + input_task_weight * input_task
+            + shifted_weight * shifted + lam * equivariance``.
         task: :math:`\ell(D(E(x)), y)`.
         shifted: :math:`\ell(D(\rho_Z(g) E(x)), \rho_Y(g) y)` (zero when its weight is 0).
+        input_task: :math:`\ell(D(E(\rho_X(g) x)), \rho_Y(g) y)`, the task loss of the
+            transformed input (zero when its weight is 0).
         equivariance: :math:`\mathrm{MSE}(E(\rho_X(g)x), \rho_Z(g)E(x))`, or its relative
             form with ``relative=True`` (zero when :math:`\lambda = 0`).
         output: the model's output :math:`D(E(x))` for the untransformed input.
@@ -67,6 +81,7 @@ class SoftLoss:
     output: torch.Tensor
     latent: torch.Tensor
     g: torch.Tensor
+    input_task: torch.Tensor
 
 
 class _Captured(BaseException):
@@ -291,8 +306,8 @@ class SoftEquivarianceLoss(nn.Module):
     :math:`z = E(x)` and :math:`D(z)`, and one more that encodes
     :math:`\rho_X(g) x` and decodes :math:`\rho_Z(g) z`, so a training step costs about
     two plain ones, and batch statistics (BatchNorm) are those of each pass. With
-    ``lam=0`` and ``shifted_weight=0`` only the plain pass runs and the loss is
-    exactly the task loss of plain training.
+    ``lam=0``, ``shifted_weight=0`` and ``input_task_weight=0`` only the plain pass runs
+    and the loss is ``task_weight`` times the task loss of plain training.
 
     ``loss_fn(x, y, g=g, x_g=x_g)`` takes the transformed input
     :math:`\rho_X(g) x` from the data pipeline instead of computing ``in_action(x, g)``;
@@ -309,7 +324,7 @@ class SoftEquivarianceLoss(nn.Module):
     :math:`E` is multiplied by a constant, so :math:`\lambda` does not depend on the
     scale of the latent. Gradients flow through both.
 
-    The weights ``lam`` and ``shifted_weight`` may be reassigned (e.g. by a schedule)
+    The weights ``lam``, ``shifted_weight``, ``task_weight`` and ``input_task_weight`` may be reassigned (e.g. by a schedule)
     to a finite number :math:`\geq 0` or a 0-dim tensor; anything else raises.
 
     When :math:`\rho_X` moves the points of the input's grid (a
@@ -338,6 +353,10 @@ class SoftEquivarianceLoss(nn.Module):
         shifted_weight (float or 0-dim tensor): :math:`w \geq 0`, the weight of the shifted
             task term (1 in the paper).
         relative (bool): measure the equivariance term relative to :math:`\lVert E(x) \rVert^2`.
+        task_weight (float or 0-dim tensor): :math:`a \geq 0`, the weight of the plain task term (1).
+        input_task_weight (float or 0-dim tensor): :math:`b \geq 0`, the weight of the task
+            term of the transformed input, :math:`\ell(D(E(\rho_X(g) x)), \rho_Y(g) y)`
+            (0; the paper's MedMNIST3D and SMOKE code use :math:`a = b = 0.5`).
 
     Example:
         >>> import torch
@@ -366,6 +385,8 @@ class SoftEquivarianceLoss(nn.Module):
         lam: Weight = 1.0,
         shifted_weight: Weight = 1.0,
         relative: bool = False,
+        task_weight: Weight = 1.0,
+        input_task_weight: Weight = 0.0,
     ):
         super().__init__()
         if not isinstance(encoder, nn.Module) or not isinstance(head, nn.Module):
@@ -396,6 +417,8 @@ class SoftEquivarianceLoss(nn.Module):
         self.task_loss = task_loss
         self.lam = lam
         self.shifted_weight = shifted_weight
+        self.task_weight = task_weight
+        self.input_task_weight = input_task_weight
         self.relative: bool = relative
         self._grid_checked = False
 
@@ -456,6 +479,24 @@ class SoftEquivarianceLoss(nn.Module):
         self._shifted_weight = _weight("shifted_weight", value)
 
     @property
+    def task_weight(self) -> Weight:
+        r""":math:`a`, the weight of the plain task term (a float or a 0-dim tensor)."""
+        return self._task_weight
+
+    @task_weight.setter
+    def task_weight(self, value: Weight) -> None:
+        self._task_weight = _weight("task_weight", value)
+
+    @property
+    def input_task_weight(self) -> Weight:
+        r""":math:`b`, the weight of the transformed input's task term (a float or a 0-dim tensor)."""
+        return self._input_task_weight
+
+    @input_task_weight.setter
+    def input_task_weight(self, value: Weight) -> None:
+        self._input_task_weight = _weight("input_task_weight", value)
+
+    @property
     def group(self) -> GroupTable:
         r"""The group of the latent representation."""
         return self.latent.group
@@ -489,6 +530,7 @@ class SoftEquivarianceLoss(nn.Module):
 
         equivariant = bool(self.lam > 0)
         shifted = bool(self.shifted_weight > 0)
+        input_task = bool(self.input_task_weight > 0)
         z = self.encoder(x)
         self._check_latent(z)
         if not self._grid_checked:
@@ -496,18 +538,24 @@ class SoftEquivarianceLoss(nn.Module):
             self._warn_if_grid_is_fixed(z)
         output = self.head(z)
         task = self.task_loss(output, y)
-        shifted_term = equivariance_term = task.new_zeros(())
-        if equivariant or shifted:
+        shifted_term = equivariance_term = input_task_term = task.new_zeros(())
+        if equivariant or shifted or input_task:
             rz = self.latent._act(z, g)
-            # the second pass: encode rho_X(g) x (when lam > 0), decode rho_Z(g) E(x) (when shifted)
-            if equivariant:
+            y_g = y if self.out_action is None or not (shifted or input_task) else self.out_action(y, g)
+            # the second pass: encode rho_X(g) x (for the equivariance and transformed-input terms),
+            # decode rho_Z(g) E(x) (for the shifted term)
+            if equivariant or input_task:
                 z_g = self.encoder(self.in_action(x, g) if x_g is None else x_g)
-                equivariance_term = self._equivariance(z_g, rz, z)
+                if equivariant:
+                    equivariance_term = self._equivariance(z_g, rz, z)
+                if input_task:
+                    input_task_term = self.task_loss(self.head(z_g), y_g)
             if shifted:
-                y_g = y if self.out_action is None else self.out_action(y, g)
                 shifted_term = self.task_loss(self.head(rz), y_g)
-        total = task + self.shifted_weight * shifted_term + self.lam * equivariance_term
-        return SoftLoss(total, task, shifted_term, equivariance_term, output, z, g)
+        total = (self.task_weight * task + self.input_task_weight * input_task_term
+                 + self.shifted_weight * shifted_term + self.lam * equivariance_term)
+        return SoftLoss(total=total, task=task, shifted=shifted_term, equivariance=equivariance_term, output=output,
+                        latent=z, g=g, input_task=input_task_term)
 
     def _equivariance(self, z_g: torch.Tensor, rz: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         r"""The equivariance term: the MSE, or with ``relative`` the ratio of the batch sums
@@ -539,4 +587,5 @@ class SoftEquivarianceLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"latent={self.latent!r}, lam={float(self.lam)}, shifted_weight={float(self.shifted_weight)}, "
+                f"task_weight={float(self.task_weight)}, input_task_weight={float(self.input_task_weight)}, "
                 f"relative={self.relative}")

@@ -379,21 +379,25 @@ BAD_WEIGHTS = [(-5, ValueError), (float("nan"), ValueError), (float("inf"), Valu
                (torch.tensor(float("nan")), ValueError), (torch.tensor(True), TypeError)]
 
 
-@pytest.mark.parametrize("name", ["lam", "shifted_weight"])
+WEIGHTS = ["lam", "shifted_weight", "task_weight", "input_task_weight"]
+
+
+@pytest.mark.parametrize("name", WEIGHTS)
 @pytest.mark.parametrize("value, error", BAD_WEIGHTS, ids=[repr(v) for v, _ in BAD_WEIGHTS])
 def test_bad_weights_are_rejected_on_construction(name, value, error):
     with pytest.raises(error, match=f"{name} must be a finite number >= 0"):
         make_loss(plain_encoder(), **{name: value})
 
 
-@pytest.mark.parametrize("name", ["lam", "shifted_weight"])
+@pytest.mark.parametrize("name", WEIGHTS)
 @pytest.mark.parametrize("value, error", BAD_WEIGHTS, ids=[repr(v) for v, _ in BAD_WEIGHTS])
 def test_bad_weights_are_rejected_on_assignment(name, value, error):
     r"""``loss_fn.lam = -5`` after construction (e.g. a schedule gone wrong) raises and keeps the old weight."""
     loss_fn = make_loss(plain_encoder())
+    before = getattr(loss_fn, name)
     with pytest.raises(error, match=f"{name} must be a finite number >= 0"):
         setattr(loss_fn, name, value)
-    assert getattr(loss_fn, name) == 1.0
+    assert getattr(loss_fn, name) == before
 
 
 def test_weights_may_be_numbers_or_scalar_tensors():
@@ -408,6 +412,30 @@ def test_weights_may_be_numbers_or_scalar_tensors():
     assert out.equivariance > 0
     loss_fn.lam = torch.tensor(0.0)
     assert loss_fn(x, y, g=g).equivariance.item() == 0
+
+
+def test_transformed_input_task_term_by_hand():
+    r"""With the plain and transformed-input task terms weighted 0.5 each, the shifted term off and
+    :math:`\lambda = 2` (the paper's MedMNIST3D loss), the total is
+    :math:`0.5\,\ell(D(E(x)), y) + 0.5\,\ell(D(E(\rho_X(g) x)), y) + 2\,\mathrm{MSE}(E(\rho_X(g) x), \rho_Z(g) E(x))`."""
+    torch.manual_seed(0)
+    encoder, head = plain_encoder().double().eval(), nn.Linear(16, 10).double()
+    loss_fn = make_loss(encoder, head, lam=2.0, shifted_weight=0.0, task_weight=0.5, input_task_weight=0.5)
+    x, y = batch()
+    x, g = x.double(), torch.tensor([0, 1, 2, 3, 3, 2, 1, 0])
+    out = loss_fn(x, y, g=g)
+    x_g = torch.stack([torch.rot90(x[b], int(g[b]), dims=(-2, -1)) for b in range(len(g))])
+    z, z_g = encoder(x), encoder(x_g)
+    rz = loss_fn.latent(z, g)
+    ce = nn.functional.cross_entropy
+    torch.testing.assert_close(out.input_task, ce(head(z_g), y))
+    torch.testing.assert_close(out.total, 0.5 * ce(head(z), y) + 0.5 * ce(head(z_g), y)
+                               + 2 * ((z_g - rz) ** 2).mean())
+    assert out.shifted.item() == 0
+    # the transformed-input term alone still runs the second pass
+    alone = make_loss(encoder, head, lam=0.0, shifted_weight=0.0, input_task_weight=1.0)(x, y, g=g)
+    torch.testing.assert_close(alone.total, ce(head(z), y) + ce(head(z_g), y))
+    assert alone.equivariance.item() == 0
 
 
 # --- feature-map latents whose grid does not move ------------------------------------------------------------------
