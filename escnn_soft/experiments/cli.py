@@ -597,8 +597,9 @@ def _train_sequential(task: Any, source: Any, options: Options, todo: _Todo,
     settings) loaded once."""
     data, loaded = None, None
     for group, config in todo:
-        if loaded != _data_key(task, group, config):
-            data, loaded = None, _data_key(task, group, config)
+        key = _data_key(task, group, config)
+        if key != loaded:
+            data, loaded = None, key
         data, result = _train(task, source, options, group, config, data, on_epoch)
         yield config, result
 
@@ -616,8 +617,9 @@ def _train_in_worker(options: Options, group: str, config: Any) -> Dict[str, Any
         if options.threads is not None:
             torch.set_num_threads(options.threads)
         _WORKER["task"], _WORKER["source"] = prepare(options)
-    if _WORKER.get("key") != _data_key(_WORKER["task"], group, config):
-        _WORKER["key"], _WORKER["data"] = _data_key(_WORKER["task"], group, config), None
+    key = _data_key(_WORKER["task"], group, config)
+    if _WORKER.get("key") != key:
+        _WORKER["key"], _WORKER["data"] = key, None
     _WORKER["data"], result = _train(_WORKER["task"], _WORKER["source"], replace(options, progress=False), group,
                                      config, _WORKER["data"], None)
     return result
