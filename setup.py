@@ -54,9 +54,10 @@ setup(
         "tqdm>=4.60",
     ],
     extras_require={
-        "test": ["pytest>=7", "sphinx>=7"],
+        "test": ["pytest>=7", "sphinx>=7", "submitit>=1.5"],
         "docs": ["sphinx>=7"],
-        "medmnist": ["medmnist>=3"],  # downloads of the MedMNIST 3D files (load_medmnist3d(download=True))
+        "medmnist": ["medmnist>=3"],
+        "cluster": ["submitit>=1.5"],  # escnn-soft compare --cluster slurm|local|debug  # downloads of the MedMNIST 3D files (load_medmnist3d(download=True))
     },
     entry_points={"console_scripts": ["escnn-soft=escnn_soft.experiments.cli:main"]},
     cmdclass={"build_py": BuildWithCommit},

@@ -103,6 +103,22 @@ the settings recorded in their ``result.json`` (task, group, model, seed, epochs
 size, batch size, hyperparameters, data seed, protocol); with a data source (``--data``,
 ``--data-dir`` or ``--mnist``) it also requires the data's fingerprint to match.
 
+**Clusters and several processes.** ``--cluster slurm`` sends every unfinished run to
+SLURM through submitit (:mod:`escnn_soft.experiments.cluster`; ``pip install
+escnn_soft[cluster]``): ``--partition``, ``--time`` (minutes per job), ``--gpus-per-job``,
+``--cpus-per-job``, ``--array`` (one job array instead of one job per run) and
+``--array-parallelism``; ``--cluster local`` and ``--cluster debug`` run the same jobs on this
+machine (a process per job, or in this process). Jobs claim their runs
+(:mod:`escnn_soft.experiments.claims`), so launchers racing for one grid never train a run
+twice; pre-empted or timed-out jobs are requeued and continue from the last epoch.
+``--no-wait`` returns once the jobs are submitted; ``--report-only`` later reports what has
+finished and lists the runs still being trained, with their host and pid. Under ``torchrun``
+(``WORLD_SIZE`` above 1) every run is trained by all processes together, data-parallel
+(:mod:`escnn_soft.experiments.distributed`), with ``--sync-bn`` for batch statistics over
+all of them::
+
+    torchrun --nproc-per-node 4 -m escnn_soft.experiments.cli compare --task ddmnist --models soft --sync-bn
+
 Bad arguments print one line on stderr and exit with status 2; they are checked
 before torch, escnn or any task is loaded (from :data:`~escnn_soft.experiments.specs.TASK_SPECS`).
 """
@@ -112,12 +128,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from .cluster import EXECUTORS, ClusterOptions, check_split, require_submitit
 from .specs import DDMNIST_C4_DATA, DEFAULT_TASK, TASK_SPECS
 
 __all__ = ["COMMANDS", "Options", "UsageError", "parse_args", "prepare", "compare", "main"]
@@ -173,6 +191,10 @@ class Options:
         budget_report (int, optional): also report the scores at the best validation epoch
             among the first this many.
         jobs (int): runs trained at a time, each in its own process.
+        cluster (ClusterOptions, optional): send the runs to a cluster (or submitit's local
+            executors) as jobs (:mod:`~escnn_soft.experiments.cluster`); ``None``: train here.
+        sync_bn (bool): with several processes per run (``torchrun``, or a multi-GPU job),
+            batch statistics over all of them.
     """
 
     task: str
@@ -198,6 +220,8 @@ class Options:
     patience: Optional[int] = None
     budget_report: Optional[int] = None
     jobs: int = 1
+    cluster: Optional[ClusterOptions] = None
+    sync_bn: bool = False
 
 
 class _Parser(argparse.ArgumentParser):
@@ -269,7 +293,81 @@ def _parser() -> argparse.ArgumentParser:
                         "settings in their result.json; with a data source also by the data's fingerprint) and list "
                         "the missing ones")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    c = p.add_argument_group("clusters and several processes (submitit: pip install escnn_soft[cluster])")
+    c.add_argument("--cluster", choices=EXECUTORS,
+                   help="send each unfinished run as a job to SLURM, or run the jobs here through submitit's local "
+                        "executor (a process per job) or its debug executor (in this process)")
+    c.add_argument("--partition", help="SLURM partition")
+    c.add_argument("--time", type=int, metavar="MINUTES", default=240,
+                   help="time limit per job in minutes; a run that needs longer is requeued from its checkpoint "
+                        "(default 240)")
+    c.add_argument("--gpus-per-job", type=int, default=0,
+                   help="GPUs per job; above 1, the job's run is trained by one process per GPU (default 0)")
+    c.add_argument("--cpus-per-job", type=int, default=1, help="CPU cores per job, per GPU with several (default 1)")
+    c.add_argument("--array", action="store_true", help="submit the runs as one job array (default: one job per run)")
+    c.add_argument("--array-parallelism", type=int, metavar="N", help="at most N array tasks at a time")
+    c.add_argument("--cluster-dir", metavar="DIR", help="submitit's folder of job scripts and logs "
+                                                         "(default OUT/submitit)")
+    c.add_argument("--no-wait", action="store_true",
+                   help="return once the jobs are submitted; --report-only collects them later")
+    c.add_argument("--sync-bn", action="store_true",
+                   help="with several processes per run (torchrun, or --gpus-per-job above 1): batch statistics "
+                        "over all of them")
     return p
+
+
+def _world_size() -> int:
+    r"""The processes of one run: ``WORLD_SIZE``, as ``torchrun`` sets it (1 without it)."""
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        raise UsageError(f"WORLD_SIZE must be a number of processes, got {os.environ['WORLD_SIZE']!r}") from None
+
+
+def _cluster(args: argparse.Namespace, batch_size: int, train_size: int) -> Optional[ClusterOptions]:
+    r"""The cluster options of ``args``, checked (see :func:`parse_args`)."""
+    given = [flag for flag, value in (("--partition", args.partition), ("--array", args.array),
+                                      ("--array-parallelism", args.array_parallelism),
+                                      ("--cluster-dir", args.cluster_dir), ("--no-wait", args.no_wait))
+             if value not in (None, False)]
+    given += [flag for flag, value, default in (("--time", args.time, 240), ("--gpus-per-job", args.gpus_per_job, 0),
+                                                ("--cpus-per-job", args.cpus_per_job, 1)) if value != default]
+    processes = max(_world_size(), args.gpus_per_job)
+    if args.sync_bn and processes < 2:
+        raise UsageError("--sync-bn synchronises batch statistics across the processes of a run: launch with "
+                         "torchrun --nproc-per-node N, or give --cluster with --gpus-per-job above 1")
+    if processes > 1:
+        problem = check_split(batch_size, train_size, processes)
+        if problem is not None:
+            raise UsageError(problem)
+    if args.cluster is None:
+        if given:
+            raise UsageError(f"{', '.join(given)} set(s) how cluster jobs run: add --cluster slurm (or local, debug)")
+        return None
+    for flag, value in (("--time", args.time), ("--cpus-per-job", args.cpus_per_job),
+                        ("--array-parallelism", args.array_parallelism)):
+        if value is not None and value <= 0:
+            raise UsageError(f"{flag} must be positive, got {value}")
+    if args.gpus_per_job < 0:
+        raise UsageError(f"--gpus-per-job must be >= 0, got {args.gpus_per_job}")
+    if args.array_parallelism is not None and not args.array:
+        raise UsageError("--array-parallelism limits a job array: add --array")
+    if args.jobs > 1:
+        raise UsageError("--jobs trains runs in processes here; with --cluster every run is a job of its own: drop "
+                         "--jobs")
+    if _world_size() > 1:
+        raise UsageError("--cluster submits jobs from one launcher: run it without torchrun")
+    if args.no_wait and args.cluster != "slurm":
+        raise UsageError(f"--no-wait leaves SLURM jobs running; {args.cluster} jobs end with their launcher: drop "
+                         f"--no-wait")
+    try:
+        require_submitit()
+    except ImportError as e:
+        raise UsageError(str(e)) from None
+    folder = Path(args.cluster_dir) if args.cluster_dir else Path(args.out) / "submitit"
+    return ClusterOptions(executor=args.cluster, folder=folder, partition=args.partition, time_minutes=args.time,
+                          gpus_per_job=args.gpus_per_job, cpus_per_job=args.cpus_per_job, array=args.array,
+                          array_parallelism=args.array_parallelism, sync_bn=args.sync_bn, wait=not args.no_wait)
 
 
 def _names(text: Optional[str], valid: Sequence[str], default: Sequence[str], what: str, task: str) -> Tuple[str, ...]:
@@ -387,7 +485,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         raise UsageError(f"--data-seed must be >= 0, got {args.data_seed}")
     seeds = _seeds(args.seeds, args.num_seeds)
     threads = 1 if args.threads is None and args.jobs > 1 else args.threads
-    return Options(task=args.task, groups=groups, models=models, seeds=seeds, epochs=epochs,
+    options = Options(task=args.task, groups=groups, models=models, seeds=seeds, epochs=epochs,
                    train_size=train_size, batch_size=args.batch_size,
                    source=_source(args.data, args.data_dir, args.mnist), out=Path(args.out),
                    device=_device(args.device), lr=args.lr, lam=args.lam, l2=args.l2, c4_data=args.c4_data,
@@ -396,6 +494,8 @@ def parse_args(argv: Sequence[str]) -> Options:
                    progress=False if args.no_progress else None, shifted_weight=args.shifted_weight,
                    report_only=args.report_only, patience=args.patience, budget_report=args.budget_report,
                    jobs=args.jobs)
+    return replace(options, cluster=None if options.report_only else _cluster(args, options.batch_size, train_size),
+                   sync_bn=args.sync_bn)
 
 
 def _configs(task: Any, options: Options, group: str, data: str) -> List[Any]:
@@ -472,7 +572,11 @@ def _report_only(options: Options) -> Tuple[Any, List[Dict[str, Any]], List[str]
     else:
         task, source = prepare(options)
         fingerprint = source.fingerprint
+    from .claims import held_runs
+
     finished = _finished(Path(options.out))
+    training = {_settings(info["run"]): info for info in held_runs(Path(options.out) / "runs").values()
+                if info.get("run")}
     results, missing = [], []
     for group in options.groups:
         for config in _configs(task, options, group, data=""):
@@ -481,8 +585,12 @@ def _report_only(options: Options) -> Tuple[Any, List[Dict[str, Any]], List[str]
             if len(runs) > 1:
                 raise UsageError(f"{len(runs)} finished runs of {_label(config)} differ only in their data "
                                  f"({', '.join(r['name'] for r in runs)}); give --data to pick by the data")
+            held = training.get(_settings(config.to_dict()))
             if runs:
                 results.append(runs[0])
+            elif held is not None:
+                missing.append(f"{_label(config)} (training on {held['host']}, pid {held['pid']}, since "
+                               f"{held['claimed']})")
             else:
                 missing.append(_label(config))
     return task, results, missing
@@ -514,9 +622,11 @@ def compare(options: Options, *, on_epoch: Optional[Callable[[int, Dict[str, Any
 
     out = Path(options.out)
     missing: List[str] = []
+    elsewhere: List[str] = []
     trained = 0
-    if options.jobs > 1 and on_epoch is not None:
-        raise ValueError("on_epoch is called in the training process: give it with jobs=1 only")
+    if (options.jobs > 1 or options.cluster is not None) and on_epoch is not None:
+        raise ValueError("on_epoch is called in the training process: give it with jobs=1 only, without a cluster")
+    main_process = options.report_only or _world_size() == 1 or int(os.environ.get("RANK", "0")) == 0
     if options.report_only:
         task, results, missing = _report_only(options)
     else:
@@ -527,23 +637,31 @@ def compare(options: Options, *, on_epoch: Optional[Callable[[int, Dict[str, Any
                 for config in _configs(task, options, group, data=source.fingerprint)]
         found = {config.name(): runner.load_result(out / "runs" / config.name()) for _, config in grid}
         todo = list({c.name(): (g, c) for g, c in grid if found[c.name()] is None}.values())  # each run once
-        bar = tqdm(total=len(grid), desc="runs", disable=None if options.progress is None else not options.progress)
+        bar = tqdm(total=len(grid), desc="runs",
+                   disable=True if not main_process else None if options.progress is None else not options.progress)
+        write = bar.write if main_process else (lambda line: None)
         for _, config in grid:
             if found[config.name()] is not None:
                 bar.update()
-                bar.write(_run_line(config, found[config.name()], task))
-        runs = _train_parallel if options.jobs > 1 else _train_sequential
-        for config, result in runs(task, source, options, todo, on_epoch):
+                write(_run_line(config, found[config.name()], task))
+        for config, result in _runs(options, elsewhere)(task, source, options, todo, on_epoch):
             found[config.name()] = result
             trained += 1
             bar.update()
-            bar.write(_run_line(config, result, task))
+            write(_run_line(config, result, task))
         bar.close()
-        results = [found[config.name()] for _, config in grid]
+        results = [found[config.name()] for _, config in grid if found[config.name()] is not None]
+        if options.cluster is not None and not options.cluster.wait:
+            print(f"{len(todo)} run(s) submitted; escnn-soft compare with the same options and --report-only "
+                  f"reports those that have finished")
+            return results
+    if not main_process:
+        return results
     if results:
         write_reports(results, out, task, budget=options.budget_report)
         print(format_table(summarize(results, options.budget_report), task))
-    print(f"{trained} run(s) trained, {len(results) - trained} reused; reports in {out}")
+    print(f"{trained - len(elsewhere)} run(s) trained, {len(results) - trained} reused"
+          + (f", {len(elsewhere)} trained by other workers meanwhile" if elsewhere else "") + f"; reports in {out}")
     if missing:
         print(f"{len(missing)} run(s) not finished, left out: {', '.join(missing)}; "
               f"the same command without --report-only trains them")
@@ -573,9 +691,11 @@ def _data_key(task: Any, group: str, config: Any) -> str:
 
 
 def _train(task: Any, source: Any, options: Options, group: str, config: Any, data: Any,
-           on_epoch: Optional[Callable[[int, Dict[str, Any]], None]]) -> Tuple[Any, Dict[str, Any]]:
-    r"""Train one run on ``data`` (loaded for ``group`` and the run's data settings when ``None``);
-    returns the data and the result."""
+           on_epoch: Optional[Callable[[int, Dict[str, Any]], None]], trainer: Optional[Callable[..., Any]] = None
+           ) -> Tuple[Any, Dict[str, Any]]:
+    r"""Train one run on ``data`` (loaded for ``group`` and the run's data settings when ``None``)
+    with ``trainer`` (:func:`~escnn_soft.experiments.runner.train_run` by default, or
+    :func:`~escnn_soft.experiments.distributed.train_run`); returns the data and the result."""
     import torch
 
     from . import runner
@@ -585,7 +705,7 @@ def _train(task: Any, source: Any, options: Options, group: str, config: Any, da
     if data is None:
         data = task.load(group, source, train_size=options.train_size, data_seed=options.data_seed,
                          device=torch.device(device), **data_settings(task, config.hyperparameters))
-    result = runner.train_run(task, data, config, Path(options.out) / "runs" / config.name(), device=device,
+    result = (trainer or runner.train_run)(task, data, config, Path(options.out) / "runs" / config.name(), device=device,
                               equivariance_batch=options.equivariance_batch, extra={"source": source.description},
                               on_epoch=on_epoch, progress=options.progress)
     return data, result
@@ -637,6 +757,52 @@ def _train_parallel(task: Any, source: Any, options: Options, todo: _Todo,
         futures = {pool.submit(_train_in_worker, options, group, config): config for group, config in todo}
         for future in as_completed(futures):
             yield futures[future], future.result()
+
+
+def _train_distributed(task: Any, source: Any, options: Options, todo: _Todo,
+                       on_epoch: Optional[Callable[[int, Dict[str, Any]], None]]):
+    r"""The runs of ``todo`` one after the other, each by all processes of ``torchrun`` together
+    (:func:`~escnn_soft.experiments.distributed.train_run`)."""
+    from functools import partial
+
+    from . import distributed
+
+    here, device = distributed.init(options.device)
+    options = replace(options, device=device, progress=options.progress if here.main else False)
+    trainer = partial(distributed.train_run, sync_bn=options.sync_bn)
+    data, loaded = None, None
+    for group, config in todo:
+        key = _data_key(task, group, config)
+        if key != loaded:
+            data, loaded = None, key
+        data, result = _train(task, source, options, group, config, data, on_epoch if here.main else None,
+                              trainer=trainer)
+        yield config, result
+
+
+def _train_cluster(elsewhere: List[str]):
+    r"""The runs as cluster jobs (:func:`~escnn_soft.experiments.cluster.train_on_cluster`); the
+    labels of those other workers finished are appended to ``elsewhere``."""
+
+    def runs(task: Any, source: Any, options: Options, todo: _Todo, on_epoch: Any):
+        from .cluster import train_on_cluster
+
+        for config, result, trained_here in train_on_cluster(options, todo, options.cluster):
+            if not trained_here:
+                elsewhere.append(_label(config))
+            yield config, result
+
+    return runs
+
+
+def _runs(options: Options, elsewhere: List[str]) -> Callable[..., Any]:
+    r"""How the runs of ``options`` are trained: as cluster jobs, by ``torchrun``'s processes
+    together, in ``--jobs`` processes, or one after the other here."""
+    if options.cluster is not None:
+        return _train_cluster(elsewhere)
+    if _world_size() > 1:
+        return _train_distributed
+    return _train_parallel if options.jobs > 1 else _train_sequential
 
 
 def _help() -> str:
