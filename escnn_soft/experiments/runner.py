@@ -61,6 +61,7 @@ __all__ = [
     "RunConfig",
     "train_run",
     "load_result",
+    "predict",
     "evaluate",
     "mean_equivariance_error",
 ]
@@ -140,20 +141,29 @@ def _sync(device: torch.device) -> None:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
-             score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], batch_size: int = 500, *,
-             progress: Optional[bool] = False, desc: str = "evaluation") -> float:
-    r"""The mean score of ``model`` in eval mode on ``(inputs, targets)``, in batches.
+def predict(model: nn.Module, inputs: torch.Tensor, batch_size: int = 500, *,
+            progress: Optional[bool] = False, desc: str = "evaluation") -> torch.Tensor:
+    r"""The outputs of ``model`` in eval mode on ``inputs``, computed in batches and concatenated.
 
     ``progress`` shows a bar over the batches (``None``: only on a terminal), titled ``desc``.
     """
     model.eval()
-    total = inputs.new_zeros((), dtype=torch.float64)
     starts = range(0, inputs.shape[0], batch_size)
-    for start in tqdm(starts, desc=desc, leave=False, disable=None if progress is None else not progress):
-        out = model(inputs[start:start + batch_size])
-        total += score(out, targets[start:start + batch_size]).sum(dtype=torch.float64)
-    return total.item() / inputs.shape[0]
+    return torch.cat([model(inputs[start:start + batch_size])
+                      for start in tqdm(starts, desc=desc, leave=False,
+                                        disable=None if progress is None else not progress)])
+
+
+def evaluate(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
+             score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], batch_size: int = 500, *,
+             progress: Optional[bool] = False, desc: str = "evaluation") -> float:
+    r"""The mean score of ``model`` in eval mode on ``(inputs, targets)``, in batches (:func:`predict`)."""
+    return _mean_score(score, predict(model, inputs, batch_size, progress=progress, desc=desc), targets)
+
+
+def _mean_score(score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], outputs: torch.Tensor,
+                targets: torch.Tensor) -> float:
+    return score(outputs, targets).sum(dtype=torch.float64).item() / targets.shape[0]
 
 
 def mean_equivariance_error(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, in_action: ActionLike,
@@ -273,7 +283,10 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
         ``history`` (each epoch with its ``device``, its ``test_scores`` on the extra test
         sets and its ``monitor`` record where the setup has one), ``best_epoch``,
         ``val_score``, ``test_score`` and ``test_scores`` (all at the best epoch),
-        ``final_test_score`` and ``final_test_scores`` (the last epoch's),
+        ``final_test_score`` and ``final_test_scores`` (the last epoch's), ``metrics`` and
+        ``final_metrics`` (the task's :meth:`~escnn_soft.experiments.task.Task.metrics` of each
+        evaluation set, ``{"val": {...}, "test": {...}, name: {...}}``, at the best and the last
+        epoch; empty for tasks without them, whose epochs record none),
         ``epochs_trained`` and ``stopped_early``, ``parameters``,
         ``seconds_per_epoch`` (training only, mean), ``train_seconds``, the equivariance
         errors, ``device`` (where it finished) and the code it finished with: ``version``,
@@ -336,13 +349,20 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
                                    step=sum(r.get("train_steps", 0) for r in history), total_steps=total_steps))
         _sync(device)
         t1 = time.perf_counter()
-        record["val_score"] = evaluate(model, val_x, val_y, score, eval_batch_size, progress=progress,
-                                       desc="validation")
-        record["test_score"] = evaluate(model, test_x, test_y, score, eval_batch_size, progress=progress,
-                                        desc="test")
-        if extra_test:
-            record["test_scores"] = {name: evaluate(model, x, y, score, eval_batch_size, progress=progress,
-                                                    desc=f"{name} test") for name, (x, y) in extra_test.items()}
+        metrics: Dict[str, Dict[str, float]] = {}
+        for name, (x, y) in {"val": (val_x, val_y), "test": (test_x, test_y), **extra_test}.items():
+            outputs = predict(model, x, eval_batch_size, progress=progress,
+                              desc={"val": "validation", "test": "test"}.get(name, f"{name} test"))
+            found = task.metrics(outputs, y)
+            if found:
+                metrics[name] = dict(found)
+            value = _mean_score(score, outputs, y)
+            if name in ("val", "test"):
+                record[f"{name}_score"] = value
+            else:
+                record.setdefault("test_scores", {})[name] = value
+        if metrics:
+            record["metrics"] = metrics
         if setup.monitor is not None:
             model.eval()
             with torch.no_grad():
@@ -386,6 +406,8 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
         "final_test_score": history[-1]["test_score"],
         "test_scores": history[best].get("test_scores", {}),
         "final_test_scores": history[-1].get("test_scores", {}),
+        "metrics": history[best].get("metrics", {}),
+        "final_metrics": history[-1].get("metrics", {}),
         "epochs_trained": len(history),
         "stopped_early": len(history) < config.epochs,
         "parameters": sum(p.numel() for p in model.parameters()),

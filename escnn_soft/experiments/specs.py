@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Tuple
 
-__all__ = ["TaskSpec", "TASK_SPECS", "DEFAULT_TASK", "DDMNIST_C4_DATA"]
+__all__ = ["TaskSpec", "TASK_SPECS", "DEFAULT_TASK", "DDMNIST_C4_DATA", "MEDMNIST3D_TRAIN_SIZES"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class TaskSpec:
         default_train_size (int): its training set size.
         metric (str): the name of the score (higher is better); ``"accuracy"`` (a fraction,
             reported as a percentage) by default.
+        default_batch_size (int): the training batch size of its runs; 256 by default.
 
     Raises:
         ValueError: for an empty name or list, or defaults outside the lists or not positive.
@@ -54,6 +55,7 @@ class TaskSpec:
     default_epochs: int
     default_train_size: int
     metric: str = "accuracy"
+    default_batch_size: int = 256
 
     def __post_init__(self) -> None:
         empty = [f for f in ("name", "groups", "models", "default_models", "metric") if not getattr(self, f)]
@@ -65,13 +67,20 @@ class TaskSpec:
         extra = [m for m in self.default_models if m not in self.models]
         if extra:
             raise ValueError(f"task {self.name!r}: default_models {extra} are not among its models {self.models}")
-        for field in ("default_epochs", "default_train_size"):
+        for field in ("default_epochs", "default_train_size", "default_batch_size"):
             if getattr(self, field) <= 0:
                 raise ValueError(f"task {self.name!r}: {field} must be positive, got {getattr(self, field)}")
 
 
 _DIGIT_GROUPS = ("C4", "D1", "D4")          # the keys of escnn_soft.experiments.datasets.DDMNIST_GROUPS
 _EXPLORATION_MODELS = ("learned", "identity-init")
+
+MEDMNIST3D_TRAIN_SIZES: Mapping[str, int] = {
+    "organmnist3d": 971, "nodulemnist3d": 1158, "adrenalmnist3d": 1188, "fracturemnist3d": 1027,
+    "vesselmnist3d": 1335, "synapsemnist3d": 1230,
+}
+r"""The 3D datasets of MedMNIST v2 (each a task of its name,
+:mod:`~escnn_soft.experiments.tasks.medmnist3d`) and the sizes of their training splits."""
 
 TASK_SPECS: Mapping[str, TaskSpec] = {spec.name: spec for spec in (
     TaskSpec("mnist", groups=_DIGIT_GROUPS, models=("cnn", "cnn-aug", "soft", "scnn"), default_group="C4",
@@ -89,10 +98,14 @@ TASK_SPECS: Mapping[str, TaskSpec] = {spec.name: spec for spec in (
              metric="negative reconstruction MSE"),
     TaskSpec("c4-classifier", groups=("C4",), models=_EXPLORATION_MODELS, default_group="C4",
              default_models=("learned",), default_epochs=8, default_train_size=3000),
+    *(TaskSpec(flag, groups=("O",), models=("cnn", "cnn-aug", "soft", "soft-postbn"), default_group="O",
+               default_models=("cnn-aug", "soft"), default_epochs=2, default_train_size=size, default_batch_size=32)
+      for flag, size in MEDMNIST3D_TRAIN_SIZES.items()),
 )}
 r"""The built-in tasks by name: single and double-digit MNIST (:mod:`~escnn_soft.experiments.tasks.mnist`,
-:mod:`~escnn_soft.experiments.tasks.ddmnist`) and the three exploration experiments
-(:mod:`~escnn_soft.experiments.tasks.exploration`)."""
+:mod:`~escnn_soft.experiments.tasks.ddmnist`), the three exploration experiments
+(:mod:`~escnn_soft.experiments.tasks.exploration`) and the six MedMNIST3D datasets
+(:mod:`~escnn_soft.experiments.tasks.medmnist3d`, one task each: :data:`MEDMNIST3D_TRAIN_SIZES`)."""
 
 DEFAULT_TASK: str = "mnist"
 r"""The task of ``escnn-soft compare`` without ``--task``: a quick comparison that learns."""

@@ -171,7 +171,7 @@ class Task(abc.ABC):
     A task names its groups and models, opens its data, splits it for a group, gives
     each model's hyperparameters and builds it. Its names and quick defaults,
     ``name``, ``groups``, ``models``, ``default_group``, ``default_models``,
-    ``default_epochs``, ``default_train_size`` and ``metric``, are read-only attributes
+    ``default_epochs``, ``default_train_size``, ``default_batch_size`` and ``metric``, are read-only attributes
     read from its :attr:`spec` (:class:`~escnn_soft.experiments.specs.TaskSpec` describes
     them), the one place they are defined. Register new tasks with :func:`register_task`.
 
@@ -192,6 +192,7 @@ class Task(abc.ABC):
     default_models = _FromSpec()
     default_epochs = _FromSpec()
     default_train_size = _FromSpec()
+    default_batch_size = _FromSpec()
     metric = _FromSpec()
     data_hyperparameters: Tuple[str, ...] = ()
 
@@ -227,6 +228,15 @@ class Task(abc.ABC):
     def score(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         r"""Per-sample scores whose mean is :attr:`metric`; by default correct classifications."""
         return (output.argmax(dim=1) == target).float()
+
+    def metrics(self, output: torch.Tensor, target: torch.Tensor) -> Mapping[str, float]:
+        r"""More figures of a whole evaluation set, from all its outputs at once, by name (e.g.
+        ``{"AUC": 0.91}``, which a mean of per-sample scores cannot give); none by default.
+
+        The runner computes them for the validation, test and extra test sets after every
+        epoch, and the reports show the test sets' ones beside the :attr:`metric`.
+        """
+        return {}
 
 
 def data_settings(task: Task, hyperparameters: Mapping[str, Any]) -> Dict[str, Any]:
