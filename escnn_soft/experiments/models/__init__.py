@@ -2,6 +2,7 @@ r"""Models that use :mod:`escnn_soft`: plain, strictly equivariant, restriction 
 
 * :mod:`escnn_soft.experiments.models.ddmnist` — the double-digit MNIST models;
 * :mod:`escnn_soft.experiments.models.mnist` — the single-digit MNIST models;
+* :mod:`escnn_soft.experiments.models.medmnist3d` — the MedMNIST3D 3D ResNet;
 * :mod:`escnn_soft.experiments.models.rpp` — residual pathway convolutions on escnn field types;
 * :mod:`escnn_soft.experiments.models.restriction` — unconstrained convolutions on fields of the
   trivial group, for the layers after a restriction.
@@ -26,6 +27,7 @@ from .ddmnist import (
     ddmnist_scnn,
     ddmnist_scnn_gxg,
 )
+from .medmnist3d import MedMNIST3DCNN, medmnist3d_cnn
 from .mnist import MNIST_IMAGE_SIZE, MNISTCNN, MNISTSteerableCNN, mnist_cnn, mnist_scnn
 
 __all__ = [
@@ -43,6 +45,8 @@ __all__ = [
     "ddmnist_rpp",
     "ddmnist_restriction",
     "ddmnist_scnn_gxg",
+    "MedMNIST3DCNN",
+    "medmnist3d_cnn",
     "MNIST_IMAGE_SIZE",
     "MNISTCNN",
     "MNISTSteerableCNN",

@@ -4,6 +4,8 @@ r"""The registered comparison tasks, one module each:
 * :mod:`escnn_soft.experiments.tasks.ddmnist` — double-digit MNIST (``"ddmnist"``);
 * :mod:`escnn_soft.experiments.tasks.exploration` — the paper's three exploration
   experiments (``"d3-autoencoder"``, ``"c2-typefaces"``, ``"c4-classifier"``);
+* :mod:`escnn_soft.experiments.tasks.medmnist3d` — the six MedMNIST3D datasets under the
+  rotations of the cube, one task each, named by its flag (``"adrenalmnist3d"``, ...);
 
 and :mod:`escnn_soft.experiments.tasks.common`, what they share. Their names and quick
 defaults are defined once, in :data:`~escnn_soft.experiments.specs.TASK_SPECS`.
@@ -15,9 +17,10 @@ from ..specs import DEFAULT_TASK
 from ..task import register_task
 from .ddmnist import DDMNISTTask
 from .exploration import EXPLORATION_TASKS, ExplorationTask
+from .medmnist3d import MEDMNIST3D_TASKS, MedMNIST3DTask
 from .mnist import MNISTTask
 
-__all__ = ["DEFAULT_TASK", "DDMNISTTask", "ExplorationTask", "MNISTTask"]
+__all__ = ["DEFAULT_TASK", "DDMNISTTask", "ExplorationTask", "MedMNIST3DTask", "MNISTTask"]
 
-for _task in (MNISTTask(), DDMNISTTask(), *EXPLORATION_TASKS):
+for _task in (MNISTTask(), DDMNISTTask(), *EXPLORATION_TASKS, *MEDMNIST3D_TASKS):
     register_task(_task)
