@@ -1,11 +1,13 @@
-r"""Cost of one forward and backward pass of the strict MedMNIST3D models against the plain CNN.
+r"""Cost of one forward and backward pass of soft and the strict MedMNIST3D models against the plain CNN.
 
-One step is: gradients zeroed, forward, cross-entropy, backward (no optimizer step, the
-same for every model), in train mode, on one fixed batch of 28³ volumes with 2 classes.
-The models are the plain 3D ResNet (:func:`~escnn_soft.experiments.models.medmnist3d.medmnist3d_cnn`,
-c = 6), the octahedral steerable CNN and the SO(3) steerable CNN
-(:mod:`escnn_soft.experiments.models.medmnist3d_scnn`, at their default widths). They
-are timed in turns and their medians compared, in one run.
+One step is: gradients zeroed, forward, loss, backward (no optimizer step, the same for
+every model), in train mode, on one fixed batch of 28³ volumes with 2 classes. The models
+are the plain 3D ResNet (:func:`~escnn_soft.experiments.models.medmnist3d.medmnist3d_cnn`,
+c = 6) with cross-entropy; soft, the same network with the adrenalmnist3d task's soft loss
+(:mod:`escnn_soft.experiments.tasks.medmnist3d`: two passes of the encoder, the rotation
+of the volumes and of the latent included); the octahedral steerable CNN and the SO(3)
+steerable CNN (:mod:`escnn_soft.experiments.models.medmnist3d_scnn`, at their default
+widths) with cross-entropy. They are timed in turns and their medians compared, in one run.
 
 The CNN runs at ``--batch-size``. The strict models may run at a smaller
 ``--strict-batch-size``; their times are then scaled to ``--batch-size`` linearly (the
@@ -21,7 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Callable, Dict
+from typing import Callable, Dict, Tuple
 
 import torch
 
@@ -30,6 +32,7 @@ from timing import header, interleaved, publish  # noqa: E402
 
 from escnn_soft.experiments.models.medmnist3d import medmnist3d_cnn  # noqa: E402
 from escnn_soft.experiments.models.medmnist3d_scnn import medmnist3d_octa_scnn, medmnist3d_so3_scnn  # noqa: E402
+from escnn_soft.experiments.tasks.medmnist3d import MedMNIST3DTask  # noqa: E402
 
 N_CLASSES = 2
 STRICT = {"octa-scnn": medmnist3d_octa_scnn, "so3-scnn": medmnist3d_so3_scnn}
@@ -49,6 +52,21 @@ def step_of(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callabl
         loss_fn(model(x), y).backward()
 
     return step
+
+
+def soft_step_of(x: torch.Tensor, y: torch.Tensor) -> Tuple[torch.nn.Module, Callable[[], None]]:
+    r"""The soft model and its step: zero the gradients, the soft loss (its elements drawn from a
+    fixed generator) and backward."""
+    task = MedMNIST3DTask("adrenalmnist3d")
+    setup = task.build("soft", "O", task.hyperparameters("soft", "O"))
+    setup.model.train()
+    generator = torch.Generator().manual_seed(0)
+
+    def step() -> None:
+        setup.model.zero_grad(set_to_none=True)
+        setup.loss(x, y, generator)[0].backward()
+
+    return setup.model, step
 
 
 def batch(size: int, seed: int = 0):
@@ -78,6 +96,9 @@ def main() -> None:
     steps: Dict[str, Callable[[], None]] = {f"cnn@{full}": step_of(models["cnn"], x_full, y_full)}
     if small != full:
         steps[f"cnn@{small}"] = step_of(models["cnn"], x_small, y_small)
+    soft_model, steps[f"soft@{full}"] = soft_step_of(x_full, y_full)
+    if small != full:
+        steps[f"soft@{small}"] = soft_step_of(x_small, y_small)[1]
     for name in STRICT:
         steps[f"{name}@{small}"] = step_of(models[name], x_small, y_small)
     medians = interleaved(steps, repeats=args.repeats, warmup=1)
@@ -86,22 +107,29 @@ def main() -> None:
     scale = full / small
     cnn_full, cnn_small = medians[f"cnn@{full}"], medians[f"cnn@{small}"]
     lines = header("benchmarks/bench_medmnist3d_step.py") + ["",
-             f"Median seconds of one forward and backward pass (zero_grad, forward, cross-entropy, backward; "
-             f"no optimizer step) in train mode, {N_CLASSES} classes, the models timed in turns, "
+             f"Median seconds of one forward and backward pass (zero_grad, forward, loss, backward; "
+             f"no optimizer step; soft's loss is the task's, the others' cross-entropy) in train mode, {N_CLASSES} classes, the models timed in turns, "
              f"{args.repeats} turns after one warm-up turn.", ""]
     if small != full:
         lines += [f"The strict models ran at batch {small}; their batch-{full} times are those times × {scale:g} "
                   f"(linear scaling, an estimate). The CNN ran at both batches.", ""]
     lines += ["| model | parameters | batch | s / step | s / step at batch " + str(full)
-              + f" | / cnn (batch {full}) | / cnn (same batch) |",
-              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-              f"| cnn | {n_parameters(models['cnn']):,} | {full} | {cnn_full:.2f} | {cnn_full:.2f} | 1.00× | 1.00× |"]
-    if small != full:
-        lines.append(f"| cnn | {n_parameters(models['cnn']):,} | {small} | {cnn_small:.2f} | — | — | 1.00× |")
+              + f" | / cnn (batch {full}) | / cnn (same batch) | / soft (same batch) |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    soft_params = n_parameters(soft_model)
+    for name, params, per_batch in (("cnn", n_parameters(models["cnn"]), {full, small}),
+                                    ("soft", soft_params, {full, small})):
+        for size in sorted(per_batch, reverse=True):
+            t = medians[f"{name}@{size}"]
+            same = t / medians[f"cnn@{size}"]
+            scaled = f"{t:.2f}" if size == full else "—"
+            ratio = f"{t / cnn_full:.2f}×" if size == full else "—"
+            lines.append(f"| {name} | {params:,} | {size} | {t:.2f} | {scaled} | {ratio} | {same:.2f}× | "
+                         f"{t / medians[f'soft@{size}']:.2f}× |")
     for name in STRICT:
         t = medians[f"{name}@{small}"]
         lines.append(f"| {name} | {n_parameters(models[name]):,} | {small} | {t:.2f} | {t * scale:.2f} | "
-                     f"{t * scale / cnn_full:.1f}× | {t / cnn_small:.1f}× |")
+                     f"{t * scale / cnn_full:.1f}× | {t / cnn_small:.1f}× | {t / medians[f'soft@{small}']:.1f}× |")
     publish("\n".join(lines), args.out)
 
 
