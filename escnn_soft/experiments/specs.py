@@ -98,7 +98,8 @@ TASK_SPECS: Mapping[str, TaskSpec] = {spec.name: spec for spec in (
              metric="negative reconstruction MSE"),
     TaskSpec("c4-classifier", groups=("C4",), models=_EXPLORATION_MODELS, default_group="C4",
              default_models=("learned",), default_epochs=8, default_train_size=3000),
-    *(TaskSpec(flag, groups=("O",), models=("cnn", "cnn-aug", "soft", "soft-postbn"), default_group="O",
+    *(TaskSpec(flag, groups=("O",), models=("cnn", "cnn-aug", "soft", "soft-postbn", "scnn-octa", "scnn-so3"),
+               default_group="O",
                default_models=("cnn-aug", "soft"), default_epochs=2, default_train_size=size, default_batch_size=32)
       for flag, size in MEDMNIST3D_TRAIN_SIZES.items()),
 )}

@@ -14,6 +14,7 @@ from escnn_soft.experiments.models import medmnist3d_cnn
 from escnn_soft.experiments.specs import MEDMNIST3D_TRAIN_SIZES, TASK_SPECS
 from escnn_soft.experiments.task import get_task
 from escnn_soft.experiments.tasks.medmnist3d import (
+    LATENTS,
     LEARNING_RATES,
     MIRROR_PAIRS,
     SOFT_LAMBDA,
@@ -58,6 +59,9 @@ def test_one_task_per_flag_with_the_papers_settings():
     assert soft == {"lr": 1e-4, "latent": "pre-bn", "lam": 1.0, "shifted_weight": 0.0, "task_weight": 0.5,
                     "input_task_weight": 0.5}
     assert get_task("adrenalmnist3d").hyperparameters("soft-postbn", "O")["latent"] == "post-bn"
+    assert set(get_task("adrenalmnist3d").models) == {*LATENTS, "scnn-octa", "scnn-so3"}
+    for strict in ("scnn-octa", "scnn-so3"):
+        assert get_task("organmnist3d").hyperparameters(strict, "O") == {"lr": 1e-4}
     assert MIRROR_PAIRS["organmnist3d"] == ((1, 2), (3, 4), (7, 8))
     assert all(not MIRROR_PAIRS[f] for f in MEDMNIST3D_LABELS if f != "organmnist3d")
     with pytest.raises(ValueError, match="valid flags"):
@@ -135,7 +139,7 @@ def test_soft_adds_no_parameters_and_is_the_papers_loss(organ):
     task, source, _ = organ
     data = task.load("O", source, train_size=12, data_seed=0, device=torch.device("cpu"))
     counts = {}
-    for model in task.models:
+    for model in LATENTS:
         torch.manual_seed(0)
         setup = task.build(model, "O", task.hyperparameters(model, "O"))
         counts[model] = sum(p.numel() for p in setup.model.parameters())
@@ -211,3 +215,18 @@ def test_tiny_compare_writes_reports_with_auc_and_resumes(tmp_path, capsys, monk
     monkeypatch.setattr(runner, "train_run", lambda *a, **k: pytest.fail("a finished run was trained again"))
     assert main(argv) == 0
     assert "0 run(s) trained, 2 reused" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["scnn-octa", "scnn-so3"])
+def test_strict_models_are_invariant_under_the_24_rotations_as_built_by_the_task(organ, model):
+    task, source, _ = organ
+    data = task.load("O", source, train_size=12, data_seed=0, device=torch.device("cpu"))
+    torch.manual_seed(0)
+    setup = task.build(model, "O", task.hyperparameters(model, "O"))
+    assert setup.augment and setup.latent is None
+    net = setup.model.eval()
+    x = data.test[0][:1].repeat(24, 1, 1, 1, 1)
+    with torch.no_grad():
+        out, moved = net(x), net(data.in_action(x, torch.arange(24)))
+    torch.testing.assert_close(moved, out, rtol=1e-4, atol=1e-5)

@@ -3,6 +3,8 @@ r"""Models that use :mod:`escnn_soft`: plain, strictly equivariant, restriction 
 * :mod:`escnn_soft.experiments.models.ddmnist` — the double-digit MNIST models;
 * :mod:`escnn_soft.experiments.models.mnist` — the single-digit MNIST models;
 * :mod:`escnn_soft.experiments.models.medmnist3d` — the MedMNIST3D 3D ResNet;
+* :mod:`escnn_soft.experiments.models.medmnist3d_scnn` — its strictly invariant steerable
+  versions, octahedral and :math:`SO(3)`;
 * :mod:`escnn_soft.experiments.models.rpp` — residual pathway convolutions on escnn field types;
 * :mod:`escnn_soft.experiments.models.restriction` — unconstrained convolutions on fields of the
   trivial group, for the layers after a restriction.
@@ -28,6 +30,12 @@ from .ddmnist import (
     ddmnist_scnn_gxg,
 )
 from .medmnist3d import MedMNIST3DCNN, medmnist3d_cnn
+from .medmnist3d_scnn import (
+    MedMNIST3DOctaSteerableCNN,
+    MedMNIST3DSO3SteerableCNN,
+    medmnist3d_octa_scnn,
+    medmnist3d_so3_scnn,
+)
 from .mnist import MNIST_IMAGE_SIZE, MNISTCNN, MNISTSteerableCNN, mnist_cnn, mnist_scnn
 
 __all__ = [
@@ -47,6 +55,10 @@ __all__ = [
     "ddmnist_scnn_gxg",
     "MedMNIST3DCNN",
     "medmnist3d_cnn",
+    "MedMNIST3DOctaSteerableCNN",
+    "MedMNIST3DSO3SteerableCNN",
+    "medmnist3d_octa_scnn",
+    "medmnist3d_so3_scnn",
     "MNIST_IMAGE_SIZE",
     "MNISTCNN",
     "MNISTSteerableCNN",
