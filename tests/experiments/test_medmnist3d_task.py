@@ -9,7 +9,7 @@ from escnn.nn import FieldType, GeometricTensor
 
 from escnn_soft import field_action
 from escnn_soft.experiments.cli import main
-from escnn_soft.experiments.datasets import MEDMNIST3D_LABELS
+from escnn_soft.experiments.datasets import MEDMNIST3D_LABELS, write_medmnist3d_fixture
 from escnn_soft.experiments.models import medmnist3d_cnn
 from escnn_soft.experiments.specs import MEDMNIST3D_TRAIN_SIZES, TASK_SPECS
 from escnn_soft.experiments.task import get_task
@@ -26,15 +26,9 @@ from escnn_soft.experiments.tasks.medmnist3d import (
 SIZES = {"train": 12, "val": 6, "test": 8}
 
 
-def _write(folder, flag, sizes=SIZES, seed=0):
-    rng = np.random.default_rng(seed)
-    n_classes = len(MEDMNIST3D_LABELS[flag])
-    arrays = {}
-    for split, n in sizes.items():
-        arrays[f"{split}_images"] = rng.integers(0, 256, size=(n, 28, 28, 28), dtype=np.uint8)
-        arrays[f"{split}_labels"] = (np.arange(n) % n_classes).reshape(n, 1).astype(np.uint8)
-    np.savez_compressed(folder / f"{flag}.npz", **arrays)
-    return arrays
+def _write(folder, flag, sizes=SIZES):
+    with np.load(write_medmnist3d_fixture(folder, flag, tuple(sizes.values()))) as f:
+        return dict(f)
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Dict, NamedTuple, Optional, Tuple, Union
+from typing import Dict, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -42,6 +42,7 @@ __all__ = [
     "download_medmnist3d",
     "load_medmnist3d",
     "medmnist3d_path",
+    "write_medmnist3d_fixture",
 ]
 
 PathLike = Union[str, os.PathLike]
@@ -221,3 +222,41 @@ def load_medmnist3d(flag: str = "adrenalmnist3d", root: Optional[PathLike] = Non
                              f"the file is corrupt or modified. Replace it (" + _how_to_get(flag, path.parent)
                              + "), or pass check_md5=False to load it anyway")
     return _read(path, flag)
+
+
+def write_medmnist3d_fixture(folder: PathLike, flag: str, sizes: Sequence[int] = (16, 8, 8), *,
+                             seed: int = 0) -> Path:
+    r"""Write ``folder/{flag}.npz``, a stand-in for the official file made of random volumes.
+
+    It has the official keys, ``uint8`` volumes of shape ``(N, 28, 28, 28)`` drawn uniformly and
+    labels cycling through the dataset's classes (so each split holds every class it has room
+    for), ``sizes`` giving ``N`` for the training, validation and test splits. The volumes carry
+    no signal: a run on them checks a pipeline, not a model.
+
+    Args:
+        folder (path-like): where to write (created if missing).
+        flag (str): a key of :data:`MEDMNIST3D_LABELS`.
+        sizes (sequence of int): volumes of the three splits, each at least 1.
+        seed (int): seeds the volumes.
+
+    Returns:
+        the path of the file.
+
+    Raises:
+        ValueError: for an unknown flag or sizes that are not three positive numbers.
+    """
+    _check_flag(flag)
+    sizes = tuple(sizes)
+    if len(sizes) != 3 or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in sizes):
+        raise ValueError(f"sizes must be three positive integers (train, val, test), got {sizes!r}")
+    rng = np.random.default_rng(seed)
+    n_classes = len(MEDMNIST3D_LABELS[flag])
+    arrays = {}
+    for split, n in zip(_SPLITS, sizes):
+        arrays[f"{split}_images"] = rng.integers(0, 256, size=(n, _SIDE, _SIDE, _SIDE), dtype=np.uint8)
+        arrays[f"{split}_labels"] = (np.arange(n) % n_classes).reshape(n, 1).astype(np.uint8)
+    folder = Path(folder).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{flag}.npz"
+    np.savez_compressed(path, **arrays)
+    return path

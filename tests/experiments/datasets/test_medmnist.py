@@ -125,3 +125,20 @@ def test_exported_from_package():
     from escnn_soft.experiments import datasets
 
     assert all(hasattr(datasets, name) for name in mm.__all__)
+
+
+def test_fixture_files_load_as_the_official_ones(tmp_path):
+    from escnn_soft.experiments.datasets import write_medmnist3d_fixture
+
+    path = write_medmnist3d_fixture(tmp_path / "new", "organmnist3d", (13, 2, 3), seed=1)
+    assert path == tmp_path / "new" / "organmnist3d.npz"
+    data = load_medmnist3d("organmnist3d", tmp_path / "new")
+    assert [len(data.y_train), len(data.y_val), len(data.y_test)] == [13, 2, 3]
+    assert data.y_train.tolist() == [*range(11), 0, 1] and data.x_train.dtype == np.uint8
+    again = write_medmnist3d_fixture(tmp_path / "again", "organmnist3d", (13, 2, 3), seed=1)
+    with np.load(path) as a, np.load(again) as b:
+        assert all(np.array_equal(a[k], b[k]) for k in a.files)
+    with pytest.raises(ValueError, match="three positive integers"):
+        write_medmnist3d_fixture(tmp_path, "organmnist3d", (4, 0, 2))
+    with pytest.raises(ValueError, match="valid flags"):
+        write_medmnist3d_fixture(tmp_path, "organ", (4, 2, 2))
