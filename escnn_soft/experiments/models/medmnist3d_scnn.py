@@ -20,15 +20,15 @@ upsampling produces:
 layer        operation                                                      grid
 ===========  =============================================================  ==========
 upsample     trilinear, ``align_corners=True``                              :math:`29^3`
-resblock1    block1: conv :math:`7^3`, pad 2; BN; act                      :math:`27^3`
-             block2: conv :math:`5^3`, pad 2; BN; act                      :math:`27^3`
+resblock1    block1: conv :math:`7^3`, pad 2; BN; act                       :math:`27^3`
+             block2: conv :math:`5^3`, pad 2; BN; act                       :math:`27^3`
              + skip1: conv :math:`7^3`, pad 2                               :math:`27^3`
 pool1        average :math:`5^3`, stride 2, pad 1                           :math:`13^3`
 resblock2    block3: conv :math:`3^3`, stride 2, pad 1; BN; act             :math:`7^3`
              pool2: average :math:`5^3`, stride 2, pad 1                    :math:`3^3`
              block4: conv :math:`3^3`, stride 2, pad 2; BN; act             :math:`3^3`
              + skip2: average :math:`5^3`, stride 2; conv :math:`3^3`       :math:`5^3, 3^3`
-resblock3    block5: conv :math:`3^3`, pad 1; BN; act                      :math:`3^3`
+resblock3    block5: conv :math:`3^3`, pad 1; BN; act                       :math:`3^3`
              pool3: average :math:`3^3`                                     :math:`1^3`
              block6: conv :math:`1^3` to invariant (trivial) fields         :math:`1^3`
              + skip3: conv :math:`3^3` to invariant fields                  :math:`1^3`
