@@ -5,6 +5,9 @@ Run:  python scripts/exploration_readme.py [--out results/exploration] [--check]
 
 ``--check`` writes nothing and exits with status 1 if a committed README differs from what the
 runs give (the test suite does the same).
+
+The paper's three experiments are always listed; ``o-adrenal`` (O on AdrenalMNIST3D, beyond the
+paper) once it has finished runs under ``<out>/o_adrenal/runs``.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -21,21 +24,30 @@ from escnn_soft.learned.reports import multiplicity_table, plot_eigenvalues
 from escnn_soft.records import atomic_write_text, format_mean_std, mean_std
 
 EXPERIMENTS = ("d3-autoencoder", "c2-typefaces", "c4-classifier")
+BEYOND = ("o-adrenal",)
+r"""Experiments beyond the paper, listed once they have finished runs."""
 MODELS = ("learned", "identity-init")
 COMMAND = "python scripts/exploration_runs.py --mnist PATH/TO/mnist.npz --threads 1"
 README_COMMAND = "python scripts/exploration_readme.py"
+COMMANDS = {"o-adrenal": "python scripts/exploration_runs.py --experiments o-adrenal --threads 1 --shard 0/2 &\n"
+                         "python scripts/exploration_runs.py --experiments o-adrenal --threads 1 --shard 1/2"}
 
 TITLES = {
     "d3-autoencoder": "D3 on MNIST: MLP autoencoder, latent 30",
     "c2-typefaces": "C2 swapping the typeface: convolutional autoencoder, latent 42",
     "c4-classifier": "C4 on MNIST: CNN classifier, latent 64",
+    "o-adrenal": "O on AdrenalMNIST3D: 3D CNN classifier, latent 48",
 }
 PAPER = {
     "d3-autoencoder": ("Table 2", "trivial : sign : standard ≈ 5 : 5 : 10", (5, 5, 10)),
     "c2-typefaces": ("Table 1", "trivial : sign ≈ 21 : 21", (21, 21)),
     "c4-classifier": ("Table 3, on CIFAR-10", "eigenvalues of ρ_Z(r) at 1 : i : −1 : −i ≈ 16 : 16 : 16 : 16",
                       (16, 16, 16, 16)),
+    "o-adrenal": (None, "its Section 4 never ran in 3D; a multiple of the regular representation in 48 dimensions "
+                        "is 2 × regular, 2 : 6 : 6 : 4 : 2 in escnn's irreps", (2, 6, 6, 4, 2)),
 }
+REFERENCE_LABELS = {"o-adrenal": "2 × regular"}
+r"""The name of the reference row where it is not the paper's."""
 PROTOCOL = {
     "d3-autoencoder": """\
 * Data: the first training digits of MNIST, pixels in [0, 1], each transformed afresh every epoch by a
@@ -71,6 +83,19 @@ PROTOCOL = {
   stride 2, then linear to 64); head: linear 64 → 10 without bias.
 * ρ_Z: `LearnedRepresentation(C4, 64)`, relation r⁴ = e with the inverse term, the paper's two terms.
 """,
+    "o-adrenal": """\
+* Data: AdrenalMNIST3D as shipped with the package (1,188 / 98 / 298 volumes of 28³ voxels), scaled to
+  [−1, 1] (x / 127.5 − 1); every training volume rotated afresh every epoch by a uniformly random element
+  of O; the validation and test volumes each rotated once by an element drawn from the data seed, the test
+  volumes also scored upright.
+* O = escnn's `octa_group()`, the 24 rotations of the cube, acting on the voxels by `voxel_action()`
+  (`field_action` of a trivial field of `octaOnR3`): an exact permutation.
+* Encoder: the MedMNIST3D comparison's 3D ResNet (`MedMNIST3DCNN`, the paper's) up to its 48-dim latent
+  before batch normalisation; head: its BatchNorm1d, ELU, linear 48 → 2. Not in the paper: its
+  objective weights are c4-classifier's.
+* ρ_Z: `LearnedRepresentation(O, 48)` on escnn's three generators, the Cayley-graph relations with the
+  inverse term.
+""",
 }
 
 
@@ -78,10 +103,15 @@ def folder(experiment: str) -> str:
     return experiment.replace("-", "_")
 
 
+def experiments(out: Path) -> Tuple[str, ...]:
+    r"""The experiments to write: the paper's three, then those of :data:`BEYOND` with finished runs."""
+    return EXPERIMENTS + tuple(e for e in BEYOND if any((out / folder(e) / "runs").glob("*/result.json")))
+
+
 def load_runs(out: Path) -> Dict[str, Dict[str, List[Dict[str, Any]]]]:
     r"""The finished runs by experiment and model, sorted by seed."""
-    runs: Dict[str, Dict[str, List[Dict[str, Any]]]] = {e: {m: [] for m in MODELS} for e in EXPERIMENTS}
-    for e in EXPERIMENTS:
+    runs: Dict[str, Dict[str, List[Dict[str, Any]]]] = {e: {m: [] for m in MODELS} for e in experiments(out)}
+    for e in runs:
         for path in sorted((out / folder(e) / "runs").glob("*/result.json")):
             r = json.loads(path.read_text(encoding="utf-8"))
             runs[e][r["config"]["model"]].append(r)
@@ -175,7 +205,8 @@ def _model_section(e: str, model: str, rs: Sequence[Mapping[str, Any]]) -> List[
         return [f"No finished `{model}` runs.\n"]
     labels = [f"seed {r['config']['seed']}" for r in rs]
     ds = [r["analysis"]["decomposition"] for r in rs]
-    text = [multiplicity_table(ds, labels=labels, reference=PAPER[e][2] if model == "learned" else None), "\n",
+    text = [multiplicity_table(ds, labels=labels, reference=PAPER[e][2] if model == "learned" else None,
+                               reference_label=REFERENCE_LABELS.get(e, "paper")), "\n",
             _run_table(rs), "\n", "No-data control (the same initial ρ_Z trained on the algebra loss alone, "
             "same steps):\n\n", multiplicity_table([r["analysis"]["control_decomposition"] for r in rs],
                                                   labels=labels),
@@ -187,7 +218,8 @@ def _model_section(e: str, model: str, rs: Sequence[Mapping[str, Any]]) -> List[
 def experiment_readme(e: str, runs: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
     learned, ablation = runs["learned"], runs["identity-init"]
     where, words, _ = PAPER[e]
-    text = [f"# {TITLES[e]}\n\n", f"Paper ({where}): {words}. Generated by `{README_COMMAND}` from "
+    lead = f"Paper ({where})" if where else "Not in the paper"
+    text = [f"# {TITLES[e]}\n\n", f"{lead}: {words}. Generated by `{README_COMMAND}` from "
             f"`runs/*/result.json`; multiplicities are the real ones of escnn's irreps (for a cyclic group also "
             f"the eigenvalues of ρ_Z(generator) counted at the nearest root of unity); a rounded decomposition "
             f"counts only where the learned matrices are a representation (algebra loss and homomorphism "
@@ -195,7 +227,7 @@ def experiment_readme(e: str, runs: Mapping[str, Sequence[Mapping[str, Any]]]) -
     if learned:
         r0 = learned[0]
         text.append(f"**Result** ({len(learned)} runs, `learned`): {_mean_counts([r['analysis']['decomposition'] for r in learned])} "
-                    f"(mean ± sample std) against the paper's {' : '.join(map(str, PAPER[e][2]))}; per run "
+                    f"(mean ± sample std) against {_reference_name(e)} {' : '.join(map(str, PAPER[e][2]))}; per run "
                     f"{', '.join(_counts(r['analysis']['decomposition']) for r in learned)}. Rounded, the learned "
                     f"decomposition equals the no-data control's in {sum(map(same_as_control, learned))} of "
                     f"{len(learned)} runs")
@@ -217,8 +249,12 @@ def experiment_readme(e: str, runs: Mapping[str, Sequence[Mapping[str, Any]]]) -
         text.append(f"* Runs: {r0['device']}, torch {r0['torch']}, {r0['threads']} torch thread(s), data "
                     f"`{r0.get('source', 'unrecorded')}`; `eigenvalues.png`: the eigenvalues of ρ_Z({r0['analysis']['eigenvalues']['element']}) "
                     f"during training (colour: the step, log scale).\n")
-    text.append(f"\n## Command\n\n```\n{COMMAND} --experiments {e}\n{README_COMMAND}\n```\n")
+    text.append(f"\n## Command\n\n```\n{COMMANDS.get(e, f'{COMMAND} --experiments {e}')}\n{README_COMMAND}\n```\n")
     return "".join(text)
+
+
+def _reference_name(e: str) -> str:
+    return f"{REFERENCE_LABELS[e]}'s" if e in REFERENCE_LABELS else "the paper's"
 
 
 def top_readme(runs: Mapping[str, Mapping[str, Sequence[Mapping[str, Any]]]]) -> str:
@@ -228,12 +264,14 @@ def top_readme(runs: Mapping[str, Mapping[str, Sequence[Mapping[str, Any]]]]) ->
             "into irreps; it reports a multiple of the regular representation every time. These are our "
             "reproductions of its three exploration experiments, trained by the comparison harness's runner "
             "(tasks `d3-autoencoder`, `c2-typefaces`, `c4-classifier` of `escnn_soft.experiments.tasks.exploration`; "
-            f"decomposition: `escnn_soft.learned.decompose`). This file is generated by `{README_COMMAND}` "
-            "from the runs' `result.json` files.\n\n",
+            f"decomposition: `escnn_soft.learned.decompose`)"
+            + ("" if "o-adrenal" not in runs else ", and the same study beyond the paper, in 3D: the 24 rotations "
+               "of the cube on AdrenalMNIST3D volumes (task `o-adrenal`)")
+            + f". This file is generated by `{README_COMMAND}` from the runs' `result.json` files.\n\n",
             "| experiment | group, latent | ours (`learned`, mean ± sample std) | per run | paper | = control |\n",
             "| --- | --- | --- | --- | --- | --- |\n"]
     agree = total = 0
-    for e in EXPERIMENTS:
+    for e in runs:
         rs = runs[e]["learned"]
         if not rs:
             text.append(f"| [`{folder(e)}`]({folder(e)}/) | | no finished runs | | | |\n")
@@ -244,8 +282,8 @@ def top_readme(runs: Mapping[str, Mapping[str, Sequence[Mapping[str, Any]]]]) ->
         text.append(f"| [`{folder(e)}`]({folder(e)}/) | {d['group']}, {d['dim']} | "
                     f"{_mean_counts([r['analysis']['decomposition'] for r in rs])} ({len(rs)} runs) | "
                     f"{', '.join(_counts(r['analysis']['decomposition']) for r in rs)} | "
-                    f"{' : '.join(map(str, PAPER[e][2]))} | {sum(map(same_as_control, rs))} of {len(rs)} |\n")
-    ablation = [r for e in EXPERIMENTS for r in runs[e]["identity-init"]]
+                    f"{_paper_cell(e)} | {sum(map(same_as_control, rs))} of {len(rs)} |\n")
+    ablation = [r for e in runs for r in runs[e]["identity-init"]]
     text.append(f"\nIn {agree} of {total} `learned` runs, and in {sum(map(same_as_control, ablation))} of "
                 f"{len(ablation)} `identity-init` runs, the learned decomposition, rounded, equals that of the "
                 "**no-data control**: the same initial ρ_Z trained on the algebra loss alone (no network, no "
@@ -277,18 +315,23 @@ def top_readme(runs: Mapping[str, Mapping[str, Sequence[Mapping[str, Any]]]]) ->
     return "".join(text)
 
 
+def _paper_cell(e: str) -> str:
+    numbers = " : ".join(map(str, PAPER[e][2]))
+    return f"not run ({REFERENCE_LABELS[e]}: {numbers})" if e in REFERENCE_LABELS else numbers
+
+
 def render(out: Path) -> Dict[Path, str]:
     r"""The READMEs the runs under ``out`` give, by path."""
     runs = load_runs(out)
     pages = {out / "README.md": top_readme(runs)}
-    for e in EXPERIMENTS:
+    for e in runs:
         pages[out / folder(e) / "README.md"] = experiment_readme(e, runs[e])
     return pages
 
 
 def plot(out: Path) -> None:
     runs = load_runs(out)
-    for e in EXPERIMENTS:
+    for e in runs:
         rs = runs[e]["learned"] + runs[e]["identity-init"]
         if not rs:
             continue

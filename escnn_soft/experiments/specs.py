@@ -98,14 +98,18 @@ TASK_SPECS: Mapping[str, TaskSpec] = {spec.name: spec for spec in (
              metric="negative reconstruction MSE"),
     TaskSpec("c4-classifier", groups=("C4",), models=_EXPLORATION_MODELS, default_group="C4",
              default_models=("learned",), default_epochs=8, default_train_size=3000),
+    TaskSpec("o-adrenal", groups=("O",), models=_EXPLORATION_MODELS, default_group="O",
+             default_models=("learned",), default_epochs=12,
+             default_train_size=MEDMNIST3D_TRAIN_SIZES["adrenalmnist3d"], default_batch_size=16),
     *(TaskSpec(flag, groups=("O",), models=("cnn", "cnn-aug", "soft", "soft-postbn", "scnn-octa", "scnn-so3"),
                default_group="O",
                default_models=("cnn-aug", "soft"), default_epochs=2, default_train_size=size, default_batch_size=32)
       for flag, size in MEDMNIST3D_TRAIN_SIZES.items()),
 )}
 r"""The built-in tasks by name: single and double-digit MNIST (:mod:`~escnn_soft.experiments.tasks.mnist`,
-:mod:`~escnn_soft.experiments.tasks.ddmnist`), the three exploration experiments
-(:mod:`~escnn_soft.experiments.tasks.exploration`) and the six MedMNIST3D datasets
+:mod:`~escnn_soft.experiments.tasks.ddmnist`), the exploration experiments
+(:mod:`~escnn_soft.experiments.tasks.exploration`: the paper's three and ``o-adrenal``) and the six
+MedMNIST3D datasets
 (:mod:`~escnn_soft.experiments.tasks.medmnist3d`, one task each: :data:`MEDMNIST3D_TRAIN_SIZES`)."""
 
 DEFAULT_TASK: str = "mnist"

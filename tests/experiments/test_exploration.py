@@ -1,4 +1,5 @@
 import importlib.util
+import json
 import pickle
 import tarfile
 from pathlib import Path
@@ -12,15 +13,19 @@ from escnn.group import cyclic_group
 
 from escnn_soft import field_action
 from escnn_soft.experiments import get_task
+from escnn_soft.experiments.models.medmnist3d import MEDMNIST3D_LATENT_DIM
 from escnn_soft.experiments.runner import RunConfig, train_run
 from escnn_soft.experiments.specs import TASK_SPECS
+from escnn_soft.experiments.task import Source
 from escnn_soft.experiments.tasks import exploration
 from escnn_soft.experiments.tasks.exploration import (EXPERIMENTS, EXPLORATION_TASKS, TEST_SIZE, VAL_SIZE, _Channelwise,
                                                       algebra_control)
+from escnn_soft.experiments.tasks.medmnist3d import voxel_action
 from escnn_soft.learned import LearnedRepresentation
 
 ROOT = Path(__file__).resolve().parents[2]
 TASKS = {t.name: t for t in EXPLORATION_TASKS}
+PLANAR = [name for name in EXPERIMENTS if name != "o-adrenal"]     # the paper's three, in 2D
 
 
 def _config(task, model="learned", epochs=2, train_size=96, batch_size=32, source=None):
@@ -32,7 +37,7 @@ def _config(task, model="learned", epochs=2, train_size=96, batch_size=32, sourc
 
 @pytest.fixture(scope="module")
 def sources():
-    return {name: task.open(None) for name, task in TASKS.items()}
+    return {name: TASKS[name].open(None) for name in PLANAR}
 
 
 def test_tasks_follow_the_experiments():
@@ -45,10 +50,11 @@ def test_tasks_follow_the_experiments():
         assert (h["lambda_zy"], h["lambda_xz"], h["lambda_w"], h["inverse"], h["lr"]) == \
             (e.lambda_zy, e.lambda_xz, e.lambda_w, e.inverse, 3e-3)
         assert task.hyperparameters("identity-init", task.default_group)["init"] == "identity"
-        assert task.metric == ("accuracy" if task.name == "c4-classifier" else "negative reconstruction MSE")
+        assert task.metric == ("accuracy" if task.classifier else "negative reconstruction MSE")
     # the committed runs' keys depend on these: scripts/exploration_runs.py uses the default groups and epochs
     assert {t.name: (t.default_group, t.default_epochs, t.default_train_size) for t in EXPLORATION_TASKS} == {
-        "d3-autoencoder": ("D3", 20, 3000), "c2-typefaces": ("C2", 20, 8000), "c4-classifier": ("C4", 8, 3000)}
+        "d3-autoencoder": ("D3", 20, 3000), "c2-typefaces": ("C2", 20, 8000), "c4-classifier": ("C4", 8, 3000),
+        "o-adrenal": ("O", 12, 1188)}
     with pytest.raises(ValueError, match="valid models"):
         TASKS["c2-typefaces"].hyperparameters("soft", "C2")
     with pytest.raises(ValueError, match="valid groups"):
@@ -62,7 +68,7 @@ def test_reconstruction_score_is_negative_mse():
     torch.testing.assert_close(TASKS["d3-autoencoder"].score(out, out), torch.zeros(3))
 
 
-@pytest.mark.parametrize("name", list(EXPERIMENTS))
+@pytest.mark.parametrize("name", PLANAR)
 def test_a_tiny_run_adds_the_analysis(name, sources, tmp_path):
     task, source = TASKS[name], sources[name]
     data = task.load(task.default_group, source, train_size=96, data_seed=0, device=torch.device("cpu"))
@@ -193,3 +199,128 @@ def test_committed_readmes_match_the_runs():
     out = ROOT / "results" / "exploration"
     for path, text in readme.render(out).items():
         assert path.read_text(encoding="utf-8") == text, f"{path} is out of date: run {readme.README_COMMAND}"
+
+
+# ---------------------------------------------------------------- o-adrenal: the study on O in 3D
+
+@pytest.fixture(scope="module")
+def adrenal():
+    r"""The o-adrenal task and a few volumes of each split of the shipped AdrenalMNIST3D."""
+    task = TASKS["o-adrenal"]
+    full = task.open(None)
+    d = full.data
+    small = d._replace(x_train=d.x_train[:6], y_train=d.y_train[:6], x_val=d.x_val[:4], y_val=d.y_val[:4],
+                       x_test=d.x_test[:4], y_test=d.y_test[:4])
+    return task, full, Source(small, "tiny", "a few adrenalmnist3d volumes")
+
+
+def test_o_adrenal_is_registered_with_c4_classifiers_objective():
+    task, c4 = TASKS["o-adrenal"], TASKS["c4-classifier"]
+    assert get_task("o-adrenal") is task and task.spec is TASK_SPECS["o-adrenal"]
+    assert (task.groups, task.models, task.metric) == (("O",), ("learned", "identity-init"), "accuracy")
+    assert TASK_SPECS["o-adrenal"].default_batch_size == 16                 # twice the steps of batch 32
+    assert EXPERIMENTS["o-adrenal"].dim == MEDMNIST3D_LATENT_DIM == 48 and EXPERIMENTS["o-adrenal"].relators is None
+    for model in task.models:
+        assert task.hyperparameters(model, "O") == c4.hyperparameters(model, "C4")
+    assert list(TASK_SPECS).index("o-adrenal") == list(TASK_SPECS).index("c4-classifier") + 1
+
+
+def test_o_adrenal_acts_by_the_exact_voxel_permutation(adrenal):
+    task, _, source = adrenal
+    data = task.load("O", source, train_size=6, data_seed=0, device=torch.device("cpu"))
+    action, reference = data.in_action, voxel_action()
+    assert action.group is reference.group and action.group.order == 24
+    assert exploration._group(task.experiment) is reference.group          # rho_Z is learned for the same O
+    x = torch.randn(24, 1, 28, 28, 28)
+    g = torch.arange(24)
+    moved = action(x, g)
+    assert torch.equal(moved, reference(x, g))
+    assert torch.equal(moved.flatten(1).sort(1).values, x.flatten(1).sort(1).values)   # a permutation of voxels
+    assert torch.equal(action(moved, action.group.inv[g]), x)                          # undone exactly
+    # the fixed evaluation rotations come from the data seed
+    again = task.load("O", source, train_size=6, data_seed=0, device=torch.device("cpu"))
+    other = task.load("O", source, train_size=6, data_seed=1, device=torch.device("cpu"))
+    assert torch.equal(data.test[0], again.test[0]) and not torch.equal(data.test[0], other.test[0])
+    assert data.val[0].min() >= -1 and data.val[0].max() <= 1 and data.test[0].shape == (4, 1, 28, 28, 28)
+
+
+@pytest.mark.parametrize("model", ["learned", "identity-init"])
+def test_o_adrenal_tiny_run_decomposes_on_O(adrenal, model, tmp_path):
+    task, _, source = adrenal
+    data = task.load("O", source, train_size=4, data_seed=0, device=torch.device("cpu"))
+    config = _config(task, model=model, epochs=1, train_size=4, batch_size=2, source=source)
+    run_dir = tmp_path / "o_adrenal" / "runs" / config.name()
+    result = train_run(task, data, config, run_dir, device="cpu", progress=False, equivariance_batch=2)
+    a = result["analysis"]
+    assert a["steps"] == 2 and a["experiment"] == "o-adrenal" and a["latent_dim"] == 48
+    for key in ("decomposition", "initial_decomposition", "control_decomposition"):
+        d = a[key]
+        assert d["group"] == "Octahedral" and d["dim"] == 48
+        assert [i["dim"] for i in d["irreps"]] == [1, 3, 3, 2, 1]
+    assert a["relations"] == "Cayley graph" and a["eigenvalues"]["element_order"] == 4
+    assert a["eigenvalues"]["element"] == "rotation by 90° about (-1, 0, 0)"      # escnn's first generator of O
+    assert set(a["test"]) == {"equivariance_mse", "shifted_accuracy"}
+    assert result["equivariance_batch"] == 2 and result["latent_equivariance_error"] is not None
+    assert set(result["test_scores"]) == {"upright"} and set(result["metrics"]["test"]) == {"AUC"}
+    assert result["parameters"] == 141_998 + 3 * 48 * 48                # the 3D ResNet plus three generators
+    state = torch.load(run_dir / "model.pt", weights_only=True)
+    assert state["representation.generators"].shape == (3, 48, 48)
+    # the READMEs list o-adrenal once it has runs, with 2 x regular as the reference
+    readme = _module(ROOT / "scripts" / "exploration_readme.py", "exploration_readme")
+    assert readme.experiments(ROOT / "results" / "exploration") == readme.EXPERIMENTS
+    pages = readme.render(tmp_path)
+    page, top = pages[tmp_path / "o_adrenal" / "README.md"], pages[tmp_path / "README.md"]
+    assert page.startswith("# O on AdrenalMNIST3D") and "Not in the paper" in page and "--shard 1/2" in page
+    assert f"No finished `{'identity-init' if model == 'learned' else 'learned'}` runs." in page
+    assert ("| 2 × regular | 2 | 6 | 6 | 4 | 2 |" in page) == (model == "learned")
+    assert "[`o_adrenal`](o_adrenal/)" in top and "task `o-adrenal`" in top
+
+
+def test_o_adrenal_bad_inputs(adrenal):
+    task, full, source = adrenal
+    with pytest.raises(ValueError, match="o-adrenal trains on adrenalmnist3d"):
+        task.open("mnist")
+    with pytest.raises(FileNotFoundError, match="pass the folder holding adrenalmnist3d.npz"):
+        task.open("no/such/folder")
+    with pytest.raises(ValueError, match="reads adrenalmnist3d.npz, got the file organmnist3d.npz"):
+        task.open("somewhere/organmnist3d.npz")
+    with pytest.raises(ValueError, match="between 2 and 1188"):
+        task.check(full, 1189)
+    with pytest.raises(ValueError, match="between 2 and 6"):
+        task.load("O", source, train_size=1, data_seed=0, device=torch.device("cpu"))
+    with pytest.raises(ValueError, match="valid groups: O"):
+        task.load("C4", source, train_size=4, data_seed=0, device=torch.device("cpu"))
+    with pytest.raises(ValueError, match="valid models: learned, identity-init"):
+        task.hyperparameters("soft", "O")
+    with pytest.raises(TypeError, match="it reads adrenalmnist3d"):
+        task.check(Source(object(), "x", "MNIST digits"), 4)
+    with pytest.raises(TypeError, match="it is a MedMNIST3D dataset"):
+        TASKS["c4-classifier"].check(full, 4)
+    with pytest.raises(TypeError, match="must be an Experiment"):
+        exploration.ExplorationTask("o-adrenal")
+
+
+def test_the_sweep_keeps_the_committed_runs_and_adds_o_adrenal():
+    runs = _module(ROOT / "scripts" / "exploration_runs.py", "exploration_runs")
+    plan = runs.planned(EXPLORATION_TASKS)
+    assert [t.name for t, _, _ in plan[:len(plan) - 6]] == [n for n in PLANAR for _ in range(7)]
+    committed = sorted((ROOT / "results" / "exploration").glob("*/runs/*/result.json"))
+    assert len(committed) == 21
+    planned_names = set()
+    for path in committed:
+        r = json.loads(path.read_text(encoding="utf-8"))
+        config = runs.run_config(TASKS[r["config"]["task"]], r["config"]["model"], r["config"]["seed"],
+                                 r["config"]["data"])
+        assert config.to_dict() == r["config"] and config.name() == path.parent.name
+        planned_names.add((r["config"]["task"], r["config"]["model"], r["config"]["seed"]))
+    assert planned_names == {(t.name, m, s) for t, m, s in plan if t.name != "o-adrenal"}
+    adrenal_runs = [(m, s) for t, m, s in plan if t.name == "o-adrenal"]
+    assert adrenal_runs == [("learned", 0), ("learned", 1), ("learned", 2),
+                            ("identity-init", 0), ("identity-init", 1), ("identity-init", 2)]
+    config = runs.run_config(TASKS["o-adrenal"], "learned", 0, "data")
+    assert (config.epochs, config.train_size, config.batch_size) == (12, 1188, 16)
+    assert config.batch_size == TASKS["o-adrenal"].default_batch_size
+    with pytest.raises(SystemExit):
+        runs.main(["--experiments", "o-adrenl"])
+    with pytest.raises(SystemExit):
+        runs.main(["--shard", "2/2"])

@@ -13,7 +13,15 @@ experiment          encoder                                 head
                     pair, :class:`FirstOfPair`), latent 42
 ``c4-classifier``   :class:`CNNEncoder`, the paper's        linear 64 → 10 without bias
                     CIFAR-10 encoder, latent 64
+``o-adrenal``       the MedMNIST3D 3D ResNet                BatchNorm1d, ELU, linear 48 → 2,
+                    (:class:`~escnn_soft.experiments.       the same network's head
+                    models.medmnist3d.MedMNIST3DCNN`) to
+                    its latent before batch normalisation,
+                    48
 ==================  ======================================  =================================
+
+``o-adrenal``, beyond the paper, reuses the MedMNIST3D comparison's network
+(:mod:`escnn_soft.experiments.models.medmnist3d`) as it is, cut where its soft models act.
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ Each experiment trains a plain network together with a *learned* latent action
     + \lambda_{XZ}\, \mathrm{MSE}\big(E(\rho_X(g) x), \rho_Z(g) E(x)\big) + \lambda_W\, \mathcal{L}_\text{alg}(\rho_Z),
 
 with :math:`g` uniform per sample, drawn from the run's generator, and at the end of the run
-decomposes :math:`\rho_Z` into escnn's irreps (:func:`~escnn_soft.learned.decompose`). Three
-tasks, one per experiment (:data:`EXPERIMENTS`), each with one group:
+decomposes :math:`\rho_Z` into escnn's irreps (:func:`~escnn_soft.learned.decompose`). Four
+tasks, one per experiment (:data:`EXPERIMENTS`), each with one group: the paper's three and one
+it never ran, the same study in 3D:
 
 ==================  =====  ==========================================================================
 task                group  data, network and action
@@ -21,6 +22,9 @@ task                group  data, network and action
                            typeface (paper: 21 : 21)
 ``c4-classifier``   C4     MNIST (or CIFAR-10, the paper's data), CNN classifier, latent 64; C4 rotates
                            by 90° (paper, on CIFAR-10: 16 : 16 : 16 : 16)
+``o-adrenal``       O      AdrenalMNIST3D volumes, the MedMNIST3D 3D ResNet as classifier, latent 48;
+                           the 24 rotations of the cube permute the voxels (not in the paper; a
+                           multiple of the regular representation would be 2 × regular)
 ==================  =====  ==========================================================================
 
 Two models each: ``learned``, :math:`\rho_Z` initialised at random rotations (Haar on
@@ -30,11 +34,39 @@ Hyperparameters (:data:`EXPERIMENTS`): Adam with learning rate 0.003; the weight
 :math:`\lambda_{ZY}, \lambda_{XZ}, \lambda_W` and the algebra loss's ``inverse`` weight of the
 paper's commands; the paper's presentation :math:`r^3 = s^2 = (rs)^2 = e` for D3 (no inverse
 term), the Cayley-graph relations (for a cyclic group the same as :math:`r^N = e`) with the
-inverse term for C2 and C4.
+inverse term for C2, C4 and O.
+
+**O on AdrenalMNIST3D** (``o-adrenal``). The paper ran its Section 4 only in 2D; this is its
+study on the MedMNIST3D task's data and network (:mod:`~escnn_soft.experiments.tasks.medmnist3d`).
+The volumes are scaled to :math:`[-1, 1]` (:math:`x / 127.5 - 1`) and rotated by
+:func:`~escnn_soft.experiments.tasks.medmnist3d.voxel_action` (escnn's
+:func:`~escnn.group.octa_group`, the 24 rotations of the cube, as an exact permutation of the
+voxels). Encoder: :class:`~escnn_soft.experiments.models.medmnist3d.MedMNIST3DCNN` up to its
+48-dim latent before batch normalisation (``latent="pre-bn"``, where the MedMNIST3D soft models
+act); head: that network's own, BatchNorm1d, ELU, linear 48 → 2, as in the paper's MedMNIST
+model. A bare linear head (c4-classifier's) could satisfy the shifted task term
+:math:`D(\rho_Z(g) z) = D(z)` only by reading the trivial isotypic part of :math:`z`; the
+coordinatewise BatchNorm and ELU head is also invariant when :math:`\rho_Z` permutes coordinates
+(with its weights equal on each orbit), which is what the regular representation does in its
+natural basis, so the data have a reason to prefer it here. (In training mode the head's
+BatchNorm normalises the shifted latents by their own batch statistics, and its running
+statistics see both passes.) The objective's weights are
+c4-classifier's (:math:`\lambda_{ZY} = \lambda_{XZ} = 0.25`, :math:`\lambda_W = 1`, Cayley-graph
+relations with the inverse term): the paper has no 3D command, so the classifier's weights are
+the natural default; Adam at 0.003 as for the other three. The training volumes are the first
+``train_size`` of an order of the training split fixed by the data seed, rotated afresh every
+epoch; the validation (98) and test (298) volumes of the dataset are each rotated once by an
+element drawn from the data seed, and every run is also scored on the test volumes upright
+(``test_scores["upright"]``), with the ROC AUC (:meth:`ExplorationTask.metrics`), all as in
+:class:`~escnn_soft.experiments.tasks.medmnist3d.MedMNIST3DData`. Batch 16, half the MedMNIST3D
+task's: at about the same cost per epoch it gives twice the Adam steps, which the algebra loss on
+:math:`O` needs (started at the identity, the no-data control at 48 dimensions is not yet a
+representation after 570 steps, and is after about 800); 12 epochs of all 1,188 training volumes
+are 900 steps (``scripts/exploration_runs.py`` has the measured costs).
 
 **Scores.** The autoencoders' score is the *negative* reconstruction MSE per sample (mean
-over pixels), so that higher is better as the runner expects; the classifier's is the
-accuracy. The training digits are the first ``train_size`` of the source's training split,
+over pixels), so that higher is better as the runner expects; the classifiers' is the
+accuracy. In 2D, the training digits are the first ``train_size`` of the source's training split,
 transformed afresh every epoch by uniform elements of :math:`G` (D3, C4); the validation set
 (:data:`VAL_SIZE`, the *last* training images) and the test set (:data:`TEST_SIZE`, the first
 test images) are each transformed once by fixed elements. The typeface pairs are drawn once
@@ -56,7 +88,9 @@ of the shifted task and of the latent equivariance MSE.
 (``cifar-10-python.tar.gz``, a folder holding it, or its extracted ``cifar-10-batches-py``
 folder; :func:`~escnn_soft.experiments.datasets.load_cifar10`), the paper's data; for
 ``c2-typefaces`` ``None`` (digits 0–9 drawn in two fonts of matplotlib) or a TMNIST CSV
-(``PATH`` or ``"tmnist:PATH"``).
+(``PATH`` or ``"tmnist:PATH"``); for ``o-adrenal`` ``None`` (the AdrenalMNIST3D file shipped with
+the package, :func:`~escnn_soft.experiments.datasets.load_medmnist3d`) or the folder holding
+``adrenalmnist3d.npz``, or that file.
 
 **Running them.** The tasks are registered, with their names and quick defaults in
 :data:`~escnn_soft.experiments.specs.TASK_SPECS`, so the one runner trains them from the
@@ -87,18 +121,22 @@ from ...learned.objective import StudyObjective
 from ...learned.reports import decomposition_record
 from ..datasets import CIFAR10, CIFAR10_URL, cache_root, load_cifar10
 from ..datasets.cifar10 import _ARCHIVE as _CIFAR10_ARCHIVE, _FOLDER as _CIFAR10_FOLDER
+from ..datasets.medmnist import MedMNIST3D
 from ..datasets.typefaces import TypefaceGlyphs, load_typefaces, typeface_pairs
 from ..models.exploration import (CNNEncoder, ConvDecoder, ConvEncoder, FirstOfPair, LearnedLatentModel,
                                   MLPDecoder, MLPEncoder)
+from ..models.medmnist3d import MEDMNIST3D_LATENT_DIM, medmnist3d_cnn
 from ..specs import TASK_SPECS
 from ..task import Source, Task, TaskData, TrainingSetup
 from .common import check_names, open_mnist, split_source
+from .medmnist3d import MedMNIST3DData, MedMNIST3DTask, medmnist3d_auc, voxel_action
 
 __all__ = [
     "Experiment",
     "EXPERIMENTS",
     "VAL_SIZE",
     "TEST_SIZE",
+    "VOLUMES",
     "SNAPSHOTS",
     "ExplorationData",
     "ExplorationTask",
@@ -111,6 +149,9 @@ r"""Validation images (the last of the training split) or pairs."""
 
 TEST_SIZE: int = 1000
 r"""Test images (the first of the test split) or pairs."""
+
+VOLUMES: str = "adrenalmnist3d"
+r"""The MedMNIST3D dataset of ``o-adrenal`` (its validation and test sets are the dataset's own)."""
 
 SNAPSHOTS: int = 60
 r"""About how many eigenvalue snapshots a run records, geometrically spaced over its steps."""
@@ -160,8 +201,14 @@ EXPERIMENTS: Dict[str, Experiment] = {e.name: e for e in (
                lambda_zy=0.5 * 0.5, lambda_xz=0.5 * 0.5, lambda_w=1.0, inverse=1.0, relators=None,
                reference=(16, 16, 16, 16),
                paper="Table 3 (CIFAR-10): 16 : 16 : 16 : 16 eigenvalues at 1, i, -1, -i"),
+    Experiment("o-adrenal", "O rotating AdrenalMNIST3D volumes (3D CNN classifier, latent 48)",
+               MEDMNIST3D_LATENT_DIM, lambda_zy=0.5 * 0.5, lambda_xz=0.5 * 0.5, lambda_w=1.0, inverse=1.0,
+               relators=None, reference=(2, 6, 6, 4, 2),
+               paper="not in the paper; 2 × regular(O) is 2 : 6 : 6 : 4 : 2 in escnn's irreps irrep_0, irrep_1, "
+                     "irrep_-1, irrep_2, irrep_3 (dimensions 1, 3, 3, 2, 1)"),
 )}
-r"""The three experiments by task name (objective weights of the paper's commands)."""
+r"""The four experiments by task name: the paper's three (objective weights of its commands) and
+``o-adrenal``, with c4-classifier's weights."""
 
 _INITS: Dict[str, Tuple[str, float]] = {"learned": ("rotation", 0.01), "identity-init": ("identity", 0.1)}
 
@@ -188,6 +235,8 @@ class _Channelwise(GroupAction):
 
 
 def _in_action(experiment: Experiment) -> GroupAction:
+    if experiment.name == "o-adrenal":
+        return voxel_action()                            # the 24 rotations of the cube, a voxel permutation
     if experiment.name == "c2-typefaces":
         return regular_latent(cyclic_group(2), 2)         # C2's regular representation on the slot axis of a pair
     r2 = _gspace(experiment)
@@ -277,6 +326,22 @@ def _element_order(table: GroupTable, index: int) -> int:
     return k
 
 
+def _element_name(table: GroupTable, index: int) -> str:
+    r"""escnn's name of an element; a rotation of 3D space (escnn prints its quaternion) as its angle
+    and axis, e.g. ``"rotation by 90° about (-1, 0, 0)"``."""
+    element = table.elements[index]
+    if getattr(element, "param", None) != "Q":
+        return str(element)
+    q = np.asarray(element.to("Q"), dtype=np.float64)          # (x, y, z, w)
+    if q[3] < 0:
+        q = -q
+    angle = np.degrees(2 * np.arccos(np.clip(q[3], -1.0, 1.0)))
+    if np.linalg.norm(q[:3]) < 1e-9:
+        return "identity"
+    axis = q[:3] / np.linalg.norm(q[:3])
+    return f"rotation by {angle:.0f}° about ({', '.join(f'{v:.3g}' for v in axis + 0.0)})"
+
+
 def _eigenvalues(representation: LearnedRepresentation, element: int) -> np.ndarray:
     with torch.no_grad():
         M = representation.matrices()[element].detach().cpu().double().numpy()
@@ -323,14 +388,23 @@ class ExplorationTask(Task):
     """
 
     def __init__(self, experiment: Experiment):
+        if not isinstance(experiment, Experiment):
+            raise TypeError(f"experiment must be an Experiment (one of EXPERIMENTS), got {type(experiment).__name__}")
         self.experiment = experiment
         self.spec = TASK_SPECS[experiment.name]
-        self.classifier = experiment.name == "c4-classifier"
+        self.volumetric = experiment.name == "o-adrenal"
+        self.classifier = experiment.name in ("c4-classifier", "o-adrenal")
+        self._volumes = MedMNIST3DTask(VOLUMES) if self.volumetric else None
 
     # ------------------------------------------------------------------ data
 
     def open(self, source: Optional[str]) -> Source:
         name, path = split_source(source)
+        if self.volumetric:
+            if name is not None:
+                raise ValueError(f"{self.name} trains on {VOLUMES}: give no source (the file shipped with the "
+                                 f"package), the folder holding {VOLUMES}.npz, or that file; got {source!r}")
+            return self._volumes.open(path)
         if self.experiment.name == "c2-typefaces":
             if name not in (None, "tmnist"):
                 raise ValueError(f"c2-typefaces reads a TMNIST CSV ('tmnist:PATH' or PATH) or, by default, "
@@ -356,6 +430,12 @@ class ExplorationTask(Task):
         return open_mnist(path)
 
     def check(self, source: Source, train_size: int) -> None:
+        if self.volumetric != isinstance(source.data, MedMNIST3D):
+            raise TypeError(f"{self.name} cannot train on {source.description}: "
+                            + (f"it reads {VOLUMES} (open it with this task's open)" if self.volumetric else
+                               "it is a MedMNIST3D dataset"))
+        if self.volumetric:
+            return self._volumes.check(source, train_size)
         if train_size <= 0:
             raise ValueError(f"train size must be positive, got {train_size}")
         if isinstance(source.data, TypefaceGlyphs):
@@ -369,9 +449,13 @@ class ExplorationTask(Task):
             raise ValueError(f"{source.description} has {len(source.data.x_test)} test images; {TEST_SIZE} needed")
 
     def load(self, group: str, source: Source, *, train_size: int, data_seed: int,
-             device: torch.device) -> ExplorationData:
+             device: torch.device) -> TaskData:
+        r"""The splits (see the module documentation): an :class:`ExplorationData`, or for
+        ``o-adrenal`` a :class:`~escnn_soft.experiments.tasks.medmnist3d.MedMNIST3DData`."""
         check_names(self, self.default_models[0], group)
         self.check(source, train_size)
+        if self.volumetric:
+            return MedMNIST3DData(source.data, train_size=train_size, data_seed=data_seed, device=device)
         act = _in_action(self.experiment)
         if isinstance(source.data, TypefaceGlyphs):
             def pairs(n: int, seed: int) -> torch.Tensor:
@@ -419,6 +503,11 @@ class ExplorationTask(Task):
             target = target[:, 0]                # a pair: the reconstruction is of its first slot
         return -((output - target) ** 2).flatten(1).mean(1)
 
+    def metrics(self, output: torch.Tensor, target: torch.Tensor) -> Dict[str, float]:
+        r"""``o-adrenal``: the ROC AUC, as MedMNIST's evaluator computes it
+        (:func:`~escnn_soft.experiments.tasks.medmnist3d.medmnist3d_auc`); none for the others."""
+        return {"AUC": medmnist3d_auc(output, target)} if self.volumetric else {}
+
     def _representation(self, hyperparameters: Mapping[str, Any], seed: int) -> LearnedRepresentation:
         e = self.experiment
         G = _group(e)
@@ -442,6 +531,10 @@ class ExplorationTask(Task):
         elif e.name == "c2-typefaces":
             net = LearnedLatentModel(FirstOfPair(ConvEncoder(e.dim)), ConvDecoder(e.dim), rho)
             task_loss, out_action = _FirstOfPairLoss(), act
+        elif e.name == "o-adrenal":
+            cnn = medmnist3d_cnn(self._volumes.n_classes, latent="pre-bn")       # encoder to the 48-dim latent
+            net = LearnedLatentModel(cnn.encoder, cnn.head, rho)                # head: BatchNorm1d, ELU, linear
+            task_loss, out_action = nn.CrossEntropyLoss(), None
         else:
             net = LearnedLatentModel(CNNEncoder(e.dim), nn.Linear(e.dim, 10, bias=False), rho)
             task_loss, out_action = nn.CrossEntropyLoss(), None
@@ -482,8 +575,9 @@ class ExplorationTask(Task):
                 "decomposition": decomposition_record(decompose(rho)),
                 "initial_decomposition": decomposition_record(decompose(initial)),
                 "control_decomposition": decomposition_record(decompose(control)),
-                "test": _test_figures(objective, data, self.classifier),
-                "eigenvalues": {"element": str(rho.group.elements[element]), "element_index": element,
+                "test": _test_figures(objective, data, self.classifier,
+                                      batch_size=_VOLUME_BATCH if self.volumetric else 500),
+                "eigenvalues": {"element": _element_name(rho.group, element), "element_index": element,
                                 "element_order": _element_order(rho.group, element),
                                 "steps": [k for k, _ in snapshots],
                                 "real": [s["real"] for _, s in snapshots],
@@ -492,6 +586,9 @@ class ExplorationTask(Task):
 
         return TrainingSetup(net, loss, augment=e.name != "c2-typefaces", latent=("encoder", rho),
                              on_step=on_step, analysis=analysis)
+
+
+_VOLUME_BATCH = 64     # evaluation batch of the test figures on 29^3 volumes
 
 
 class _FirstOfPairLoss(nn.Module):
@@ -528,4 +625,4 @@ def _test_figures(objective: StudyObjective, data: TaskData, classifier: bool,
 
 
 EXPLORATION_TASKS: Tuple[ExplorationTask, ...] = tuple(ExplorationTask(e) for e in EXPERIMENTS.values())
-r"""The three tasks, one per experiment, to register (:func:`~escnn_soft.experiments.task.register_task`)."""
+r"""The four tasks, one per experiment, to register (:func:`~escnn_soft.experiments.task.register_task`)."""
