@@ -101,7 +101,8 @@ def epoch_costs(steps: int) -> List[Dict[str, object]]:
             data = task.load(group, source, train_size=task.default_train_size, data_seed=0,
                              device=torch.device("cpu"), **data_settings(task, task.hyperparameters(task.models[0], group)))
         except (OSError, ValueError) as e:
-            rows.append({"task": name, "group": group, "model": "—", "note": f"not measured: {str(e).splitlines()[0]}"})
+            rows.append({"task": name, "group": group, "model": "—",
+                         "note": f"not measured: its data is not on this machine ({type(e).__name__})"})
             continue
         per_epoch = math.ceil(train_size / options.batch_size)
         for model in task.models:
