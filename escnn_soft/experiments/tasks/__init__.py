@@ -3,7 +3,8 @@ r"""The registered comparison tasks, one module each:
 * :mod:`escnn_soft.experiments.tasks.mnist` — single MNIST digits (``"mnist"``, the default);
 * :mod:`escnn_soft.experiments.tasks.ddmnist` — double-digit MNIST (``"ddmnist"``);
 * :mod:`escnn_soft.experiments.tasks.exploration` — the paper's three exploration
-  experiments (``"d3-autoencoder"``, ``"c2-typefaces"``, ``"c4-classifier"``);
+  experiments (``"d3-autoencoder"``, ``"c2-typefaces"``, ``"c4-classifier"``) and the
+  learned action of the cube's rotations on AdrenalMNIST3D (``"o-adrenal"``);
 * :mod:`escnn_soft.experiments.tasks.medmnist3d` — the six MedMNIST3D datasets under the
   rotations of the cube, one task each, named by its flag (``"adrenalmnist3d"``, ...);
 
