@@ -19,7 +19,7 @@ from typing import Callable
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import header, interleaved, publish  # noqa: E402
+from timing import add_timing_options, header, interleaved, parse_timing_args, publish  # noqa: E402
 
 from escnn_soft.experiments.tasks import DDMNISTTask  # noqa: E402
 
@@ -49,13 +49,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--groups", default="C4,D1,D4")
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--out", default=None, help="also write the table (markdown) to this file")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
+    add_timing_options(parser, repeats=5)
+    args = parse_timing_args(parser)
     x = torch.randn(args.batch_size, 1, 56, 56, device=args.device)
     y = torch.randint(0, 100, (args.batch_size,), device=args.device)
     rows = []

@@ -28,7 +28,7 @@ from typing import Callable, Dict, Tuple
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import header, interleaved, publish  # noqa: E402
+from timing import add_timing_options, header, interleaved, parse_timing_args, publish  # noqa: E402
 
 from escnn_soft.experiments.models.medmnist3d import medmnist3d_cnn  # noqa: E402
 from escnn_soft.experiments.models.medmnist3d_scnn import medmnist3d_octa_scnn, medmnist3d_so3_scnn  # noqa: E402
@@ -80,13 +80,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--strict-batch-size", type=int, default=None,
                         help="batch of the strict models (default: --batch-size); times scaled linearly")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--out", default=None, help="also write the table (markdown) to this file")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
+    add_timing_options(parser, repeats=3)
+    args = parse_timing_args(parser)
     full = args.batch_size
     small = args.strict_batch_size or full
     x_full, y_full = batch(full)

@@ -7,13 +7,14 @@ import platform
 import statistics
 import sys
 import time
+import argparse
 from typing import Callable, Dict
 
 import torch
 
 from escnn_soft.records import atomic_write_text, provenance
 
-__all__ = ["interleaved", "environment", "header", "publish"]
+__all__ = ["interleaved", "environment", "header", "publish", "add_timing_options", "parse_timing_args"]
 
 
 def _sync(device: torch.device | str | None) -> None:
@@ -77,3 +78,19 @@ def publish(text: str, out: str | None) -> None:
     print(text)
     if out:
         atomic_write_text(out, text + "\n")
+
+
+def add_timing_options(parser: argparse.ArgumentParser, repeats: int) -> None:
+    r"""The options every step benchmark takes: ``--repeats``, ``--threads`` and ``--out``."""
+    parser.add_argument("--repeats", type=int, default=repeats)
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--out", default=None, help="also write the table (markdown) to this file")
+
+
+def parse_timing_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    r"""Parse the command line, set the torch threads of ``--threads`` and seed torch with 0."""
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    return args
