@@ -298,6 +298,22 @@ def _moves_grid(action: Any) -> bool:
     return False
 
 
+class _WeightAttribute:
+    r"""A weight of the loss: read as it was given, checked by :func:`_weight` on every assignment."""
+
+    def __init__(self, doc: str):
+        self.__doc__ = doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name, self.slot = name, f"_{name}"
+
+    def __get__(self, loss: Optional["SoftEquivarianceLoss"], owner: Optional[type] = None) -> Any:
+        return self if loss is None else getattr(loss, self.slot)
+
+    def __set__(self, loss: "SoftEquivarianceLoss", value: Weight) -> None:
+        setattr(loss, self.slot, _weight(self.name, value))
+
+
 class SoftEquivarianceLoss(nn.Module):
     r"""Parameter-free soft equivariance for a plain encoder–head network.
 
@@ -372,6 +388,15 @@ class SoftEquivarianceLoss(nn.Module):
         >>> out.total.backward()
         >>> loss_fn.lam = torch.tensor(0.5)      # e.g. from a schedule
     """
+
+    lam = _WeightAttribute(
+        r""":math:`\lambda`, the weight of the equivariance term (a float or a 0-dim tensor).""")
+    shifted_weight = _WeightAttribute(
+        r""":math:`w`, the weight of the shifted task term (a float or a 0-dim tensor).""")
+    task_weight = _WeightAttribute(
+        r""":math:`a`, the weight of the plain task term (a float or a 0-dim tensor).""")
+    input_task_weight = _WeightAttribute(
+        r""":math:`b`, the weight of the transformed input's task term (a float or a 0-dim tensor).""")
 
     def __init__(
         self,
@@ -459,42 +484,6 @@ class SoftEquivarianceLoss(nn.Module):
     def latent_layer(self) -> Optional[str]:
         r"""The name of the latent layer for a loss built by :meth:`from_layer`, else ``None``."""
         return self.encoder.layer if isinstance(self.encoder, LayerEncoder) else None
-
-    @property
-    def lam(self) -> Weight:
-        r""":math:`\lambda`, the weight of the equivariance term (a float or a 0-dim tensor)."""
-        return self._lam
-
-    @lam.setter
-    def lam(self, value: Weight) -> None:
-        self._lam = _weight("lam", value)
-
-    @property
-    def shifted_weight(self) -> Weight:
-        r""":math:`w`, the weight of the shifted task term (a float or a 0-dim tensor)."""
-        return self._shifted_weight
-
-    @shifted_weight.setter
-    def shifted_weight(self, value: Weight) -> None:
-        self._shifted_weight = _weight("shifted_weight", value)
-
-    @property
-    def task_weight(self) -> Weight:
-        r""":math:`a`, the weight of the plain task term (a float or a 0-dim tensor)."""
-        return self._task_weight
-
-    @task_weight.setter
-    def task_weight(self, value: Weight) -> None:
-        self._task_weight = _weight("task_weight", value)
-
-    @property
-    def input_task_weight(self) -> Weight:
-        r""":math:`b`, the weight of the transformed input's task term (a float or a 0-dim tensor)."""
-        return self._input_task_weight
-
-    @input_task_weight.setter
-    def input_task_weight(self, value: Weight) -> None:
-        self._input_task_weight = _weight("input_task_weight", value)
 
     @property
     def group(self) -> GroupTable:
