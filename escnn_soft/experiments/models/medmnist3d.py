@@ -41,6 +41,12 @@ def _check_input(x: torch.Tensor) -> None:
         raise ValueError(f"expected MedMNIST3D volumes of shape (B, 1, {side}, {side}, {side}), got {tuple(x.shape)}")
 
 
+def _check_count(name: str, value: int, minimum: int = 1) -> None:
+    r"""Raise a ``ValueError`` naming ``name`` unless ``value`` is an integer of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer of at least {minimum}, got {value!r}")
+
+
 def _conv_block(c_in: int, c_out: int, kernel_size: int, stride: int = 1, padding: int = 0) -> nn.Sequential:
     return nn.Sequential(OrderedDict([
         ("conv", nn.Conv3d(c_in, c_out, kernel_size, stride=stride, padding=padding)),
@@ -111,10 +117,8 @@ class MedMNIST3DCNN(nn.Module):
         super().__init__()
         if latent not in CNN_LATENTS:
             raise ValueError(f"unknown latent {latent!r}; valid latents: {', '.join(CNN_LATENTS)}")
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes must be an integer of at least 2, got {num_classes!r}")
-        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-            raise ValueError(f"width must be a positive integer, got {width!r}")
+        _check_count("num_classes", num_classes, 2)
+        _check_count("width", width)
         c = width
         self.latent = latent
         self.latent_dim = 8 * c

@@ -80,6 +80,8 @@ from escnn.nn import (
     SequentialModule,
 )
 
+from .medmnist3d import MEDMNIST3D_LATENT_DIM, _UPSAMPLED_SIDE, _check_count, _check_input
+
 __all__ = [
     "MedMNIST3DOctaSteerableCNN",
     "MedMNIST3DSO3SteerableCNN",
@@ -88,29 +90,8 @@ __all__ = [
     "octahedral_grid",
 ]
 
-#: Side of a MedMNIST3D volume and side after upsampling.
-_VOLUME_SIZE = 28
-_UPSAMPLED_SIZE = 29
 #: Width multiples of blocks 1 to 5 (and of the skips to blocks 2 and 4), as in the CNN.
 _MULTIPLES = (1, 2, 4, 6, 6)
-#: Invariant features at the end, the width of the CNN's latent (8c, c = 6).
-_FEATURES = 48
-
-
-def _check_input(x: torch.Tensor) -> None:
-    if x.dim() != 5 or tuple(x.shape[1:]) != (1, _VOLUME_SIZE, _VOLUME_SIZE, _VOLUME_SIZE):
-        raise ValueError(f"expected MedMNIST3D volumes of shape (B, 1, {_VOLUME_SIZE}, {_VOLUME_SIZE}, "
-                         f"{_VOLUME_SIZE}), got {tuple(x.shape)}")
-
-
-def _check_classes(n_classes: int) -> None:
-    if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
-        raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}")
-
-
-def _check_positive(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 class _ResBlock(EquivariantModule):
@@ -166,7 +147,7 @@ def _network(in_type: FieldType, activation: _Activation, features: int) -> Sequ
     skip3 = R3Conv(resblock2.out_type, invariant, 3)
     resblock3 = _ResBlock(SequentialModule(block5, pool3, block6), skip3)
 
-    upsample = R3Upsampling(in_type, size=_UPSAMPLED_SIZE, mode="trilinear", align_corners=True)
+    upsample = R3Upsampling(in_type, size=_UPSAMPLED_SIDE, mode="trilinear", align_corners=True)
     return SequentialModule(OrderedDict([("upsample", upsample), ("resblock1", resblock1), ("pool1", pool1),
                                          ("resblock2", resblock2), ("resblock3", resblock3)]))
 
@@ -300,11 +281,11 @@ class MedMNIST3DOctaSteerableCNN(_SteerableResNet3D):
         ValueError: for fewer than 2 classes or a width below 1.
     """
 
-    def __init__(self, n_classes: int, fields: int = 2, features: int = _FEATURES):
+    def __init__(self, n_classes: int, fields: int = 2, features: int = MEDMNIST3D_LATENT_DIM):
         super().__init__()
-        _check_classes(n_classes)
-        _check_positive("fields", fields)
-        _check_positive("features", features)
+        _check_count("n_classes", n_classes, 2)
+        _check_count("fields", fields)
+        _check_count("features", features)
         self.gspace = gspaces.octaOnR3()
         self.fields, self.features = fields, features
         self.in_type = FieldType(self.gspace, [self.gspace.trivial_repr])
@@ -359,12 +340,12 @@ class MedMNIST3DSO3SteerableCNN(_SteerableResNet3D):
     """
 
     def __init__(self, n_classes: int, fields: int = 1, max_frequency: int = 2, grid_copies: int = 3,
-                 features: int = _FEATURES):
+                 features: int = MEDMNIST3D_LATENT_DIM):
         super().__init__()
-        _check_classes(n_classes)
-        _check_positive("fields", fields)
-        _check_positive("features", features)
-        _check_positive("grid_copies", grid_copies)
+        _check_count("n_classes", n_classes, 2)
+        _check_count("fields", fields)
+        _check_count("features", features)
+        _check_count("grid_copies", grid_copies)
         if isinstance(max_frequency, bool) or not isinstance(max_frequency, int) or max_frequency < 0:
             raise ValueError(f"max_frequency must be a non-negative integer, got {max_frequency!r}")
         self.gspace = gspaces.rot3dOnR3(maximum_frequency=2 * max_frequency)
@@ -381,7 +362,8 @@ class MedMNIST3DSO3SteerableCNN(_SteerableResNet3D):
         self.head = _invariant_head(features, n_classes)
 
 
-def medmnist3d_octa_scnn(n_classes: int, fields: int = 2, features: int = _FEATURES) -> MedMNIST3DOctaSteerableCNN:
+def medmnist3d_octa_scnn(n_classes: int, fields: int = 2,
+                         features: int = MEDMNIST3D_LATENT_DIM) -> MedMNIST3DOctaSteerableCNN:
     r"""The strictly :math:`O`-invariant 3D ResNet (87,414 parameters for 2 classes by default);
     see :class:`MedMNIST3DOctaSteerableCNN`.
 
@@ -402,7 +384,7 @@ def medmnist3d_octa_scnn(n_classes: int, fields: int = 2, features: int = _FEATU
 
 
 def medmnist3d_so3_scnn(n_classes: int, fields: int = 1, max_frequency: int = 2, grid_copies: int = 3,
-                        features: int = _FEATURES) -> MedMNIST3DSO3SteerableCNN:
+                        features: int = MEDMNIST3D_LATENT_DIM) -> MedMNIST3DSO3SteerableCNN:
     r"""The :math:`SO(3)`-steerable 3D ResNet, exactly invariant under the 24 cube rotations
     (21,513 parameters for 2 classes by default); see :class:`MedMNIST3DSO3SteerableCNN`.
 
