@@ -54,8 +54,8 @@ strict models have no latent; their output invariance is exact up to rounding.
 Hyperparameters (Adam) follow Ali, Liò & Vicary (2025), Table 10 (:data:`LEARNING_RATES`,
 :data:`SOFT_LAMBDA`): Nodule3D :math:`5 \cdot 10^{-5}` and :math:`\lambda = 1`, Synapse3D
 :math:`10^{-4}` and 1, Organ3D :math:`10^{-4}` and 2, the same rate for every model of a
-dataset (the strict ones too: the paper gives theirs no rate). The paper ran neither Adrenal3D, Fracture3D nor Vessel3D: for them we chose
-:math:`10^{-4}` and :math:`\lambda = 1`. Batch 32, as the paper's code
+dataset (the strict ones too: the paper gives theirs no rate). The paper ran neither
+Adrenal3D, Fracture3D nor Vessel3D: for them we chose :math:`10^{-4}` and :math:`\lambda = 1`. Batch 32, as the paper's code
 (:attr:`~escnn_soft.experiments.specs.TaskSpec.default_batch_size`); its full budget is
 ``--epochs 150 --patience 20``.
 
