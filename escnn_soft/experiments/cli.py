@@ -714,15 +714,16 @@ def _train(task: Any, source: Any, options: Options, group: str, config: Any, da
 
 
 def _train_sequential(task: Any, source: Any, options: Options, todo: _Todo,
-                      on_epoch: Optional[Callable[[int, Dict[str, Any]], None]]):
-    r"""The runs of ``todo`` one after the other, in this process, the data of each group (and data
-    settings) loaded once."""
+                      on_epoch: Optional[Callable[[int, Dict[str, Any]], None]],
+                      trainer: Optional[Callable[..., Any]] = None):
+    r"""The runs of ``todo`` one after the other, in this process (with ``trainer``, as :func:`_train`),
+    the data of each group (and data settings) loaded once."""
     data, loaded = None, None
     for group, config in todo:
         key = _data_key(task, group, config)
         if key != loaded:
             data, loaded = None, key
-        data, result = _train(task, source, options, group, config, data, on_epoch)
+        data, result = _train(task, source, options, group, config, data, on_epoch, trainer=trainer)
         yield config, result
 
 
@@ -771,15 +772,8 @@ def _train_distributed(task: Any, source: Any, options: Options, todo: _Todo,
 
     here, device = distributed.init(options.device)
     options = replace(options, device=device, progress=options.progress if here.main else False)
-    trainer = partial(distributed.train_run, sync_bn=options.sync_bn)
-    data, loaded = None, None
-    for group, config in todo:
-        key = _data_key(task, group, config)
-        if key != loaded:
-            data, loaded = None, key
-        data, result = _train(task, source, options, group, config, data, on_epoch if here.main else None,
-                              trainer=trainer)
-        yield config, result
+    yield from _train_sequential(task, source, options, todo, on_epoch if here.main else None,
+                                 trainer=partial(distributed.train_run, sync_bn=options.sync_bn))
 
 
 def _train_cluster(elsewhere: List[str]):
