@@ -20,6 +20,12 @@ of the output (invariance of the logits when the targets are invariant) and, for
 models with a latent representation :math:`\rho_Z`, of the encoder (see
 :func:`~escnn_soft.equivariance_error`).
 
+Each run trains with Adam at the learning rate ``"lr"`` of its hyperparameters, with the L2
+penalty ``"weight_decay"`` (Adam's, default 0) where they have one, and with ``"lr_decay"``
+the rate is multiplied by it after every epoch (:class:`torch.optim.lr_scheduler.StepLR`
+with step 1, as the SMOKE reference code). A task may add its own stopping rule
+(:attr:`~escnn_soft.experiments.task.TrainingSetup.stop`).
+
 A run lives in its own directory, named by :meth:`RunConfig.name` from everything
 that changes its result. After every epoch a checkpoint (model, optimiser, history,
 best model so far, random states) replaces the previous one atomically; the finished
@@ -308,7 +314,10 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
     torch.manual_seed(config.seed)
     setup = task.build(config.model, config.group, config.hyperparameters)
     model = setup.model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.hyperparameters["lr"])
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.hyperparameters["lr"],
+                                 weight_decay=config.hyperparameters.get("weight_decay", 0.0))
+    lr_decay = config.hyperparameters.get("lr_decay")
+    scheduler = None if lr_decay is None else torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=lr_decay)
     generator = torch.Generator(device=device)
     generator.manual_seed(config.seed)
     history: List[Dict[str, Any]] = []
@@ -322,6 +331,8 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
             raise RuntimeError(f"{checkpoint_path} belongs to other settings; delete it to start the run afresh")
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(ckpt["scheduler"])
         history, best_state, started = ckpt["history"], ckpt["best_state"], ckpt["started"]
         resumed_from = len(history)
         reseeded_at = ckpt.get("reseeded_at")
@@ -340,7 +351,7 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
                   initial=resumed_from, total=config.epochs, leave=False,
                   disable=None if progress is None else not progress)
     for epoch in epochs:
-        if _stops(history, config.patience):
+        if _stops(history, config.patience) or (setup.stop is not None and history and setup.stop(history)):
             break
         _sync(device)
         t0 = time.perf_counter()
@@ -374,8 +385,11 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
         if best_state is None or record["val_score"] > max(r["val_score"] for r in history):
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         history.append(record)
+        if scheduler is not None:
+            scheduler.step()
         _atomic_save(checkpoint_path, {
             "config": config.to_dict(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            **({} if scheduler is None else {"scheduler": scheduler.state_dict()}),
             "history": history, "best_state": best_state, "started": started,
             "random": _random_states(generator, device), "reseeded_at": reseeded_at,
         })

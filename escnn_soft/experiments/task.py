@@ -124,6 +124,10 @@ class TrainingSetup:
             epoch's evaluation, in eval mode and without gradients (train mode is restored
             after it), with the task's data; what it returns (numbers) is stored as the
             epoch's ``monitor`` record in the history.
+        stop (callable, optional): ``stop(history) -> bool``, asked before every epoch after the
+            first with the epoch records so far: ``True`` ends the run there (a task's own
+            early-stopping rule, beside the runner's ``patience``; the best-validation model is
+            still the one tested).
         batch_extras (tuple of str): the names of the batch extras (the third item of
             :meth:`TaskData.train_batch`) the loss takes as keywords, e.g. ``("g", "x_g")``; the
             runner passes exactly these. Empty by default: ``loss(x, y, generator)``.
@@ -136,6 +140,7 @@ class TrainingSetup:
     on_step: Optional[Callable[[int, int], Optional[Dict[str, Any]]]] = None
     analysis: Optional[Callable[["TaskData", Sequence[Mapping[str, Any]]], Dict[str, Any]]] = None
     monitor: Optional[Callable[[nn.Module, "TaskData"], Dict[str, float]]] = None
+    stop: Optional[Callable[[Sequence[Mapping[str, Any]]], bool]] = None
     batch_extras: Tuple[str, ...] = ()
 
 

@@ -292,3 +292,51 @@ def test_the_loss_is_given_exactly_the_batch_extras_its_setup_names(tmp_path):
                                          "unused"):
         train_run(_taking(("g", "x_g"), []), ViewData(torch.device("cpu")), _config(epochs=1), tmp_path / "missing",
                   device="cpu", equivariance_batch=8, progress=False)
+
+
+class DecayingTask(FakeTask):
+    r"""FakeTask whose runs stop by ``rule``."""
+
+    def __init__(self, rule=None, script=None):
+        super().__init__(script)
+        self.rule = rule
+
+    def build(self, model, group, hyperparameters):
+        setup = super().build(model, group, hyperparameters)
+        setup.stop = self.rule
+        return setup
+
+
+def _decay_config(epochs=3, **hyper):
+    return RunConfig(task="fake", group="C2", model="mlp", seed=0, epochs=epochs, train_size=96, batch_size=16,
+                     hyperparameters={"lr": 1e-2, **hyper}, data="fake")
+
+
+def test_lr_decay_multiplies_the_rate_after_every_epoch_and_resumes_with_it(tmp_path):
+    config = _decay_config(lr_decay=0.5, weight_decay=1e-3)
+    reference = _run(FakeTask(), config, tmp_path / "a")
+    with pytest.raises(Interrupt):
+        _run(FakeTask(), config, tmp_path / "b", on_epoch=_interrupt_after(2))
+    ckpt = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
+    group = ckpt["optimizer"]["param_groups"][0]
+    assert group["lr"] == pytest.approx(1e-2 * 0.5 ** 2) and group["weight_decay"] == 1e-3
+    assert ckpt["scheduler"]["last_epoch"] == 2
+    resumed = _run(FakeTask(), config, tmp_path / "b")
+    assert _comparable(resumed["history"]) == _comparable(reference["history"])
+    plain = _run(FakeTask(), _decay_config(), tmp_path / "c")
+    assert _comparable(plain["history"]) != _comparable(reference["history"])
+    assert "lr_decay" not in _config().hyperparameters and _config().name() == _decay_config().name()
+
+
+def test_a_task_stop_rule_ends_the_run_and_the_best_epoch_is_still_tested(tmp_path):
+    script = {"val": [0.5, 0.75, 0.625, 0.5, 0.25], "test": [0.125, 0.25, 0.375, 0.5, 0.625]}
+    asked = []
+
+    def rule(history):
+        asked.append(len(history))
+        return len(history) >= 3
+
+    result = _run(DecayingTask(rule, script), _decay_config(epochs=5), tmp_path / "run")
+    assert asked == [1, 2, 3]  # before epochs 2, 3 and 4; never before the first
+    assert (result["epochs_trained"], result["stopped_early"], result["best_epoch"]) == (3, True, 2)
+    assert result["test_score"] == script["test"][1]
