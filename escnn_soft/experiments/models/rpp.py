@@ -33,7 +33,8 @@ class ResidualPathwayConv(EquivariantModule):
     (an :class:`~escnn.nn.R2Conv` from ``in_type`` to ``out_type``) and
     :math:`\kappa_\text{free}` the filter of :attr:`unconstrained`, a plain
     :class:`torch.nn.Conv2d` with ``in_type.size`` input and ``out_type.size``
-    output channels, the same kernel size, stride and padding. Both paths are
+    output channels, the same kernel size, stride and padding (with ``bias``, the free path
+    always has a bias; escnn gives the equivariant one a bias only on trivial fields). Both paths are
     linear with the same geometry, so the two filters (and biases) are summed and
     a single convolution is run.
 
@@ -80,8 +81,9 @@ class ResidualPathwayConv(EquivariantModule):
             # escnn caches the expanded filter and bias in eval mode
             filt, bias = eq.filter, eq.expanded_bias
         filt = filt + self.unconstrained.weight
-        if bias is not None:
-            bias = bias + self.unconstrained.bias
+        if self.unconstrained.bias is not None:
+            # escnn drops the equivariant bias of types without trivial fields; the free one stays
+            bias = self.unconstrained.bias if bias is None else bias + self.unconstrained.bias
         y = F.conv2d(x.tensor, filt, bias, stride=eq.stride, padding=eq.padding, dilation=eq.dilation)
         return GeometricTensor(y, self.out_type, coords=None)
 
