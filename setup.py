@@ -30,6 +30,9 @@ class BuildWithCommit(build_py):
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(f'"""Written by setup.py at build time."""\n\nCOMMIT = {commit!r}\nDIRTY = {dirty!r}\n')
 
+# PhiFlow 3.4 installs beside numpy 1.x (PhiFlow 2.0.1, the data's original, needs numpy 1.23)
+SMOKE = ["phiflow==3.4.0", "phiml>=1.16,<1.17"]
+
 setup(
     name="escnn_soft",
     version="0.1.0",
@@ -54,10 +57,11 @@ setup(
         "tqdm>=4.60",
     ],
     extras_require={
-        "test": ["pytest>=7", "sphinx>=7", "submitit>=1.5"],
+        "test": ["pytest>=7", "sphinx>=7", "submitit>=1.5", *SMOKE],
         "docs": ["sphinx>=7"],
-        "medmnist": ["medmnist>=3"],
-        "cluster": ["submitit>=1.5"],  # escnn-soft compare --cluster slurm|local|debug  # downloads of the MedMNIST 3D files (load_medmnist3d(download=True))
+        "medmnist": ["medmnist>=3"],  # downloads of the MedMNIST 3D files (load_medmnist3d(download=True))
+        "cluster": ["submitit>=1.5"],  # escnn-soft compare --cluster slurm|local|debug
+        "smoke": SMOKE,  # generates the SMOKE simulations (escnn_soft.experiments.datasets.generate_smoke)
     },
     entry_points={"console_scripts": ["escnn-soft=escnn_soft.experiments.cli:main"]},
     cmdclass={"build_py": BuildWithCommit},
