@@ -5,6 +5,8 @@ r"""Models that use :mod:`escnn_soft`: plain, strictly equivariant, restriction 
 * :mod:`escnn_soft.experiments.models.medmnist3d` — the MedMNIST3D 3D ResNet;
 * :mod:`escnn_soft.experiments.models.medmnist3d_scnn` — its strictly invariant steerable
   versions, octahedral and :math:`SO(3)`;
+* :mod:`escnn_soft.experiments.models.smoke` — the SMOKE one-step predictors (CNN, steerable,
+  residual pathway) and their autoregressive rollout;
 * :mod:`escnn_soft.experiments.models.rpp` — residual pathway convolutions on escnn field types;
 * :mod:`escnn_soft.experiments.models.restriction` — unconstrained convolutions on fields of the
   trivial group, for the layers after a restriction.
@@ -36,6 +38,17 @@ from .medmnist3d_scnn import (
     medmnist3d_octa_scnn,
     medmnist3d_so3_scnn,
 )
+from .smoke import (
+    SMOKE_BLOCKS,
+    SMOKE_IN_FRAMES,
+    SmokeCNN,
+    SmokeRollout,
+    SmokeSteerableCNN,
+    smoke_cnn,
+    smoke_gspace,
+    smoke_rpp,
+    smoke_scnn,
+)
 from .mnist import MNIST_IMAGE_SIZE, MNISTCNN, MNISTSteerableCNN, mnist_cnn, mnist_scnn
 
 __all__ = [
@@ -59,6 +72,15 @@ __all__ = [
     "MedMNIST3DSO3SteerableCNN",
     "medmnist3d_octa_scnn",
     "medmnist3d_so3_scnn",
+    "SMOKE_IN_FRAMES",
+    "SMOKE_BLOCKS",
+    "SmokeRollout",
+    "SmokeCNN",
+    "SmokeSteerableCNN",
+    "smoke_gspace",
+    "smoke_cnn",
+    "smoke_scnn",
+    "smoke_rpp",
     "MNIST_IMAGE_SIZE",
     "MNISTCNN",
     "MNISTSteerableCNN",
