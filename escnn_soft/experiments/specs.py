@@ -74,6 +74,7 @@ class TaskSpec:
 
 _DIGIT_GROUPS = ("C4", "D1", "D4")          # the keys of escnn_soft.experiments.datasets.DDMNIST_GROUPS
 _EXPLORATION_MODELS = ("learned", "identity-init")
+_SMOKE_MODELS = ("cnn", "cnn-aug", "soft", "soft-regular", "e2cnn", "e2cnn-narrow", "rpp")
 
 MEDMNIST3D_TRAIN_SIZES: Mapping[str, int] = {
     "organmnist3d": 971, "nodulemnist3d": 1158, "adrenalmnist3d": 1188, "fracturemnist3d": 1027,
@@ -105,10 +106,14 @@ TASK_SPECS: Mapping[str, TaskSpec] = {spec.name: spec for spec in (
                default_group="O",
                default_models=("cnn-aug", "soft"), default_epochs=2, default_train_size=size, default_batch_size=32)
       for flag, size in MEDMNIST3D_TRAIN_SIZES.items()),
+    *(TaskSpec(name, groups=("C4",), models=_SMOKE_MODELS, default_group="C4", default_models=("cnn-aug", "soft"),
+               default_epochs=epochs, default_train_size=windows, metric="negative rollout MSE", default_batch_size=16)
+      for name, epochs, windows in (("smoke", 1000, 25 * 160), ("smoke-reduced", 30, 8 * 40))),
 )}
 r"""The built-in tasks by name: single and double-digit MNIST (:mod:`~escnn_soft.experiments.tasks.mnist`,
 :mod:`~escnn_soft.experiments.tasks.ddmnist`), the exploration experiments
-(:mod:`~escnn_soft.experiments.tasks.exploration`: the paper's three and ``o-adrenal``) and the six
+(:mod:`~escnn_soft.experiments.tasks.exploration`: the paper's three and ``o-adrenal``), SMOKE at
+two scales (:mod:`~escnn_soft.experiments.tasks.smoke`: ``smoke`` and ``smoke-reduced``) and the six
 MedMNIST3D datasets
 (:mod:`~escnn_soft.experiments.tasks.medmnist3d`, one task each: :data:`MEDMNIST3D_TRAIN_SIZES`)."""
 

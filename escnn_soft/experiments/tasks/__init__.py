@@ -7,6 +7,8 @@ r"""The registered comparison tasks, one module each:
   learned action of the cube's rotations on AdrenalMNIST3D (``"o-adrenal"``);
 * :mod:`escnn_soft.experiments.tasks.medmnist3d` — the six MedMNIST3D datasets under the
   rotations of the cube, one task each, named by its flag (``"adrenalmnist3d"``, ...);
+* :mod:`escnn_soft.experiments.tasks.smoke` — smoke plumes under :math:`C_4`, the full protocol
+  (``"smoke"``) and a reduced preset (``"smoke-reduced"``);
 
 and :mod:`escnn_soft.experiments.tasks.common`, what they share. Their names and quick
 defaults are defined once, in :data:`~escnn_soft.experiments.specs.TASK_SPECS`.
@@ -20,8 +22,9 @@ from .ddmnist import DDMNISTTask
 from .exploration import EXPLORATION_TASKS, ExplorationTask
 from .medmnist3d import MEDMNIST3D_TASKS, MedMNIST3DTask
 from .mnist import MNISTTask
+from .smoke import SMOKE_TASKS, SmokeTask
 
-__all__ = ["DEFAULT_TASK", "DDMNISTTask", "ExplorationTask", "MedMNIST3DTask", "MNISTTask"]
+__all__ = ["DEFAULT_TASK", "DDMNISTTask", "ExplorationTask", "MedMNIST3DTask", "MNISTTask", "SmokeTask"]
 
-for _task in (MNISTTask(), DDMNISTTask(), *EXPLORATION_TASKS, *MEDMNIST3D_TASKS):
+for _task in (MNISTTask(), DDMNISTTask(), *EXPLORATION_TASKS, *MEDMNIST3D_TASKS, *SMOKE_TASKS):
     register_task(_task)
