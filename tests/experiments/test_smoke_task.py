@@ -298,3 +298,27 @@ def test_an_interrupted_smoke_run_resumes_with_its_schedule(tmp_path, capsys, mo
     assert "from epoch 2/2 (1 done)" in capsys.readouterr().out
     (result,) = [json.loads(p.read_text()) for p in (tmp_path / "out").glob("runs/*/result.json")]
     assert result["resumed_from_epoch"] == 1 and result["epochs_trained"] == 2
+
+
+@pytest.mark.slow
+def test_the_full_preset_trains_and_evaluates_on_two_full_size_simulations():
+    from dataclasses import replace
+
+    from escnn_soft.experiments.runner import predict
+
+    task = get_task("smoke")
+    preset = replace(task.preset, train_simulations=task.preset.train_simulations[:1],
+                     domain_simulations=task.preset.domain_simulations[:1])
+    g = torch.Generator().manual_seed(0)
+    sims = {key: torch.randn(T, 2, 64, 64, generator=g).numpy() for key in preset.train_simulations
+            + preset.domain_simulations}
+    data = SmokeData(sims, preset, train_size=16, data_seed=0, device="cpu")
+    assert (data.train_size, data.val[0].shape, data.test[1].shape) == (16, (40, 20, 64, 64), (50, 40, 64, 64))
+    setup = task.build("soft", "C4", task.hyperparameters("soft", "C4"))
+    assert sum(p.numel() for p in setup.model.parameters()) == 247_850
+    x, y = data.train_batch(torch.arange(16), augment=False, generator=torch.Generator())
+    total, output, _ = setup.loss(x, y, torch.Generator().manual_seed(0))
+    total.backward()
+    assert output.shape == (16, 12, 64, 64) and torch.isfinite(total)
+    rollout = predict(setup.model, data.extra_test["domain"][0][:4], 4)
+    assert rollout.shape == (4, 40, 64, 64)

@@ -40,6 +40,16 @@ the published files ``raw_data_{k}_{j}.pt``. :func:`smoke_to_escnn` flips the ro
 
 The splits of the benchmark are :data:`SMOKE_TRAIN_SIMULATIONS` and
 :data:`SMOKE_DOMAIN_SIMULATIONS` (the out-of-domain test set), and their reduced versions.
+
+Why PhiFlow 3.4 (``pip install escnn_soft[smoke]`` pins ``phiflow==3.4.0``): the published data
+were made with PhiFlow 2.0.1, which needs numpy 1.23 and a shim for ``collections.Callable``,
+against the numpy 1.x that escnn's dependencies need; PhiFlow 2.5 in float32 is twice as slow;
+PhiFlow 3.4 installs beside numpy 1.26, and in float64 its pressure solve (``'auto'``) converges
+at every step, where in float32 it fails its tolerance at the first. One simulation of 310 steps
+takes 1.5 to 4 minutes on one core. The flow is chaotic: any two PhiFlow versions agree for about
+50 steps and have decorrelated by about step 100, so regenerated data are only statistically
+equal to the published files. The simulation has no random input and the numpy backend is
+deterministic: the same versions give the same bytes (the manifest records them).
 """
 
 from __future__ import annotations
