@@ -455,7 +455,7 @@ def _rmse_row(model: str, runs: Sequence[Dict[str, Any]]) -> str:
     output = [r["output_equivariance_error"] for r in runs]
     return (f"| {model} | {len(runs)} | {get('test', 'RMSE')} | {get('domain', 'RMSE')} | {get('test', 'RMSE 6')} | "
             f"{get('domain', 'RMSE 6')} | {runs[0]['parameters']:,} | "
-            f"{span([r['epochs_trained'] for r in runs], 'd')} | {mean([r['seconds_per_epoch'] for r in runs], '.0f')} | "
+            f"{span([r['epochs_trained'] for r in runs], '.0f')} | {mean([r['seconds_per_epoch'] for r in runs], '.0f')} | "
             f"{mean(latent, '.3g')} | {mean(output, '.3g')} |")
 
 
