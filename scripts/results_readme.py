@@ -515,7 +515,9 @@ def smoke_readme() -> str:
         first = results[0]
         L += [f"Finished runs: {len(results)}; {first['config']['train_size']} training windows, "
               f"{first['config']['epochs']} epochs at most, batch {first['config']['batch_size']}; trained on "
-              f"{', '.join(devices(results))}, one thread per run, two runs at a time. Mean ± std over the seeds\n"
+              f"{', '.join(devices(results))}, one thread per run, two to four runs (and at times the test suite) sharing\n"
+              "two cores, so the s/epoch are inflated; `benchmarks/results/smoke_step_cpu.md` has the step-time\n"
+              "ratios measured in one run. Mean ± std over the seeds\n"
               "run, at the epoch with the lowest validation RMSE (6 frames); the equivariance errors are relative,\n"
               "mean over the three rotations, of the best model (latent: the encoder's output under the\n"
               "model's latent action; output: the 20-frame rollout).\n",
