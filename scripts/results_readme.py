@@ -513,8 +513,14 @@ def smoke_readme() -> str:
           "protocol of the reference code (Adam, lr 1e-3, weight decay 4e-4, lr × 0.95 per epoch).\n"]
     if results:
         first = results[0]
+        budgets = {}
+        for r in results:
+            budgets.setdefault(r["config"]["epochs"], set()).add(r["config"]["model"])
+        budget = "; ".join(f"{', '.join(m for m in SMOKE_MODELS if m in models)}: {epochs} epochs"
+                           for epochs, models in sorted(budgets.items(), reverse=True))
         L += [f"Finished runs: {len(results)}; {first['config']['train_size']} training windows, "
-              f"{first['config']['epochs']} epochs at most, batch {first['config']['batch_size']}; trained on "
+              f"batch {first['config']['batch_size']}; budgets ({budget}: the full-width steerable models cost\n"
+              "about 8× soft's step, so they had the budget that fits); trained on "
               f"{', '.join(devices(results))}, one thread per run, two to four runs (and at times the test suite) sharing\n"
               "two cores, so the s/epoch are inflated; `benchmarks/results/smoke_step_cpu.md` has the step-time\n"
               "ratios measured in one run. Mean ± std over the seeds\n"
