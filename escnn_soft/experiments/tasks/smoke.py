@@ -240,7 +240,7 @@ class SmokeData(TaskData):
         self.preset = preset
         self.in_action = vector_field_action(SMOKE_IN_FRAMES)
         self.out_action = vector_field_action(SMOKE_TEST_FRAMES)
-        self.frame_action = vector_field_action(1)
+        self.target_action = vector_field_action(SMOKE_TRAIN_FRAMES)
         self.group = self.in_action.group
         train = self._stack(simulations, preset.train_simulations, _FUTURE_STARTS)
         domain = self._stack(simulations, preset.domain_simulations, _DOMAIN_STARTS)
@@ -257,11 +257,6 @@ class SmokeData(TaskData):
         g = self.group.sample(self.val[0].shape[0], generator=torch.Generator().manual_seed(
             int(np.random.SeedSequence([data_seed, _MONITOR_CODE]).generate_state(1)[0])))
         self.monitor_batch: Tuple[torch.Tensor, torch.Tensor] = (self.val[0], g.to(self.device))
-
-    @property
-    def train_windows_available(self) -> int:
-        r"""The training windows of the preset."""
-        return len(self.preset.train_simulations) * len(_TRAIN_STARTS[::self.preset.stride])
 
     def _stack(self, simulations: Mapping[Tuple[int, int], np.ndarray], keys: Sequence[Tuple[int, int]],
                starts: range) -> torch.Tensor:
@@ -299,7 +294,7 @@ class SmokeData(TaskData):
         x, y = self._cut(self.frames, self.train_windows[index], SMOKE_TRAIN_FRAMES)
         if augment:
             g = self.group.sample(index.numel(), device=self.device, generator=generator)
-            x, y = self.in_action(x, g), vector_field_action(SMOKE_TRAIN_FRAMES)(y, g)
+            x, y = self.in_action(x, g), self.target_action(y, g)
         return x, y
 
 
@@ -452,9 +447,9 @@ def _per_step_analysis(net: SmokeRollout):
     def analysis(data: SmokeData, history: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
         found: Dict[str, List[float]] = {}
         for name, (x, y) in {"future": data.test, "domain": data.extra_test["domain"]}.items():
-            per_frame = _frame_mse(predict(net, x, SMOKE_EVAL_BATCH), y)
-            found[name] = [math.sqrt(torch.stack([c.mean() for c in per_frame[:, t].split(SMOKE_EVAL_BATCH)])
-                                     .mean().item()) for t in range(per_frame.shape[1])]
+            output = predict(net, x, SMOKE_EVAL_BATCH)
+            found[name] = [smoke_rmse(output[:, 2 * t:2 * t + 2], y[:, 2 * t:2 * t + 2])
+                           for t in range(y.shape[1] // 2)]
         return {"rmse_per_step": found}
 
     return analysis
