@@ -190,6 +190,12 @@ class DDMNISTCNN(torch.nn.Module):
     with the group action; bilinear interpolation with aligned corners does, and
     has no parameters either.
 
+    The convolution weights are stored channels-last (``torch.channels_last``), so
+    that every feature map after the first convolution is too: the same values, and
+    about 1.25 times faster training steps on the CPU
+    (``benchmarks/bench_memory_format.py``). ``to``, ``double`` and
+    ``load_state_dict`` keep that layout.
+
     Args:
         num_classes (int, optional): the number of classes.
         width (int, optional): the base width :math:`c`.
@@ -230,6 +236,7 @@ class DDMNISTCNN(torch.nn.Module):
         else:
             self.encoder = torch.nn.Sequential(OrderedDict([*layers.items(), *normalise.items()]))
             self.head = classifier
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         r"""Logits of shape ``(B, num_classes)`` for images of shape ``(B, 1, 56, 56)``."""

@@ -104,6 +104,11 @@ class MedMNIST3DCNN(nn.Module):
       :math:`z` is ``res3``'s output, flattened; the head is ``norm``, ``act``, ``fc``.
     * ``"post-bn"``: :math:`z` is after the BatchNorm1d and ELU; the head is ``fc`` alone.
 
+    The convolution weights are stored channels-last (``torch.channels_last_3d``), so that
+    every feature map after the first convolution is too: the same values, and about 1.2 times
+    faster training steps on the CPU (``benchmarks/bench_memory_format.py``). ``to``,
+    ``double`` and ``load_state_dict`` keep that layout.
+
     Args:
         num_classes (int): the number of classes, at least 2.
         width (int): the base width :math:`c`.
@@ -148,6 +153,7 @@ class MedMNIST3DCNN(nn.Module):
         else:
             self.encoder = nn.Sequential(OrderedDict([*layers.items(), *normalise.items()]))
             self.head = classifier
+        self.to(memory_format=torch.channels_last_3d)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         r"""Logits of shape ``(B, num_classes)`` for volumes of shape ``(B, 1, 28, 28, 28)``."""

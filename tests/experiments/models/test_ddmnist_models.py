@@ -14,6 +14,7 @@ from escnn_soft.experiments.models import (
     ddmnist_gspace,
     ddmnist_rpp,
     ddmnist_scnn,
+    medmnist3d_cnn,
 )
 
 # measured, 100 classes, base width 6
@@ -76,6 +77,33 @@ def test_cnn_encoder_and_head():
     assert z.shape == (3, model.latent_dim) == (3, 66)
     torch.testing.assert_close(model.head(z), model(x), rtol=0, atol=0)
     assert model(x).shape == (3, 100)
+
+
+@pytest.mark.parametrize("build, x, layout", [
+    (ddmnist_cnn, lambda: images(4), torch.channels_last),
+    (medmnist3d_cnn, lambda: torch.rand(2, 1, 28, 28, 28, generator=torch.Generator().manual_seed(0)),
+     torch.channels_last_3d),
+])
+def test_plain_cnns_keep_channels_last_weights_with_the_values_of_the_contiguous_layout(build, x, layout):
+    """Conversions and loading keep the layout; the outputs and gradients are the contiguous model's
+    (in float64, to rounding)."""
+    torch.manual_seed(0)
+    model = build()
+    convs = lambda m: [p for p in m.parameters() if p.dim() >= 4]
+    assert convs(model) and all(p.is_contiguous(memory_format=layout) for p in convs(model))
+    plain = build().to(memory_format=torch.contiguous_format)
+    plain.load_state_dict(model.state_dict())
+    assert all(p.is_contiguous() for p in convs(plain))
+    fresh = build()
+    fresh.load_state_dict(plain.state_dict())
+    assert all(p.is_contiguous(memory_format=layout) for p in convs(fresh.double()))
+    inputs = x().double()  # in float64, so that the two layouts' different sums round alike
+    outputs = [m.double().train()(inputs) for m in (model, plain)]
+    for out in outputs:
+        out.square().sum().backward()
+    torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-10, atol=1e-10)
+    for a, b in zip(model.parameters(), plain.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-8, atol=1e-8)
 
 
 GROUP_AS_TORCH_OPS = {
