@@ -671,10 +671,12 @@ def compare(options: Options, *, on_epoch: Optional[Callable[[int, Dict[str, Any
 
 
 def _run_line(config: Any, result: Mapping[str, Any], task: Any) -> str:
+    from ..learned import record_summary
     from .reports import format_score
 
     score = format_score(result["test_score"], None, task.metric, unit=True)
-    learned = result.get("analysis", {}).get("decomposition", {}).get("summary")
+    decomposition = result.get("analysis", {}).get("decomposition")
+    learned = None if decomposition is None else record_summary(decomposition)
     stopped = f", stopped at {len(result['history'])}" if result.get("stopped_early") else ""
     return (f"{_label(config)}: test {task.metric} {score} (best val epoch {result['best_epoch']}/"
             f"{config.epochs}{stopped}), {result['seconds_per_epoch']:.1f} s/epoch"

@@ -19,15 +19,16 @@ Every name listed in ``__all__`` can be imported from :mod:`escnn_soft.learned`.
 the library (groups, actions, the loss) and nothing of the experiments.
 """
 
-from .decompose import Decomposition, decompose, matrix_stack
+from .decompose import Decomposition, decompose, matrix_stack, summary_of
 from .representation import LearnedRepresentation, Presentation
 from .objective import LOSS_TERMS, StudyLoss, StudyObjective, study_objective
-from .reports import decomposition_record, multiplicity_table, plot_eigenvalues
+from .reports import decomposition_record, multiplicity_table, plot_eigenvalues, record_summary
 
 __all__ = [
     "Decomposition",
     "decompose",
     "matrix_stack",
+    "summary_of",
     "LearnedRepresentation",
     "Presentation",
     "LOSS_TERMS",
@@ -37,4 +38,5 @@ __all__ = [
     "decomposition_record",
     "multiplicity_table",
     "plot_eigenvalues",
+    "record_summary",
 ]

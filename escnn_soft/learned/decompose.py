@@ -40,7 +40,7 @@ from escnn.group import Group, GroupElement, Representation
 
 from ..groups import GroupTable, group_table
 
-__all__ = ["Decomposition", "decompose", "matrix_stack"]
+__all__ = ["Decomposition", "decompose", "matrix_stack", "summary_of"]
 
 GroupLike = Union[Group, GroupTable]
 
@@ -136,20 +136,26 @@ class Decomposition:
     def is_regular_plus_trivial(self) -> bool:
         r"""Whether :attr:`is_representation` and the rounded multiplicities are exactly
         those of :math:`m\,\rho_\text{reg} \oplus t \cdot 1` with :math:`m \geq 1`."""
+        return self.is_representation and self.regular_copies >= 1 and self._rounds_to_closest
+
+    @property
+    def _rounds_to_closest(self) -> bool:
         target = self.regular_copies * self.regular
         target[0] += self.trivial_copies
-        return self.is_representation and self.regular_copies >= 1 and bool((self.rounded == target).all())
+        return bool((self.rounded == target).all())
 
     @property
     def summary(self) -> str:
-        r"""The closest :math:`m\,\rho_\text{reg} \oplus t \cdot 1`, e.g. ``'5×regular(D3) ⊕ 0×trivial'``,
-        or, when not :attr:`is_representation`, the defect that fails, e.g.
+        r""":math:`m\,\rho_\text{reg} \oplus t \cdot 1` when the rounded multiplicities are exactly
+        those (:math:`m = 0` included), e.g. ``'5×regular(D3) ⊕ 0×trivial'``; for another
+        representation the closest such sum and how far it is, e.g.
+        ``'closest to 1×regular(D3) ⊕ 0×trivial (2 dimensions off)'``; when not
+        :attr:`is_representation`, the defect that fails, e.g.
         ``'not a representation (homomorphism defect 1.5 > tol 0.001)'``."""
-        if self.homomorphism_defect_max > self.tol:
-            return f"not a representation (homomorphism defect {self.homomorphism_defect_max:.2g} > tol {self.tol:.2g})"
-        if self.identity_defect > self.tol:
-            return f"not a representation (identity defect {self.identity_defect:.2g} > tol {self.tol:.2g})"
-        return f"{self.regular_copies}×regular({self.group.name}) ⊕ {self.trivial_copies}×trivial"
+        return summary_of(self.group.name, homomorphism_defect_max=self.homomorphism_defect_max,
+                          identity_defect=self.identity_defect, tol=self.tol, regular_copies=self.regular_copies,
+                          trivial_copies=self.trivial_copies, regular_distance=self.regular_distance,
+                          exact=self._rounds_to_closest)
 
     def __repr__(self) -> str:
         parts = ", ".join(f"{name}({d}) {n:.2f}" for name, d, n in zip(self.irrep_names, self.irrep_dims,
@@ -164,8 +170,7 @@ class Decomposition:
         elif self.is_regular_plus_trivial:
             head = f"{self.group.name} representation of dimension {self.dim}: {self.summary}"
         else:
-            head = (f"{self.group.name} representation of dimension {self.dim}, closest to {self.summary} "
-                    f"({self.regular_distance:.3g} dimensions off)")
+            head = f"{self.group.name} representation of dimension {self.dim}, {self.summary}"
         lines = [head,
                  f"  {'irrep':<{width}}  type  multiplicity  rounded  in regular"]
         for name, d, t, n, r, reg in zip(self.irrep_names, self.irrep_dims, self.irrep_types,
@@ -184,6 +189,20 @@ class Decomposition:
             lines.append(f"complex counts ({how}, N = {'×'.join(map(str, self.generator_orders))}, "
                          f"k = {labels}): {':'.join(map(str, self.complex_counts))}")
         return "\n".join(lines)
+
+
+def summary_of(group: str, *, homomorphism_defect_max: float, identity_defect: float, tol: float,
+               regular_copies: int, trivial_copies: int, regular_distance: float, exact: bool) -> str:
+    r"""The text of :attr:`Decomposition.summary` from its fields, as
+    :func:`~escnn_soft.learned.reports.decomposition_record` stores them: the defect that fails,
+    else :math:`m\,\rho_\text{reg} \oplus t \cdot 1` when ``exact`` (the rounded multiplicities
+    are those), else the closest such sum and ``regular_distance``, the dimensions it is off by."""
+    if homomorphism_defect_max > tol:
+        return f"not a representation (homomorphism defect {homomorphism_defect_max:.2g} > tol {tol:.2g})"
+    if identity_defect > tol:
+        return f"not a representation (identity defect {identity_defect:.2g} > tol {tol:.2g})"
+    closest = f"{regular_copies}×regular({group}) ⊕ {trivial_copies}×trivial"
+    return closest if exact else f"closest to {closest} ({regular_distance:.3g} dimensions off)"
 
 
 # ------------------------------------------------------------------ input conversion

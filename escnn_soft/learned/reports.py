@@ -18,9 +18,9 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 import numpy as np
 
 from ..records import atomic_write, format_mean_std, mean_std
-from .decompose import Decomposition
+from .decompose import Decomposition, summary_of
 
-__all__ = ["decomposition_record", "multiplicity_table", "plot_eigenvalues"]
+__all__ = ["decomposition_record", "multiplicity_table", "plot_eigenvalues", "record_summary"]
 
 PathLike = Union[str, os.PathLike]
 Run = Union[Decomposition, Mapping[str, Any]]
@@ -66,11 +66,24 @@ def decomposition_record(d: Decomposition) -> Dict[str, Any]:
     }
 
 
+def record_summary(record: Mapping[str, Any]) -> str:
+    r"""The summary of a :func:`decomposition_record`, recomputed from its fields by
+    :func:`~escnn_soft.learned.decompose.summary_of` (so that a record written by an earlier
+    version, whose stored ``summary`` may name the closest :math:`m\,\rho_\text{reg} \oplus
+    t \cdot 1` of a representation that is not one, reads as a fresh one would)."""
+    m, t = record["regular_copies"], record["trivial_copies"]
+    exact = all(
+        i["rounded"] == m * i["in_regular"] + (t if k == 0 else 0) for k, i in enumerate(record["irreps"]))
+    return summary_of(record["group"], homomorphism_defect_max=record["homomorphism_defect_max"],
+                      identity_defect=record["identity_defect"], tol=record["tol"], regular_copies=m,
+                      trivial_copies=t, regular_distance=record["regular_distance"], exact=exact)
+
+
 def _record(run: Run) -> Mapping[str, Any]:
     if isinstance(run, Decomposition):
         return decomposition_record(run)
     if isinstance(run, Mapping) and "irreps" in run and "group" in run:
-        return run
+        return {**run, "summary": record_summary(run)}
     raise TypeError(f"each run must be a Decomposition or a decomposition_record dict, got {type(run).__name__}")
 
 

@@ -183,6 +183,8 @@ def test_not_regular():
     d = decompose(directsum([G.regular_representation, G.irrep(1, 1)]))
     assert not d.is_regular_plus_trivial
     assert d.regular_copies == 1 and d.regular_distance == pytest.approx(2.0)
+    assert d.summary == "closest to 1×regular(D3) ⊕ 0×trivial (2 dimensions off)"
+    assert repr(d).endswith(" — closest to 1×regular(D3) ⊕ 0×trivial (2 dimensions off)")
     assert str(d).splitlines()[0] == ("D3 representation of dimension 8, "
                                       "closest to 1×regular(D3) ⊕ 0×trivial (2 dimensions off)")
 

@@ -57,6 +57,20 @@ def test_table_rows_mean_std_and_reference():
     assert multiplicity_table(records, labels=["a", "b", "c"], reference=[5, 5, 10]) == text
 
 
+def test_summary_of_a_record_is_recomputed_from_its_fields():
+    """A record whose stored summary names the closest m×regular of a representation that is not
+    one (as earlier versions wrote it) reads as a fresh decomposition's, in the table too."""
+    G = dihedral_group(3)
+    d = decompose(directsum([G.regular_representation, G.irrep(1, 1)]))
+    record = json.loads(json.dumps(decomposition_record(d)))
+    assert reports.record_summary(record) == d.summary == "closest to 1×regular(D3) ⊕ 0×trivial (2 dimensions off)"
+    old = {**record, "summary": "1×regular(D3) ⊕ 0×trivial"}
+    assert multiplicity_table([old]) == multiplicity_table([d])
+    assert "| closest to 1×regular(D3) ⊕ 0×trivial (2 dimensions off) |" in multiplicity_table([old])
+    for exact in (_d3(), _d3(seed=0)):
+        assert reports.record_summary(decomposition_record(exact)) == exact.summary
+
+
 def test_not_a_representation_is_said_so():
     G = cyclic_group(6)
     rng = np.random.default_rng(0)
