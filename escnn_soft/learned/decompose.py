@@ -32,7 +32,7 @@ import functools
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -136,13 +136,8 @@ class Decomposition:
     def is_regular_plus_trivial(self) -> bool:
         r"""Whether :attr:`is_representation` and the rounded multiplicities are exactly
         those of :math:`m\,\rho_\text{reg} \oplus t \cdot 1` with :math:`m \geq 1`."""
-        return self.is_representation and self.regular_copies >= 1 and self._rounds_to_closest
-
-    @property
-    def _rounds_to_closest(self) -> bool:
-        target = self.regular_copies * self.regular
-        target[0] += self.trivial_copies
-        return bool((self.rounded == target).all())
+        return (self.is_representation and self.regular_copies >= 1
+                and _rounds_to(self.rounded, self.regular, self.regular_copies, self.trivial_copies))
 
     @property
     def summary(self) -> str:
@@ -155,7 +150,7 @@ class Decomposition:
         return summary_of(self.group.name, homomorphism_defect_max=self.homomorphism_defect_max,
                           identity_defect=self.identity_defect, tol=self.tol, regular_copies=self.regular_copies,
                           trivial_copies=self.trivial_copies, regular_distance=self.regular_distance,
-                          exact=self._rounds_to_closest)
+                          rounded=self.rounded, regular=self.regular)
 
     def __repr__(self) -> str:
         parts = ", ".join(f"{name}({d}) {n:.2f}" for name, d, n in zip(self.irrep_names, self.irrep_dims,
@@ -191,17 +186,28 @@ class Decomposition:
         return "\n".join(lines)
 
 
+def _rounds_to(rounded: Sequence[int], regular: Sequence[int], m: int, t: int) -> bool:
+    r"""Whether the rounded multiplicities are those of :math:`m\,\rho_\text{reg} \oplus t \cdot 1`
+    (``regular``: each irrep's multiplicity in the regular representation, the trivial one first)."""
+    target = m * np.asarray(regular)
+    target[0] += t
+    return bool((np.asarray(rounded) == target).all())
+
+
 def summary_of(group: str, *, homomorphism_defect_max: float, identity_defect: float, tol: float,
-               regular_copies: int, trivial_copies: int, regular_distance: float, exact: bool) -> str:
+               regular_copies: int, trivial_copies: int, regular_distance: float, rounded: Sequence[int],
+               regular: Sequence[int]) -> str:
     r"""The text of :attr:`Decomposition.summary` from its fields, as
     :func:`~escnn_soft.learned.reports.decomposition_record` stores them: the defect that fails,
-    else :math:`m\,\rho_\text{reg} \oplus t \cdot 1` when ``exact`` (the rounded multiplicities
-    are those), else the closest such sum and ``regular_distance``, the dimensions it is off by."""
+    else :math:`m\,\rho_\text{reg} \oplus t \cdot 1` when the ``rounded`` multiplicities are
+    those (``regular``: each irrep's in the regular representation), else the closest such sum and
+    ``regular_distance``, the dimensions it is off by."""
     if homomorphism_defect_max > tol:
         return f"not a representation (homomorphism defect {homomorphism_defect_max:.2g} > tol {tol:.2g})"
     if identity_defect > tol:
         return f"not a representation (identity defect {identity_defect:.2g} > tol {tol:.2g})"
     closest = f"{regular_copies}×regular({group}) ⊕ {trivial_copies}×trivial"
+    exact = _rounds_to(rounded, regular, regular_copies, trivial_copies)
     return closest if exact else f"closest to {closest} ({regular_distance:.3g} dimensions off)"
 
 

@@ -71,12 +71,12 @@ def record_summary(record: Mapping[str, Any]) -> str:
     :func:`~escnn_soft.learned.decompose.summary_of` (so that a record written by an earlier
     version, whose stored ``summary`` may name the closest :math:`m\,\rho_\text{reg} \oplus
     t \cdot 1` of a representation that is not one, reads as a fresh one would)."""
-    m, t = record["regular_copies"], record["trivial_copies"]
-    exact = all(
-        i["rounded"] == m * i["in_regular"] + (t if k == 0 else 0) for k, i in enumerate(record["irreps"]))
     return summary_of(record["group"], homomorphism_defect_max=record["homomorphism_defect_max"],
-                      identity_defect=record["identity_defect"], tol=record["tol"], regular_copies=m,
-                      trivial_copies=t, regular_distance=record["regular_distance"], exact=exact)
+                      identity_defect=record["identity_defect"], tol=record["tol"],
+                      regular_copies=record["regular_copies"], trivial_copies=record["trivial_copies"],
+                      regular_distance=record["regular_distance"],
+                      rounded=[i["rounded"] for i in record["irreps"]],
+                      regular=[i["in_regular"] for i in record["irreps"]])
 
 
 def _record(run: Run) -> Mapping[str, Any]:
