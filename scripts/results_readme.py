@@ -149,7 +149,8 @@ def _models(runs: Runs) -> List[str]:
     return [m for m in order if runs.select(model=m)]
 
 
-def full_readme(runs: Runs, short: Runs) -> str:
+def full_readme(runs: Runs, short: Runs, paper: Sequence[Dict[str, Any]] = (),
+                pilots: Sequence[Dict[str, Any]] = ()) -> str:
     r"""results/ddmnist/README.md."""
     sel = runs.select
     epochs, train_size, batch = runs.one("epochs"), runs.one("train_size"), runs.one("batch_size")
@@ -176,7 +177,8 @@ def full_readme(runs: Runs, short: Runs) -> str:
         "`escnn-soft compare`; `runs/*/result.json` hold every finished run (settings, per-epoch\n"
         "history, timings, equivariance errors per element, device, commit). Model weights\n"
         "are not kept here. This README is written from those files by `scripts/results_readme.py`.\n")
-    add("## Protocol\n")
+    add(paper_protocol_section(paper, pilots))
+    add("## The 50-epoch protocol: the latent after BatchNorm\n")
     add(f"MNIST from `{'`, `'.join(source)}` (data fingerprint `{runs.one('data')}`), {train_size:,} training pairs "
         f"({train_size // CLASSES} per class),\nvalidation and test pairs from the MNIST test split (fixed by the "
         f"data seed), each digit moved\nby its own element of G drawn afresh every time an image is drawn (C4 and D4 "
@@ -364,6 +366,216 @@ def _table(results: Sequence[Dict[str, Any]], budget: Optional[int] = None) -> s
 
     task = get_task(results[0]["config"]["task"])
     return format_table(summarize(results, budget), task).replace("\n## ", "\n### ").replace("## ", "### ", 1)
+
+
+PAPER_PROTOCOL = ROOT / "results" / "ddmnist-150"
+r"""The runs of the paper's protocol for double-digit MNIST: the latent before BatchNorm, up to 150
+epochs with early stopping."""
+
+L2_PILOTS = ROOT / "results" / "ddmnist-l2-pilots"
+r"""cnn-aug-l2's 30-epoch pilots on D4 seed 0, one per L2 coefficient."""
+
+PAPER_PROTOCOL_PLAN = (
+    ("tier 1", [(g, m, 3) for g in ("D4", "C4") for m in ("cnn-aug", "soft", "soft-rel")]),
+    ("tier 2", [("D1", m, 3) for m in ("cnn-aug", "soft", "soft-rel")]
+     + [("D4", "cnn-aug-l2", 3), ("D4", "soft-postbn", 3)]),
+)
+r"""The planned runs of :data:`PAPER_PROTOCOL`, in the order they are taken: (group, model, seeds)."""
+
+MONITORED = ("soft", "soft-rel", "cnn-aug", "cnn-aug-l2")
+r"""The models whose per-epoch latent measurements are plotted for one seed of D4."""
+
+PAPER_ROW = {"soft": "soft", "cnn-aug": "cnn"}
+r"""The model of the paper's Table 4 each of ours corresponds to."""
+
+BUDGET = 50
+r"""The shorter budget the reports also read from the same histories (``--budget-report 50``)."""
+
+
+def _at_best(result: Dict[str, Any], within: Optional[int] = None) -> Dict[str, Any]:
+    r"""The history record of ``result``'s best validation epoch among the first ``within``."""
+    from escnn_soft.experiments.reports import best_epoch_index
+
+    return result["history"][best_epoch_index(result["history"], within)]
+
+
+def _scores(runs: Sequence[Dict[str, Any]], within: Optional[int] = None) -> Dict[str, List[float]]:
+    r"""The test scores (``"test"``, the augmented set; ``"upright"``) of ``runs`` at their best epochs."""
+    best = [_at_best(r, within) for r in runs]
+    return {"test": [b["test_score"] for b in best], "upright": [b["test_scores"]["upright"] for b in best]}
+
+
+def _versus(a: Sequence[float], b: Sequence[float]) -> str:
+    r"""How the mean of ``a`` compares with that of ``b``, in plain words with the seeds behind it."""
+    (ma, sa), (mb, sb) = mean_std(a), mean_std(b)
+    text = f"{100 * (ma - mb):+.1f} points"
+    if min(len(a), len(b)) < 2:
+        return f"{text} ({len(a)} and {len(b)} seed(s): too few for a verdict)"
+    spread = max(sa, sb)
+    word = "within the seeds' spread" if abs(ma - mb) <= spread else ("higher" if ma > mb else "lower")
+    return f"{text}, {word} (std {100 * spread:.1f} points; {len(a)} and {len(b)} seeds)"
+
+
+def _comparison(sel: Callable[[str, str], List[Dict[str, Any]]], model: str, other: str) -> List[str]:
+    r"""One line per group where both models ran: ``model`` against ``other``, both budgets and test sets."""
+    lines = []
+    for g in GROUPS:
+        a, b = sel(g, model), sel(g, other)
+        if not (a and b):
+            continue
+        full, short = (_scores(a), _scores(b)), (_scores(a, BUDGET), _scores(b, BUDGET))
+        lines.append(f"- {g}: {model} {format_mean_std(*mean_std(full[0]['test']), '.3f')} against {other} "
+                     f"{format_mean_std(*mean_std(full[1]['test']), '.3f')} on the augmented test set, "
+                     f"{_versus(full[0]['test'], full[1]['test'])};\n"
+                     f"  upright {_versus(full[0]['upright'], full[1]['upright'])}; "
+                     f"within {BUDGET} epochs {_versus(short[0]['test'], short[1]['test'])} (upright "
+                     f"{_versus(short[0]['upright'], short[1]['upright'])}).")
+    return lines
+
+
+def _norm_at(run: Dict[str, Any], epoch: int) -> Optional[float]:
+    return run["history"][epoch - 1]["monitor"]["expand_weight_norm"] if len(run["history"]) >= epoch else None
+
+
+def paper_protocol_section(results: Sequence[Dict[str, Any]], pilots: Sequence[Dict[str, Any]]) -> str:
+    r"""The section of results/ddmnist/README.md on the paper's protocol (:data:`PAPER_PROTOCOL`)."""
+    def sel(g: str, m: str) -> List[Dict[str, Any]]:
+        return sorted((r for r in results if (r["config"]["group"], r["config"]["model"]) == (g, m)),
+                      key=lambda r: r["config"]["seed"])
+
+    planned = [(g, m, n) for _, plan in PAPER_PROTOCOL_PLAN for g, m, n in plan]
+    done = sum(min(n, len(sel(g, m))) for g, m, n in planned)
+    L: List[str] = []
+    add = L.append
+    add("## The paper's protocol: the latent before BatchNorm, up to 150 epochs\n")
+    add("The runs of `../ddmnist-150/` follow the paper's code for this task: soft's latent is the\n"
+        "1×1 convolution's output, before the BatchNorm1d and ELU (`\"latent\": \"pre-bn\"`); up to 150\n"
+        "epochs, early stopping after 20 epochs without a better validation accuracy, and the\n"
+        "best-validation model tested, on the augmented test set (each digit in its own fixed pose) and\n"
+        "on the same pairs upright (the paper's loader 0). The figures within "
+        f"{BUDGET} epochs are those the\nbest validation epoch among the first {BUDGET} gives, read from the same "
+        "histories. "
+        "Otherwise the\nprotocol is that of the next section (the data, 10,000 training pairs, batch 256, Table 9's\n"
+        "rates and λ). It differs from the paper's code in the bilinear upsampling, the corrected C4\n"
+        "data (the paper's is `--c4-data paper`), the second view computed in the loss and 3 seeds\n"
+        "instead of 5.\n")
+    if not results:
+        add("No run has finished yet.\n")
+    else:
+        add(f"Finished: {done} of the {sum(n for _, _, n in planned)} runs of tiers 1 and 2, on "
+            f"{', '.join(devices(results))}. Mean ± std over the seeds run; the paper's column is\nits Table 4 "
+            "(its \"ours\" for soft, its CNN for cnn-aug):\n")
+        add("| group | model | seeds | best epoch | epochs trained | test | upright | "
+            f"test ≤ {BUDGET} | upright ≤ {BUDGET} | paper |")
+        add("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        models = list(dict.fromkeys([m for _, m, _ in planned] + [r["config"]["model"] for r in results]))
+        for g in GROUPS:
+            for m in models:
+                runs = sel(g, m)
+                if not runs:
+                    continue
+                full, short = _scores(runs), _scores(runs, BUDGET)
+                cell = lambda v: format_mean_std(*mean_std(v), ".3f")  # noqa: E731
+                paper = f"{PAPER_TABLE_4[g][PAPER_ROW[m]]:.3f}" if m in PAPER_ROW else "—"
+                add(f"| {g} | {m} | {seeds_text([r['config']['seed'] for r in runs])} | "
+                    f"{span([r['best_epoch'] for r in runs], '.0f')} | "
+                    f"{span([r['epochs_trained'] for r in runs], '.0f')} | {cell(full['test'])} | "
+                    f"{cell(full['upright'])} | {cell(short['test'])} | {cell(short['upright'])} | "
+                    f"{paper} |")
+        add("")
+    missing = [f"{g} {m} ({len(sel(g, m))} of {n})" for g, m, n in planned if len(sel(g, m)) < n]
+    if missing:
+        add(f"Not finished yet: {', '.join(missing)}. The command of each tier resumes what is missing:\n")
+        add("```bash\nescnn-soft compare --task ddmnist --group D4 --models cnn-aug,soft,soft-rel --seeds 0-2 "
+            "--epochs 150 \\\n    --patience 20 --budget-report 50 --train-size 10000 --mnist path/to/mnist.npz "
+            "--out results/ddmnist-150 --jobs 2\n"
+            "# then --group C4 (tier 1), --group D1 (tier 2) and, on D4, --models cnn-aug-l2,soft-postbn\n```\n")
+
+    add("**Does soft beat cnn-aug under the paper's own protocol?**\n")
+    L += _comparison(sel, "soft", "cnn-aug") or ["Not yet: no group has finished runs of both."]
+    add("")
+    add("**How much of any gain does the L2 control get?**\n")
+    soft0 = next(iter(sel("D4", "soft")), None)
+    aug0 = next(iter(sel("D4", "cnn-aug")), None)
+    if soft0 is not None and aug0 is not None:
+        n_soft, n_aug = _norm_at(soft0, 30), _norm_at(aug0, 30)
+        add(f"At epoch 30 of D4 seed {soft0['config']['seed']}, `expand`'s weights have the Frobenius norm "
+            f"{n_soft:.2f} in soft and\n{n_aug:.2f} in cnn-aug"
+            + (": soft's is lower, so the pilots' coefficient is the one whose norm at epoch 30 is closest to\n"
+               "soft's." if n_soft < n_aug else ": soft's is not lower, so cnn-aug-l2 takes 1e-3.") + "\n")
+    if pilots:
+        add("The 30-epoch pilots of cnn-aug-l2 on D4 seed 0 (`../ddmnist-l2-pilots/`):\n")
+        add("| L2 coefficient | expand norm, epoch 30 | validation accuracy, epoch 30 |")
+        add("| ---: | ---: | ---: |")
+        for r in sorted(pilots, key=lambda r: r["config"]["hyperparameters"]["l2"]):
+            add(f"| {r['config']['hyperparameters']['l2']:g} | {_norm_at(r, 30):.2f} | "
+                f"{r['history'][29]['val_score']:.3f} |")
+        add("")
+    else:
+        add("The 30-epoch pilots that pick cnn-aug-l2's coefficient have not run yet:\n")
+        add("```bash\nfor l2 in 1e-4 1e-3 1e-2; do\n  escnn-soft compare --task ddmnist --group D4 --models cnn-aug-l2 "
+            "--seeds 0 --epochs 30 --l2 $l2 \\\n      --train-size 10000 --mnist path/to/mnist.npz --out "
+            "results/ddmnist-l2-pilots\ndone\n```\n")
+    L += _comparison(sel, "cnn-aug-l2", "cnn-aug") or ["No run of cnn-aug-l2 at the full budget has finished yet."]
+    add("")
+    add("**Does soft-rel, whose latent term shrinking cannot lower, keep it?**\n")
+    L += (_comparison(sel, "soft-rel", "cnn-aug") + _comparison(sel, "soft-rel", "soft")
+          or ["Not yet: no run of soft-rel has finished."])
+    add("")
+    add("**What does the strictly G×G-invariant model reach?**\n")
+    gxg = [r for r in results if r["config"]["model"] == "scnn-gxg"]
+    add("; ".join(f"{g}: {format_mean_std(*mean_std(_scores(sel(g, 'scnn-gxg'))['test']), '.3f')} "
+                  f"({len(sel(g, 'scnn-gxg'))} seed(s), "
+                  f"{span([r['config']['epochs'] for r in sel(g, 'scnn-gxg')], '.0f')} epochs)"
+                  for g in GROUPS if sel(g, "scnn-gxg")) + ".\n" if gxg else
+        "Not yet: no run of scnn-gxg has finished (tier 3, 50 epochs).\n")
+
+    monitored = [m for m in MONITORED if sel("D4", m) and "monitor" in sel("D4", m)[0]["history"][0]]
+    if monitored:
+        seed = sel("D4", monitored[0])[0]["config"]["seed"]
+        add(f"**The latent, epoch by epoch** (D4 seed {seed}; `expand`'s norm, and on a fixed batch of 256\n"
+            "validation images the raw latent term and the relative latent error, both before BatchNorm):\n")
+        add("![latent measurements per epoch](monitor_D4.png)\n")
+        add("| model | epoch | expand norm | latent term | relative latent error |")
+        add("| --- | ---: | ---: | ---: | ---: |")
+        for m in monitored:
+            r = sel("D4", m)[0]
+            b = _at_best(r)["monitor"]
+            add(f"| {m} | {r['best_epoch']} (best) | {b['expand_weight_norm']:.2f} | {b['latent_term_prebn']:.4f} | "
+                f"{b['relative_latent_error_prebn']:.3f} |")
+        add("")
+    return "\n".join(L)
+
+
+def monitor_plot(results: Sequence[Dict[str, Any]], path: Path) -> None:
+    r"""The per-epoch latent measurements of the first seed of each of :data:`MONITORED` on D4."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = (("expand_weight_norm", "expand's weight norm"), ("latent_term_prebn", "raw latent term (pre-BN)"),
+            ("relative_latent_error_prebn", "relative latent error (pre-BN)"))
+    fig, axes = plt.subplots(1, len(keys), figsize=(13, 3.8))
+    for m in MONITORED:
+        runs = sorted((r for r in results if (r["config"]["group"], r["config"]["model"]) == ("D4", m)),
+                      key=lambda r: r["config"]["seed"])
+        if not runs:
+            continue
+        epochs = [h["epoch"] for h in runs[0]["history"]]
+        for ax, (key, _) in zip(axes, keys):
+            ax.plot(epochs, [h["monitor"][key] for h in runs[0]["history"]],
+                    label=f"{m} (seed {runs[0]['config']['seed']})")
+    for ax, (key, title) in zip(axes, keys):
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        if key == "latent_term_prebn":
+            ax.set_yscale("log")
+    axes[-1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
 
 
 def medmnist3d_readme() -> str:
@@ -565,7 +777,7 @@ def smoke_readme() -> str:
 def readmes() -> Dict[Path, str]:
     r"""The READMEs the committed runs give, by path."""
     full, short = Runs(FULL), Runs(SHORT)
-    return {FULL / "README.md": full_readme(full, short), SHORT / "README.md": short_readme(short),
+    return {FULL / "README.md": full_readme(full, short, _results(PAPER_PROTOCOL), _results(L2_PILOTS)), SHORT / "README.md": short_readme(short),
             MEDMNIST3D / "README.md": medmnist3d_readme(), SMOKE / "README.md": smoke_readme()}
 
 
@@ -586,6 +798,9 @@ def main(argv: Sequence[str]) -> int:
     smoke = [r for r in _results(SMOKE) if r["config"]["task"] == "smoke-reduced"]
     if smoke and not args.check:
         smoke_plot(smoke, SMOKE / "rmse_per_step.png")
+    paper = _results(PAPER_PROTOCOL)
+    if paper and not args.check:
+        monitor_plot(paper, FULL / "monitor_D4.png")
     if stale:
         print("out of date (run python scripts/results_readme.py): "
               + ", ".join(str(p.relative_to(ROOT)) for p in stale), file=sys.stderr)

@@ -126,3 +126,34 @@ def test_extra_test_sets_and_the_budget_figure_come_from_the_histories(tmp_path)
     write_reports(runs, tmp_path, Metric(), budget=2)
     header = (tmp_path / "results.csv").read_text().splitlines()[0].split(",")
     assert {"test_accuracy_upright", "test_accuracy_within_2", "latent", "patience"} <= set(header)
+
+
+def _paper_protocol_run(model, seed, late, early):
+    r"""A D4 run of 60 epochs whose best validation epoch is 55 (test score ``late``) and, among
+    the first 50, epoch 40 (test score ``early``); upright scores are the test scores minus 0.01."""
+    history = []
+    for epoch in range(1, 61):
+        val, test = {55: (0.9, late), 40: (0.8, early)}.get(epoch, (0.1, 0.0))
+        history.append({"epoch": epoch, "device": "cpu", "val_score": val, "test_score": test,
+                        "test_scores": {"upright": test - 0.01},
+                        "monitor": {"expand_weight_norm": 4.0 + (model == "cnn-aug"), "latent_term_prebn": 0.01,
+                                    "relative_latent_error_prebn": 1.5}})
+    return {"config": {"task": "ddmnist", "group": "D4", "model": model, "seed": seed, "epochs": 150},
+            "best_epoch": 55, "epochs_trained": 60, "history": history, "device": "cpu"}
+
+
+def test_the_paper_protocol_section_reads_both_budgets_and_answers_from_the_runs():
+    module = _readme_script()
+    runs = [_paper_protocol_run("soft", 0, 0.90, 0.70), _paper_protocol_run("soft", 1, 0.92, 0.72),
+            _paper_protocol_run("cnn-aug", 0, 0.80, 0.75), _paper_protocol_run("cnn-aug", 1, 0.82, 0.73)]
+    text = module.paper_protocol_section(runs, [])
+    assert "| D4 | soft | 0,1 | 55 | 60 | 0.910 ± 0.014 | 0.900 ± 0.014 | 0.710 ± 0.014 | 0.700 ± 0.014 | 0.868 |" in text
+    assert "| D4 | cnn-aug | 0,1 | 55 | 60 | 0.810 ± 0.014 | 0.800 ± 0.014 | 0.740 ± 0.014 | 0.730 ± 0.014 | 0.800 |" \
+        in text
+    assert "- D4: soft 0.910 ± 0.014 against cnn-aug 0.810 ± 0.014 on the augmented test set, +10.0 points, higher" in text
+    assert "within 50 epochs -3.0 points, lower" in text
+    assert "D4 soft (2 of 3)" in text and "Not yet: no run of soft-rel has finished." in text
+    assert "norm 4.00 in soft and\n5.00 in cnn-aug: soft's is lower" in text
+    one_seed = module.paper_protocol_section(runs[:1] + runs[2:3], [])
+    assert "(1 and 1 seed(s): too few for a verdict)" in one_seed
+    assert "No run has finished yet." in module.paper_protocol_section([], [])
