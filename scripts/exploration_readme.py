@@ -162,6 +162,16 @@ def _fmt(values: Sequence[float], spec: str, scale: float = 1.0) -> str:
     return format_mean_std(*mean_std(list(values)), spec, scale=scale)
 
 
+def _last_epoch(a: Mapping[str, Any]) -> str:
+    r"""The rounded decomposition of the last epoch's ρ_Z, with its epoch and algebra loss, and
+    whether it is a representation; "—" for runs that predate the per-epoch record."""
+    d = a.get("final_decomposition")
+    if not d:
+        return "—"
+    verdict = "" if d["is_representation"] else ", not a representation"
+    return f"{_counts(d)} (epoch {a['final_epoch']}, algebra loss {a['final_algebra_loss']:.2e}{verdict})"
+
+
 def _run_table(rs: Sequence[Mapping[str, Any]]) -> str:
     task = "reconstruction MSE" if _mse(rs[0]) else "accuracy (%)"
     scale = 1.0 if _mse(rs[0]) else 100.0
@@ -169,17 +179,20 @@ def _run_table(rs: Sequence[Mapping[str, Any]]) -> str:
     head = ["seed", "learned (rounded)", "control (rounded)", "= control", "algebra loss", "defect (max)",
             f"test {task}", f"test shifted {task}", "test equivariance MSE", "latent rel. equiv. error",
             "best epoch", "train s"]
+    last = any(r["analysis"].get("final_decomposition") for r in rs)
+    if last:
+        head[3:3] = ["last epoch (rounded)"]
     lines = ["| " + " | ".join(head) + " |", "| " + " | ".join(["---"] * len(head)) + " |"]
     for r in rs:
         a = r["analysis"]
         lines.append("| " + " | ".join([
             str(r["config"]["seed"]), _counts(a["decomposition"]), _counts(a["control_decomposition"]),
-            "yes" if same_as_control(r) else "no", f"{a['algebra_loss']:.2e}",
+            "yes" if same_as_control(r) else "no", *([_last_epoch(a)] if last else []), f"{a['algebra_loss']:.2e}",
             f"{a['decomposition']['homomorphism_defect_max']:.2g}", format(scale * _test(r), spec),
             format(scale * _shifted(r), spec), f"{a['test']['equivariance_mse']:.4f}",
             f"{r['latent_equivariance_error']:.3f}", f"{r['best_epoch']}/{r['config']['epochs']}",
             f"{r['train_seconds']:.0f}"]) + " |")
-    lines.append("| mean ± std | | | " + f"{sum(map(same_as_control, rs))} of {len(rs)} | "
+    lines.append("| mean ± std | | | " + f"{sum(map(same_as_control, rs))} of {len(rs)} | " + "| " * last
                  + " | ".join([_fmt([r["analysis"]["algebra_loss"] for r in rs], ".2e"),
                                _fmt([r["analysis"]["decomposition"]["homomorphism_defect_max"] for r in rs], ".2g"),
                                _fmt([_test(r) for r in rs], spec, scale), _fmt([_shifted(r) for r in rs], spec, scale),

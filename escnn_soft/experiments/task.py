@@ -122,8 +122,8 @@ class TrainingSetup:
             result's ``analysis``.
         monitor (callable, optional): ``monitor(model, data) -> dict``, called after every
             epoch's evaluation, in eval mode and without gradients (train mode is restored
-            after it), with the task's data; what it returns (numbers) is stored as the
-            epoch's ``monitor`` record in the history.
+            after it), with the task's data; what it returns (JSON-able: numbers, or records
+            of them) is stored as the epoch's ``monitor`` record in the history.
         stop (callable, optional): ``stop(history) -> bool``, asked before every epoch after the
             first with the epoch records so far: ``True`` ends the run there (a task's own
             early-stopping rule, beside the runner's ``patience``; the best-validation model is
@@ -139,7 +139,7 @@ class TrainingSetup:
     latent: Optional[Tuple[str, GroupAction]] = None
     on_step: Optional[Callable[[int, int], Optional[Dict[str, Any]]]] = None
     analysis: Optional[Callable[["TaskData", Sequence[Mapping[str, Any]]], Dict[str, Any]]] = None
-    monitor: Optional[Callable[[nn.Module, "TaskData"], Dict[str, float]]] = None
+    monitor: Optional[Callable[[nn.Module, "TaskData"], Dict[str, Any]]] = None
     stop: Optional[Callable[[Sequence[Mapping[str, Any]]], bool]] = None
     batch_extras: Tuple[str, ...] = ()
 

@@ -80,6 +80,11 @@ def test_a_tiny_run_adds_the_analysis(name, sources, tmp_path):
     assert len(a["decomposition"]["irreps"]) == {"d3-autoencoder": 3, "c2-typefaces": 2, "c4-classifier": 3}[name]
     assert a["decomposition"]["dim"] == EXPERIMENTS[name].dim
     assert {"control_decomposition", "initial_decomposition", "algebra_loss", "test"} <= set(a)
+    # every epoch records rho_Z's decomposition as it stands then: the best epoch's is the analysis's own
+    best = result["history"][result["best_epoch"] - 1]["monitor"]
+    assert best["decomposition"] == a["decomposition"] and best["algebra_loss"] == pytest.approx(a["algebra_loss"])
+    assert a["final_epoch"] == 2 and a["final_decomposition"] == result["history"][-1]["monitor"]["decomposition"]
+    assert a["final_algebra_loss"] == result["history"][-1]["monitor"]["algebra_loss"]
     eig = a["eigenvalues"]
     assert eig["steps"][0] == 0 and eig["steps"][-1] == 6 and eig["steps"] == sorted(set(eig["steps"]))
     assert len(eig["real"]) == len(eig["steps"]) and len(eig["real"][0]) == EXPERIMENTS[name].dim
@@ -107,6 +112,7 @@ def test_resume_keeps_the_eigenvalue_snapshots(sources, tmp_path):
     assert resumed["resumed_from_epoch"] == 1
     assert resumed["analysis"]["eigenvalues"] == whole["analysis"]["eigenvalues"]
     assert resumed["analysis"]["decomposition"] == whole["analysis"]["decomposition"]
+    assert resumed["analysis"]["final_decomposition"] == whole["analysis"]["final_decomposition"]
 
 
 def test_the_no_data_control_lowers_only_the_algebra_loss():
@@ -274,6 +280,10 @@ def test_o_adrenal_tiny_run_decomposes_on_O(adrenal, model, tmp_path):
     assert page.startswith("# O on AdrenalMNIST3D") and "Not in the paper" in page and "--shard 1/2" in page
     assert f"No finished `{'identity-init' if model == 'learned' else 'learned'}` runs." in page
     assert ("| 2 × regular | 2 | 6 | 6 | 4 | 2 |" in page) == (model == "learned")
+    last = result["analysis"]["final_decomposition"]
+    assert "| last epoch (rounded) |" in page and (
+        f"| {' : '.join(str(i['rounded']) for i in last['irreps'])} (epoch 1, algebra loss "
+        f"{result['analysis']['final_algebra_loss']:.2e}" in page)
     assert "[`o_adrenal`](o_adrenal/)" in top and "task `o-adrenal`" in top
 
 

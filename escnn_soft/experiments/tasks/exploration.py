@@ -79,7 +79,11 @@ epoch history, so that a resumed run keeps them); at the end :meth:`TrainingSetu
 model: the decompositions of the learned :math:`\rho_Z`, of the initial one and of the
 *no-data control* (the same initial :math:`\rho_Z` trained on the algebra loss alone for the
 same number of Adam steps), the algebra loss, the eigenvalue snapshots and the test figures
-of the shifted task and of the latent equivariance MSE.
+of the shifted task and of the latent equivariance MSE. Every epoch also records, in its
+``monitor``, the algebra loss and the decomposition of :math:`\rho_Z` as it stands then, so the
+result also gives those of the *last* epoch (``final_decomposition``, ``final_algebra_loss``,
+``final_epoch``): where the best validation epoch comes early, :math:`\rho_Z` may become a
+representation only later in training.
 
 **Data sources** (``Task.open``, ``escnn-soft compare --data``): MNIST sources as
 :func:`~escnn_soft.experiments.datasets.load_mnist` takes them (``None`` or ``"mnist"``: the
@@ -550,6 +554,10 @@ class ExplorationTask(Task):
                 schedules[total] = set(at.tolist()) | {total}
             return _complex_record(_eigenvalues(rho, element)) if step in schedules[total] else None
 
+        def monitor(module: nn.Module, data: TaskData) -> Dict[str, Any]:
+            return {"algebra_loss": float(objective.algebra_loss()),
+                    "decomposition": decomposition_record(decompose(rho))}
+
         def analysis(data: TaskData, history: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
             steps = sum(r["train_steps"] for r in history)
             control = algebra_control(initial, steps, hyperparameters["lr"], hyperparameters["inverse"])
@@ -567,6 +575,9 @@ class ExplorationTask(Task):
                 "decomposition": decomposition_record(decompose(rho)),
                 "initial_decomposition": decomposition_record(decompose(initial)),
                 "control_decomposition": decomposition_record(decompose(control)),
+                "final_epoch": history[-1]["epoch"],
+                "final_algebra_loss": history[-1].get("monitor", {}).get("algebra_loss"),
+                "final_decomposition": history[-1].get("monitor", {}).get("decomposition"),
                 "test": _test_figures(objective, data, self.classifier,
                                       batch_size=_VOLUME_BATCH if self.volumetric else 500),
                 "eigenvalues": {"element": _element_name(rho.group, element), "element_index": element,
@@ -577,7 +588,7 @@ class ExplorationTask(Task):
             }
 
         return TrainingSetup(net, loss, augment=e.name != "c2-typefaces", latent=("encoder", rho),
-                             on_step=on_step, analysis=analysis)
+                             on_step=on_step, analysis=analysis, monitor=monitor)
 
 
 _VOLUME_BATCH = 64     # evaluation batch of the test figures on 29^3 volumes
