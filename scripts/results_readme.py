@@ -415,10 +415,10 @@ def _versus(a: Sequence[float], b: Sequence[float]) -> str:
     (ma, sa), (mb, sb) = mean_std(a), mean_std(b)
     text = f"{100 * (ma - mb):+.1f} points"
     if min(len(a), len(b)) < 2:
-        return f"{text} ({len(a)} and {len(b)} seed(s): too few for a verdict)"
+        return text
     spread = max(sa, sb)
     word = "within the seeds' spread" if abs(ma - mb) <= spread else ("higher" if ma > mb else "lower")
-    return f"{text}, {word} (std {100 * spread:.1f} points; {len(a)} and {len(b)} seeds)"
+    return f"{text}, {word} (std {100 * spread:.1f})"
 
 
 def _comparison(sel: Callable[[str, str], List[Dict[str, Any]]], model: str, other: str) -> List[str]:
@@ -434,7 +434,8 @@ def _comparison(sel: Callable[[str, str], List[Dict[str, Any]]], model: str, oth
                      f"{_versus(full[0]['test'], full[1]['test'])};\n"
                      f"  upright {_versus(full[0]['upright'], full[1]['upright'])}; "
                      f"within {BUDGET} epochs {_versus(short[0]['test'], short[1]['test'])} (upright "
-                     f"{_versus(short[0]['upright'], short[1]['upright'])}).")
+                     f"{_versus(short[0]['upright'], short[1]['upright'])}); {len(a)} and {len(b)} seed(s)"
+                     + (": too few for a verdict." if min(len(a), len(b)) < 2 else "."))
     return lines
 
 

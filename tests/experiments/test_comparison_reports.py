@@ -151,9 +151,10 @@ def test_the_paper_protocol_section_reads_both_budgets_and_answers_from_the_runs
     assert "| D4 | cnn-aug | 0,1 | 55 | 60 | 0.810 ± 0.014 | 0.800 ± 0.014 | 0.740 ± 0.014 | 0.730 ± 0.014 | 0.800 |" \
         in text
     assert "- D4: soft 0.910 ± 0.014 against cnn-aug 0.810 ± 0.014 on the augmented test set, +10.0 points, higher" in text
-    assert "within 50 epochs -3.0 points, lower" in text
+    assert "within 50 epochs -3.0 points, lower (std 1.4)" in text and "; 2 and 2 seed(s)." in text
     assert "D4 soft (2 of 3)" in text and "Not yet: no run of soft-rel has finished." in text
     assert "norm 4.00 in soft and\n5.00 in cnn-aug: soft's is lower" in text
     one_seed = module.paper_protocol_section(runs[:1] + runs[2:3], [])
-    assert "(1 and 1 seed(s): too few for a verdict)" in one_seed
+    assert "+10.0 points;\n  upright +10.0 points; within 50 epochs -5.0 points (upright -5.0 points); 1 and 1 " \
+        "seed(s): too few for a verdict." in one_seed
     assert "No run has finished yet." in module.paper_protocol_section([], [])
