@@ -192,7 +192,7 @@ def _run_table(rs: Sequence[Mapping[str, Any]]) -> str:
             format(scale * _shifted(r), spec), f"{a['test']['equivariance_mse']:.4f}",
             f"{r['latent_equivariance_error']:.3f}", f"{r['best_epoch']}/{r['config']['epochs']}",
             f"{r['train_seconds']:.0f}"]) + " |")
-    lines.append("| mean ± std | | | " + f"{sum(map(same_as_control, rs))} of {len(rs)} | " + "| " * last
+    lines.append("| mean ± std | | | " + f"{sum(map(same_as_control, rs))} of {len(rs)} | " + ("| " if last else "")
                  + " | ".join([_fmt([r["analysis"]["algebra_loss"] for r in rs], ".2e"),
                                _fmt([r["analysis"]["decomposition"]["homomorphism_defect_max"] for r in rs], ".2g"),
                                _fmt([_test(r) for r in rs], spec, scale), _fmt([_shifted(r) for r in rs], spec, scale),

@@ -443,11 +443,16 @@ def _norm_at(run: Dict[str, Any], epoch: int) -> Optional[float]:
     return run["history"][epoch - 1]["monitor"]["expand_weight_norm"] if len(run["history"]) >= epoch else None
 
 
+def _select(results: Sequence[Dict[str, Any]], group: str, model: str) -> List[Dict[str, Any]]:
+    r"""The runs of ``results`` of ``group`` and ``model``, sorted by seed."""
+    return sorted((r for r in results if (r["config"]["group"], r["config"]["model"]) == (group, model)),
+                  key=lambda r: r["config"]["seed"])
+
+
 def paper_protocol_section(results: Sequence[Dict[str, Any]], pilots: Sequence[Dict[str, Any]]) -> str:
     r"""The section of results/ddmnist/README.md on the paper's protocol (:data:`PAPER_PROTOCOL`)."""
     def sel(g: str, m: str) -> List[Dict[str, Any]]:
-        return sorted((r for r in results if (r["config"]["group"], r["config"]["model"]) == (g, m)),
-                      key=lambda r: r["config"]["seed"])
+        return _select(results, g, m)
 
     planned = [(g, m, n) for _, plan in PAPER_PROTOCOL_PLAN for g, m, n in plan]
     done = sum(min(n, len(sel(g, m))) for g, m, n in planned)
@@ -503,8 +508,8 @@ def paper_protocol_section(results: Sequence[Dict[str, Any]], pilots: Sequence[D
     add("**How much of any gain does the L2 control get?**\n")
     soft0 = next(iter(sel("D4", "soft")), None)
     aug0 = next(iter(sel("D4", "cnn-aug")), None)
-    if soft0 is not None and aug0 is not None:
-        n_soft, n_aug = _norm_at(soft0, 30), _norm_at(aug0, 30)
+    n_soft, n_aug = (None, None) if soft0 is None or aug0 is None else (_norm_at(soft0, 30), _norm_at(aug0, 30))
+    if n_soft is not None and n_aug is not None:
         add(f"At epoch 30 of D4 seed {soft0['config']['seed']}, `expand`'s weights have the Frobenius norm "
             f"{n_soft:.2f} in soft and\n{n_aug:.2f} in cnn-aug"
             + (": soft's is lower, so the pilots' coefficient is the one whose norm at epoch 30 is closest to\n"
@@ -529,12 +534,10 @@ def paper_protocol_section(results: Sequence[Dict[str, Any]], pilots: Sequence[D
           or ["Not yet: no run of soft-rel has finished."])
     add("")
     add("**What does the strictly G×G-invariant model reach?**\n")
-    gxg = [r for r in results if r["config"]["model"] == "scnn-gxg"]
-    add("; ".join(f"{g}: {format_mean_std(*mean_std(_scores(sel(g, 'scnn-gxg'))['test']), '.3f')} "
-                  f"({len(sel(g, 'scnn-gxg'))} seed(s), "
-                  f"{span([r['config']['epochs'] for r in sel(g, 'scnn-gxg')], '.0f')} epochs)"
-                  for g in GROUPS if sel(g, "scnn-gxg")) + ".\n" if gxg else
-        "Not yet: no run of scnn-gxg has finished (tier 3, 50 epochs).\n")
+    gxg = {g: sel(g, "scnn-gxg") for g in GROUPS if sel(g, "scnn-gxg")}
+    reached = [f"{g}: {format_mean_std(*mean_std(_scores(runs)['test']), '.3f')} ({len(runs)} seed(s), "
+               f"{span([r['config']['epochs'] for r in runs], '.0f')} epochs)" for g, runs in gxg.items()]
+    add("; ".join(reached) + ".\n" if reached else "Not yet: no run of scnn-gxg has finished (tier 3, 50 epochs).\n")
 
     monitored = [m for m in MONITORED if sel("D4", m) and "monitor" in sel("D4", m)[0]["history"][0]]
     if monitored:
@@ -564,8 +567,7 @@ def monitor_plot(results: Sequence[Dict[str, Any]], path: Path) -> None:
             ("relative_latent_error_prebn", "relative latent error (pre-BN)"))
     fig, axes = plt.subplots(1, len(keys), figsize=(13, 3.8))
     for m in MONITORED:
-        runs = sorted((r for r in results if (r["config"]["group"], r["config"]["model"]) == ("D4", m)),
-                      key=lambda r: r["config"]["seed"])
+        runs = _select(results, "D4", m)
         if not runs:
             continue
         epochs = [h["epoch"] for h in runs[0]["history"]]
@@ -792,8 +794,9 @@ def smoke_readme() -> str:
 def readmes() -> Dict[Path, str]:
     r"""The READMEs the committed runs give, by path."""
     full, short = Runs(FULL), Runs(SHORT)
-    return {FULL / "README.md": full_readme(full, short, _results(PAPER_PROTOCOL), _results(L2_PILOTS)), SHORT / "README.md": short_readme(short),
-            MEDMNIST3D / "README.md": medmnist3d_readme(), SMOKE / "README.md": smoke_readme()}
+    return {FULL / "README.md": full_readme(full, short, _results(PAPER_PROTOCOL), _results(L2_PILOTS)),
+            SHORT / "README.md": short_readme(short), MEDMNIST3D / "README.md": medmnist3d_readme(),
+            SMOKE / "README.md": smoke_readme()}
 
 
 def main(argv: Sequence[str]) -> int:
