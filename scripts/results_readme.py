@@ -421,22 +421,24 @@ def _versus(a: Sequence[float], b: Sequence[float]) -> str:
     return f"{text}, {word} (std {100 * spread:.1f})"
 
 
+def _pair(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]], model: str, other: str,
+          test: str = "augmented") -> str:
+    r"""``model``'s runs ``a`` against ``other``'s runs ``b``, both budgets and both test sets (``test``
+    names the moved one), in words."""
+    full, short = (_scores(a), _scores(b)), (_scores(a, BUDGET), _scores(b, BUDGET))
+    return (f"{model} {format_mean_std(*mean_std(full[0]['test']), '.3f')} against {other} "
+            f"{format_mean_std(*mean_std(full[1]['test']), '.3f')} on the {test} test set, "
+            f"{_versus(full[0]['test'], full[1]['test'])};\n"
+            f"  upright {_versus(full[0]['upright'], full[1]['upright'])}; "
+            f"within {BUDGET} epochs {_versus(short[0]['test'], short[1]['test'])} (upright "
+            f"{_versus(short[0]['upright'], short[1]['upright'])}); {len(a)} and {len(b)} seed(s)"
+            + (": too few for a verdict." if min(len(a), len(b)) < 2 else "."))
+
+
 def _comparison(sel: Callable[[str, str], List[Dict[str, Any]]], model: str, other: str) -> List[str]:
-    r"""One line per group where both models ran: ``model`` against ``other``, both budgets and test sets."""
-    lines = []
-    for g in GROUPS:
-        a, b = sel(g, model), sel(g, other)
-        if not (a and b):
-            continue
-        full, short = (_scores(a), _scores(b)), (_scores(a, BUDGET), _scores(b, BUDGET))
-        lines.append(f"- {g}: {model} {format_mean_std(*mean_std(full[0]['test']), '.3f')} against {other} "
-                     f"{format_mean_std(*mean_std(full[1]['test']), '.3f')} on the augmented test set, "
-                     f"{_versus(full[0]['test'], full[1]['test'])};\n"
-                     f"  upright {_versus(full[0]['upright'], full[1]['upright'])}; "
-                     f"within {BUDGET} epochs {_versus(short[0]['test'], short[1]['test'])} (upright "
-                     f"{_versus(short[0]['upright'], short[1]['upright'])}); {len(a)} and {len(b)} seed(s)"
-                     + (": too few for a verdict." if min(len(a), len(b)) < 2 else "."))
-    return lines
+    r"""One line per group where both models ran: ``model`` against ``other`` (:func:`_pair`)."""
+    return [f"- {g}: {_pair(sel(g, model), sel(g, other), model, other)}" for g in GROUPS
+            if sel(g, model) and sel(g, other)]
 
 
 def _norm_at(run: Dict[str, Any], epoch: int) -> Optional[float]:
@@ -586,6 +588,34 @@ def monitor_plot(results: Sequence[Dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
+def adrenal_findings(results: Sequence[Dict[str, Any]]) -> List[str]:
+    r"""What the Adrenal3D runs say, in words: soft against cnn-aug and cnn, and each strict model
+    against soft at the strict models' budget (soft's best validation epoch among as many)."""
+    def sel(m: str) -> List[Dict[str, Any]]:
+        return _select(results, "O", m)
+
+    L = ["**Does soft beat cnn-aug on Adrenal3D?**\n"]
+    L += [f"- {_pair(sel('soft'), sel(other), 'soft', other, 'rotated')}" for other in ("cnn-aug", "cnn")
+          if sel("soft") and sel(other)] or ["Not yet: soft or the CNNs have no finished run."]
+    L += ["", "**The strict models**, against soft at the same number of epochs:\n"]
+    strict = [(m, sel(m)) for m in ADRENAL_STRICT if sel(m)]
+    for m, runs in strict:
+        epochs = max(r["epochs_trained"] for r in runs)
+        line = (f"- {m} ({len(runs)} seed(s), {epochs} epochs): "
+                f"{format_mean_std(*mean_std(_scores(runs)['test']), '.3f')} on the rotated test set, upright "
+                f"{format_mean_std(*mean_std(_scores(runs)['upright']), '.3f')}; output invariance error "
+                f"{span([r['output_equivariance_error'] for r in runs], '.1e')}")
+        if sel("soft"):
+            soft = _scores(sel("soft"), epochs)
+            line += (f". soft's best validation epoch among its first {epochs} gives "
+                     f"{format_mean_std(*mean_std(soft['test']), '.3f')} (upright "
+                     f"{format_mean_std(*mean_std(soft['upright']), '.3f')})")
+        L.append(line + ".")
+    if not strict:
+        L.append(f"Not yet: no strict model has finished its {ADRENAL_STRICT_EPOCHS} epochs.")
+    return L + [""]
+
+
 def medmnist3d_readme() -> str:
     r"""results/medmnist3d/README.md."""
     adrenal = _results(MEDMNIST3D)
@@ -623,7 +653,7 @@ def medmnist3d_readme() -> str:
         budget = 50 if any(r["config"].get("patience") for r in adrenal) else None
         L += [f"Finished runs: {len(adrenal)} of the planned "
               f"{sum(ADRENAL_GRID.values()) + sum(ADRENAL_STRICT.values())} ({planned}). "
-              f"Trained on {', '.join(devices(adrenal))}.\n", _table(adrenal, budget)]
+              f"Trained on {', '.join(devices(adrenal))}.\n", _table(adrenal, budget), *adrenal_findings(adrenal)]
     else:
         L += [f"No run of the planned grid ({planned}; early stopping with patience 20 for the CNNs,\n"
               "batch 32) has finished yet: on one CPU thread an epoch takes minutes (the step times are in\n"

@@ -158,3 +158,30 @@ def test_the_paper_protocol_section_reads_both_budgets_and_answers_from_the_runs
     assert "+10.0 points;\n  upright +10.0 points; within 50 epochs -5.0 points (upright -5.0 points); 1 and 1 " \
         "seed(s): too few for a verdict." in one_seed
     assert "No run has finished yet." in module.paper_protocol_section([], [])
+
+
+def _adrenal_run(model, seed, scores, epochs=60, error=0.5):
+    r"""An Adrenal3D run whose validation scores are ``scores`` (epoch: (val, test)), else 0.1 and 0.0;
+    upright scores are the test scores minus 0.01."""
+    history = []
+    for epoch in range(1, epochs + 1):
+        val, test = scores.get(epoch, (0.1, 0.0))
+        history.append({"epoch": epoch, "device": "cpu", "val_score": val, "test_score": test,
+                        "test_scores": {"upright": test - 0.01}})
+    return {"config": {"task": "adrenalmnist3d", "group": "O", "model": model, "seed": seed, "epochs": epochs},
+            "epochs_trained": epochs, "history": history, "device": "cpu", "output_equivariance_error": error}
+
+
+def test_the_adrenal_findings_compare_soft_with_each_peer_at_its_budget():
+    module = _readme_script()
+    soft = [_adrenal_run("soft", s, {3: (0.7, 0.60 + s / 100), 40: (0.9, 0.82 + s / 100)}) for s in (0, 1)]
+    aug = [_adrenal_run("cnn-aug", s, {30: (0.9, 0.80 + s / 100)}) for s in (0, 1)]
+    so3 = _adrenal_run("scnn-so3", 0, {4: (0.8, 0.75)}, epochs=5, error=2e-7)
+    text = "\n".join(module.adrenal_findings(soft + aug + [so3]))
+    assert "- soft 0.825 ± 0.007 against cnn-aug 0.805 ± 0.007 on the rotated test set, +2.0 points, higher" in text
+    assert "; 2 and 2 seed(s)." in text and "against cnn " not in text
+    assert ("- scnn-so3 (1 seed(s), 5 epochs): 0.750 on the rotated test set, upright 0.740; output invariance "
+            "error 2.0e-07. soft's best validation epoch among its first 5 gives 0.605 ± 0.007 (upright "
+            "0.595 ± 0.007).") in text
+    assert "Not yet: no strict model" in "\n".join(module.adrenal_findings(soft + aug))
+    assert "Not yet: soft or the CNNs" in "\n".join(module.adrenal_findings([so3]))
