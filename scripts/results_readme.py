@@ -650,10 +650,15 @@ def medmnist3d_readme() -> str:
            f"escnn-soft compare --task adrenalmnist3d --models {strict} --seeds 0 --epochs {ADRENAL_STRICT_EPOCHS} "
            "\\\n    --equivariance-batch 32 --out results/medmnist3d --jobs 2")
     if adrenal:
-        budget = 50 if any(r["config"].get("patience") for r in adrenal) else None
+        budgets: Dict[Any, List[Dict[str, Any]]] = {}
+        for r in adrenal:  # one table per budget: the CNNs' 150 epochs with early stopping, the strict models' 5
+            budgets.setdefault((r["config"]["epochs"], r["config"].get("patience")), []).append(r)
         L += [f"Finished runs: {len(adrenal)} of the planned "
               f"{sum(ADRENAL_GRID.values()) + sum(ADRENAL_STRICT.values())} ({planned}). "
-              f"Trained on {', '.join(devices(adrenal))}.\n", _table(adrenal, budget), *adrenal_findings(adrenal)]
+              f"Trained on {', '.join(devices(adrenal))}.\n",
+              *(_table(runs, BUDGET if patience else None)
+                for (_, patience), runs in sorted(budgets.items(), key=lambda kv: -kv[0][0])),
+              *adrenal_findings(adrenal)]
     else:
         L += [f"No run of the planned grid ({planned}; early stopping with patience 20 for the CNNs,\n"
               "batch 32) has finished yet: on one CPU thread an epoch takes minutes (the step times are in\n"
