@@ -380,6 +380,9 @@ epochs with early stopping."""
 L2_PILOTS = ROOT / "results" / "ddmnist-l2-pilots"
 r"""cnn-aug-l2's 30-epoch pilots on D4 seed 0, one per L2 coefficient."""
 
+L2_PILOT_COEFFICIENTS = (1e-4, 1e-3, 1e-2)
+r"""The L2 coefficients the pilots try."""
+
 PAPER_PROTOCOL_PLAN = (
     ("tier 1", [(g, m, 3) for g in ("D4", "C4") for m in ("cnn-aug", "soft", "soft-rel")]),
     ("tier 2", [("D1", m, 3) for m in ("cnn-aug", "soft", "soft-rel")]
@@ -439,6 +442,12 @@ def _comparison(sel: Callable[[str, str], List[Dict[str, Any]]], model: str, oth
     r"""One line per group where both models ran: ``model`` against ``other`` (:func:`_pair`)."""
     return [f"- {g}: {_pair(sel(g, model), sel(g, other), model, other)}" for g in GROUPS
             if sel(g, model) and sel(g, other)]
+
+
+def _coefficient(value: float) -> str:
+    r"""An L2 coefficient as the commands write it (``1e-4``)."""
+    mantissa, exponent = f"{value:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
 
 
 def _norm_at(run: Dict[str, Any], epoch: int) -> Optional[float]:
@@ -516,17 +525,27 @@ def paper_protocol_section(results: Sequence[Dict[str, Any]], pilots: Sequence[D
             f"{n_soft:.2f} in soft and\n{n_aug:.2f} in cnn-aug"
             + (": soft's is lower, so the pilots' coefficient is the one whose norm at epoch 30 is closest to\n"
                "soft's." if n_soft < n_aug else ": soft's is not lower, so cnn-aug-l2 takes 1e-3.") + "\n")
+    tried = {r["config"]["hyperparameters"]["l2"] for r in pilots}
     if pilots:
         add("The 30-epoch pilots of cnn-aug-l2 on D4 seed 0 (`../ddmnist-l2-pilots/`):\n")
         add("| L2 coefficient | expand norm, epoch 30 | validation accuracy, epoch 30 |")
         add("| ---: | ---: | ---: |")
         for r in sorted(pilots, key=lambda r: r["config"]["hyperparameters"]["l2"]):
-            add(f"| {r['config']['hyperparameters']['l2']:g} | {_norm_at(r, 30):.2f} | "
+            add(f"| {_coefficient(r['config']['hyperparameters']['l2'])} | {_norm_at(r, 30):.2f} | "
                 f"{r['history'][29]['val_score']:.3f} |")
         add("")
-    else:
-        add("The 30-epoch pilots that pick cnn-aug-l2's coefficient have not run yet:\n")
-        add("```bash\nfor l2 in 1e-4 1e-3 1e-2; do\n  escnn-soft compare --task ddmnist --group D4 --models cnn-aug-l2 "
+        if n_soft is not None and n_aug is not None and n_soft < n_aug:
+            pick = min(pilots, key=lambda r: abs(_norm_at(r, 30) - n_soft))
+            add(("The" if tried >= set(L2_PILOT_COEFFICIENTS) else "Of the pilots run so far, the")
+                + f" norm closest to soft's {n_soft:.2f} is {_norm_at(pick, 30):.2f}, at "
+                f"{_coefficient(pick['config']['hyperparameters']['l2'])}" + (": cnn-aug-l2 takes it.\n"
+                if tried >= set(L2_PILOT_COEFFICIENTS) else ".\n"))
+    missing = [c for c in L2_PILOT_COEFFICIENTS if c not in tried]
+    if missing:
+        add(("The 30-epoch pilots that pick cnn-aug-l2's coefficient have not run yet:\n" if not pilots else
+             f"Not run yet: the pilot(s) at {', '.join(map(_coefficient, missing))}:\n"))
+        add(f"```bash\nfor l2 in {' '.join(map(_coefficient, missing))}; do\n"
+            "  escnn-soft compare --task ddmnist --group D4 --models cnn-aug-l2 "
             "--seeds 0 --epochs 30 --l2 $l2 \\\n      --train-size 10000 --mnist path/to/mnist.npz --out "
             "results/ddmnist-l2-pilots\ndone\n```\n")
     L += _comparison(sel, "cnn-aug-l2", "cnn-aug") or ["No run of cnn-aug-l2 at the full budget has finished yet."]

@@ -185,3 +185,24 @@ def test_the_adrenal_findings_compare_soft_with_each_peer_at_its_budget():
             "0.595 ± 0.007).") in text
     assert "Not yet: no strict model" in "\n".join(module.adrenal_findings(soft + aug))
     assert "Not yet: soft or the CNNs" in "\n".join(module.adrenal_findings([so3]))
+
+
+def _pilot(l2, norm):
+    run = _paper_protocol_run("cnn-aug-l2", 0, 0.8, 0.7)
+    run["config"]["hyperparameters"] = {"l2": l2}
+    for h in run["history"]:
+        h["monitor"]["expand_weight_norm"] = norm
+    return run
+
+
+def test_the_l2_pilots_pick_the_norm_closest_to_softs_and_list_the_missing_ones():
+    module = _readme_script()
+    runs = [_paper_protocol_run("soft", 0, 0.9, 0.7), _paper_protocol_run("cnn-aug", 0, 0.8, 0.75)]
+    some = module.paper_protocol_section(runs, [_pilot(1e-3, 3.0), _pilot(1e-4, 4.8)])
+    assert "| 1e-4 | 4.80 | 0.100 |\n| 1e-3 | 3.00 | 0.100 |" in some
+    assert "Of the pilots run so far, the norm closest to soft's 4.00 is 4.80, at 1e-4." in some
+    assert "Not run yet: the pilot(s) at 1e-2:" in some and "for l2 in 1e-2; do" in some
+    every = module.paper_protocol_section(runs, [_pilot(1e-3, 3.0), _pilot(1e-4, 4.8), _pilot(1e-2, 3.9)])
+    assert "The norm closest to soft's 4.00 is 3.90, at 1e-2: cnn-aug-l2 takes it." in every
+    assert "Not run yet" not in every
+    assert "for l2 in 1e-4 1e-3 1e-2; do" in module.paper_protocol_section(runs, [])
