@@ -111,9 +111,14 @@ def _values(runs: Sequence[Dict[str, Any]], get: Callable[[Dict[str, Any]], Any]
     return [get(r) for r in runs]
 
 
+def cell(values: Sequence[float], spec: str = ".3f") -> str:
+    r"""Mean ± std of ``values``."""
+    return format_mean_std(*mean_std(values), spec)
+
+
 def ms(runs: Sequence[Dict[str, Any]], key: str = "test_score", spec: str = ".3f") -> str:
     r"""Mean ± std over ``runs`` of ``key``."""
-    return format_mean_std(*mean_std([r[key] for r in runs]), spec)
+    return cell([r[key] for r in runs], spec)
 
 
 def mean(values: Sequence[float], spec: str, scale: float = 1.0) -> str:
@@ -429,8 +434,7 @@ def _pair(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]], model: str, 
     r"""``model``'s runs ``a`` against ``other``'s runs ``b``, both budgets and both test sets (``test``
     names the moved one), in words."""
     full, short = (_scores(a), _scores(b)), (_scores(a, BUDGET), _scores(b, BUDGET))
-    return (f"{model} {format_mean_std(*mean_std(full[0]['test']), '.3f')} against {other} "
-            f"{format_mean_std(*mean_std(full[1]['test']), '.3f')} on the {test} test set, "
+    return (f"{model} {cell(full[0]['test'])} against {other} {cell(full[1]['test'])} on the {test} test set, "
             f"{_versus(full[0]['test'], full[1]['test'])};\n"
             f"  upright {_versus(full[0]['upright'], full[1]['upright'])}; "
             f"within {BUDGET} epochs {_versus(short[0]['test'], short[1]['test'])} (upright "
@@ -497,7 +501,6 @@ def paper_protocol_section(results: Sequence[Dict[str, Any]], pilots: Sequence[D
                 if not runs:
                     continue
                 full, short = _scores(runs), _scores(runs, BUDGET)
-                cell = lambda v: format_mean_std(*mean_std(v), ".3f")  # noqa: E731
                 paper = f"{PAPER_TABLE_4[g][PAPER_ROW[m]]:.3f}" if m in PAPER_ROW else "—"
                 add(f"| {g} | {m} | {seeds_text([r['config']['seed'] for r in runs])} | "
                     f"{span([r['best_epoch'] for r in runs], '.0f')} | "
@@ -534,13 +537,12 @@ def paper_protocol_section(results: Sequence[Dict[str, Any]], pilots: Sequence[D
             add(f"| {_coefficient(r['config']['hyperparameters']['l2'])} | {_norm_at(r, 30):.2f} | "
                 f"{r['history'][29]['val_score']:.3f} |")
         add("")
-        if n_soft is not None and n_aug is not None and n_soft < n_aug:
-            pick = min(pilots, key=lambda r: abs(_norm_at(r, 30) - n_soft))
-            add(("The" if tried >= set(L2_PILOT_COEFFICIENTS) else "Of the pilots run so far, the")
-                + f" norm closest to soft's {n_soft:.2f} is {_norm_at(pick, 30):.2f}, at "
-                f"{_coefficient(pick['config']['hyperparameters']['l2'])}" + (": cnn-aug-l2 takes it.\n"
-                if tried >= set(L2_PILOT_COEFFICIENTS) else ".\n"))
     missing = [c for c in L2_PILOT_COEFFICIENTS if c not in tried]
+    if pilots and n_soft is not None and n_aug is not None and n_soft < n_aug:
+        pick = min(pilots, key=lambda r: abs(_norm_at(r, 30) - n_soft))
+        found = (f"norm closest to soft's {n_soft:.2f} is {_norm_at(pick, 30):.2f}, at "
+                 f"{_coefficient(pick['config']['hyperparameters']['l2'])}")
+        add(f"Of the pilots run so far, the {found}.\n" if missing else f"The {found}: cnn-aug-l2 takes it.\n")
     if missing:
         add(("The 30-epoch pilots that pick cnn-aug-l2's coefficient have not run yet:\n" if not pilots else
              f"Not run yet: the pilot(s) at {', '.join(map(_coefficient, missing))}:\n"))
@@ -556,7 +558,7 @@ def paper_protocol_section(results: Sequence[Dict[str, Any]], pilots: Sequence[D
     add("")
     add("**What does the strictly G×G-invariant model reach?**\n")
     gxg = {g: sel(g, "scnn-gxg") for g in GROUPS if sel(g, "scnn-gxg")}
-    reached = [f"{g}: {format_mean_std(*mean_std(_scores(runs)['test']), '.3f')} ({len(runs)} seed(s), "
+    reached = [f"{g}: {cell(_scores(runs)['test'])} ({len(runs)} seed(s), "
                f"{span([r['config']['epochs'] for r in runs], '.0f')} epochs)" for g, runs in gxg.items()]
     add("; ".join(reached) + ".\n" if reached else "Not yet: no run of scnn-gxg has finished (tier 3, 50 epochs).\n")
 
@@ -620,15 +622,14 @@ def adrenal_findings(results: Sequence[Dict[str, Any]]) -> List[str]:
     strict = [(m, sel(m)) for m in ADRENAL_STRICT if sel(m)]
     for m, runs in strict:
         epochs = max(r["epochs_trained"] for r in runs)
-        line = (f"- {m} ({len(runs)} seed(s), {epochs} epochs): "
-                f"{format_mean_std(*mean_std(_scores(runs)['test']), '.3f')} on the rotated test set, upright "
-                f"{format_mean_std(*mean_std(_scores(runs)['upright']), '.3f')}; output invariance error "
+        scores = _scores(runs)
+        line = (f"- {m} ({len(runs)} seed(s), {epochs} epochs): {cell(scores['test'])} on the rotated test set, "
+                f"upright {cell(scores['upright'])}; output invariance error "
                 f"{span([r['output_equivariance_error'] for r in runs], '.1e')}")
         if sel("soft"):
             soft = _scores(sel("soft"), epochs)
-            line += (f". soft's best validation epoch among its first {epochs} gives "
-                     f"{format_mean_std(*mean_std(soft['test']), '.3f')} (upright "
-                     f"{format_mean_std(*mean_std(soft['upright']), '.3f')})")
+            line += (f". soft's best validation epoch among its first {epochs} gives {cell(soft['test'])} "
+                     f"(upright {cell(soft['upright'])})")
         L.append(line + ".")
     if not strict:
         L.append(f"Not yet: no strict model has finished its {ADRENAL_STRICT_EPOCHS} epochs.")
@@ -732,7 +733,7 @@ def medmnist3d_readme() -> str:
 
 def _rmse_row(model: str, runs: Sequence[Dict[str, Any]]) -> str:
     def get(name: str, key: str) -> str:
-        return format_mean_std(*mean_std([r["metrics"][name][key] for r in runs]), ".3f")
+        return cell([r["metrics"][name][key] for r in runs])
 
     latent = [r["latent_equivariance_error"] for r in runs]
     output = [r["output_equivariance_error"] for r in runs]
