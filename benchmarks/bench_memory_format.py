@@ -36,7 +36,7 @@ def _task(name: str):
     return DDMNISTTask() if name == "ddmnist" else MedMNIST3DTask(name)
 
 
-def _batch(name: str, size: int, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+def batch(name: str, size: int, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(0)
     if name == "ddmnist":
         x, classes = torch.rand(size, 1, 56, 56, generator=generator), 100
@@ -90,7 +90,7 @@ def main() -> None:
              "| first loss, contiguous | first loss, channels-last |",
              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for task_name, group, models in CASES:
-        x, y = _batch(task_name, batches[task_name], device)
+        x, y = batch(task_name, batches[task_name], device)
         for model in models:
             steps, first = training_steps(task_name, group, model, x, y)
             medians = interleaved(steps, repeats=args.repeats, device=device)

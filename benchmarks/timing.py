@@ -63,7 +63,7 @@ def environment(device: torch.device | str = "cpu") -> Dict[str, object]:
     env = {"escnn_soft": code["version"], "commit": code["commit"], "dirty": code["dirty"], "machine": machine,
            "python": platform.python_version(),
            "torch": torch.__version__, "escnn": escnn.__version__, "device": str(device)}
-    env.update({k: v for k, v in sorted(os.environ.items()) if k.startswith("MALLOC_")})
+    env.update({k: v for k, v in sorted(os.environ.items()) if k.startswith("MALLOC_") or k == "ATEN_CPU_CAPABILITY"})
     return env
 
 

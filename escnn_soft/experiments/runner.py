@@ -1,11 +1,14 @@
 r"""Resumable training runs: one task, one group, one model, one seed.
 
 A comparison is a grid of runs. Each run trains with Adam on batches drawn on the
-device (no ``DataLoader``), evaluates the validation set, the test set and the task's
-extra test sets (:attr:`~escnn_soft.experiments.task.TaskData.extra_test`) after every
-epoch and reports the test scores at the epoch with the best validation score, a figure
-far more stable than the last epoch's. With ``patience`` (:attr:`RunConfig.patience`) a
-run stops early, after the first epoch :math:`e` with
+device (no ``DataLoader``), scores the validation set after every epoch and reports the
+test scores at the epoch with the best validation score, a figure far more stable than the
+last epoch's. The test set and the task's extra test sets
+(:attr:`~escnn_soft.experiments.task.TaskData.extra_test`) are scored where a report can
+read them: after every epoch that beats the best validation score so far (so at the best
+epoch of every shorter budget too) and, for ``final_test_score``, on the model of the last
+epoch. Scoring draws no random numbers, so it changes no trained weight. With ``patience``
+(:attr:`RunConfig.patience`) a run stops early, after the first epoch :math:`e` with
 
 .. math::
     e - e^\ast \geq \text{patience}, \qquad e^\ast = \text{the first epoch with the best validation score so far},
@@ -172,6 +175,24 @@ def _mean_score(score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], out
     return score(outputs, targets).sum(dtype=torch.float64).item() / targets.shape[0]
 
 
+def _score_sets(task: Task, model: nn.Module, sets: Mapping[str, Tuple[torch.Tensor, torch.Tensor]],
+                record: Dict[str, Any], batch_size: int, progress: Optional[bool]) -> None:
+    r"""Score ``model`` on ``sets`` (``{name: (inputs, targets)}``) into ``record`` as an epoch
+    records it: ``val_score``, ``test_score``, ``test_scores[name]`` for the extra sets, and
+    ``metrics[name]`` for a task with :meth:`~escnn_soft.experiments.task.Task.metrics`."""
+    for name, (x, y) in sets.items():
+        outputs = predict(model, x, batch_size, progress=progress,
+                          desc={"val": "validation", "test": "test"}.get(name, f"{name} test"))
+        found = task.metrics(outputs, y)
+        if found:
+            record.setdefault("metrics", {})[name] = dict(found)
+        value = _mean_score(task.score, outputs, y)
+        if name in ("val", "test"):
+            record[f"{name}_score"] = value
+        else:
+            record.setdefault("test_scores", {})[name] = value
+
+
 def mean_equivariance_error(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, in_action: ActionLike,
                             out_action: Optional[ActionLike], group: GroupTable) -> Tuple[float, List[float]]:
     r"""The equivariance error of ``f`` averaged over the non-identity elements, and per element."""
@@ -286,8 +307,9 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
 
     Returns:
         the run's result, as written to ``result.json``: ``config``, per-epoch
-        ``history`` (each epoch with its ``device``, its ``test_scores`` on the extra test
-        sets and its ``monitor`` record where the setup has one), ``best_epoch``,
+        ``history`` (each epoch with its ``device``, its ``val_score`` and its ``monitor``
+        record where the setup has one; each epoch that beat the best validation score so far
+        also with its ``test_score`` and its ``test_scores`` on the extra test sets), ``best_epoch``,
         ``val_score``, ``test_score`` and ``test_scores`` (all at the best epoch),
         ``final_test_score`` and ``final_test_scores`` (the last epoch's), ``metrics`` and
         ``final_metrics`` (the task's :meth:`~escnn_soft.experiments.task.Task.metrics` of each
@@ -295,7 +317,9 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
         epoch; empty for tasks without them, whose epochs record none),
         ``epochs_trained`` and ``stopped_early``, ``parameters``,
         ``seconds_per_epoch`` (training only, mean), ``train_seconds``, the equivariance
-        errors, ``device`` (where it finished) and the code it finished with: ``version``,
+        errors, ``device`` (where it finished), ``threads`` and ``cpu_capability`` (the CPU
+        kernels PyTorch chose, which ``ATEN_CPU_CAPABILITY`` sets) of the process that finished it,
+        and the code it finished with: ``version``,
         ``commit`` and ``dirty`` (:func:`~escnn_soft.records.provenance`).
     """
     run_dir = Path(run_dir)
@@ -341,12 +365,9 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
         tqdm.write(f"resuming {config.name()} from epoch {resumed_from + 1}/{config.epochs} "
                    f"({resumed_from} done)")
 
-    score = task.score
     full, rest = divmod(data.train_size, config.batch_size)
     total_steps = config.epochs * (full + (rest > 1))      # _train_epoch drops a last batch of one
-    val_x, val_y = data.val
-    test_x, test_y = data.test
-    extra_test = dict(data.extra_test)
+    test_sets = {"test": data.test, **data.extra_test}
     epochs = tqdm(range(resumed_from + 1, config.epochs + 1), desc=f"{config.model} seed {config.seed}",
                   initial=resumed_from, total=config.epochs, leave=False,
                   disable=None if progress is None else not progress)
@@ -356,24 +377,14 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
         _sync(device)
         t0 = time.perf_counter()
         record: Dict[str, Any] = {"epoch": epoch, "device": _describe(device)}
-        record.update(_train_epoch(setup, data, optimizer, config.batch_size, generator, score, device, progress,
+        record.update(_train_epoch(setup, data, optimizer, config.batch_size, generator, task.score, device, progress,
                                    step=sum(r.get("train_steps", 0) for r in history), total_steps=total_steps))
         _sync(device)
         t1 = time.perf_counter()
-        metrics: Dict[str, Dict[str, float]] = {}
-        for name, (x, y) in {"val": (val_x, val_y), "test": (test_x, test_y), **extra_test}.items():
-            outputs = predict(model, x, eval_batch_size, progress=progress,
-                              desc={"val": "validation", "test": "test"}.get(name, f"{name} test"))
-            found = task.metrics(outputs, y)
-            if found:
-                metrics[name] = dict(found)
-            value = _mean_score(score, outputs, y)
-            if name in ("val", "test"):
-                record[f"{name}_score"] = value
-            else:
-                record.setdefault("test_scores", {})[name] = value
-        if metrics:
-            record["metrics"] = metrics
+        _score_sets(task, model, {"val": data.val}, record, eval_batch_size, progress)
+        improved = not history or record["val_score"] > max(r["val_score"] for r in history)
+        if improved:
+            _score_sets(task, model, test_sets, record, eval_batch_size, progress)
         if setup.monitor is not None:
             model.eval()
             with torch.no_grad():
@@ -382,7 +393,7 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
         _sync(device)
         record["train_seconds"] = t1 - t0
         record["eval_seconds"] = time.perf_counter() - t1
-        if best_state is None or record["val_score"] > max(r["val_score"] for r in history):
+        if improved:
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         history.append(record)
         if scheduler is not None:
@@ -393,15 +404,18 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
             "history": history, "best_state": best_state, "started": started,
             "random": _random_states(generator, device), "reseeded_at": reseeded_at,
         })
-        epochs.set_postfix(val=f"{record['val_score']:.3f}", test=f"{record['test_score']:.3f}")
+        epochs.set_postfix(val=f"{record['val_score']:.3f}")
         if on_epoch is not None:
             on_epoch(epoch, record)
 
     epochs.close()
+    final = {**history[-1], "metrics": dict(history[-1].get("metrics", {}))}
+    if "test_score" not in final:  # the last epoch did not improve: score its model now
+        _score_sets(task, model, test_sets, final, eval_batch_size, progress)
     best = best_epoch_index(history)
     model.load_state_dict(best_state)
     model.eval()
-    x = test_x[:equivariance_batch]
+    x = data.test[0][:equivariance_batch]
     output_error, output_per_element = mean_equivariance_error(model, x, data.in_action, data.out_action, data.group)
     latent_error = latent_per_element = None
     if setup.latent is not None:
@@ -417,11 +431,11 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
         "best_epoch": history[best]["epoch"],
         "val_score": history[best]["val_score"],
         "test_score": history[best]["test_score"],
-        "final_test_score": history[-1]["test_score"],
+        "final_test_score": final["test_score"],
         "test_scores": history[best].get("test_scores", {}),
-        "final_test_scores": history[-1].get("test_scores", {}),
+        "final_test_scores": final.get("test_scores", {}),
         "metrics": history[best].get("metrics", {}),
-        "final_metrics": history[-1].get("metrics", {}),
+        "final_metrics": final["metrics"],
         "epochs_trained": len(history),
         "stopped_early": len(history) < config.epochs,
         "parameters": sum(p.numel() for p in model.parameters()),
@@ -437,6 +451,7 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
         "device": _describe(device),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "started": started,
         "finished": _now(),
         "resumed_from_epoch": resumed_from or None,

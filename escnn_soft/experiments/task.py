@@ -65,7 +65,7 @@ class TaskData(abc.ABC):
         test (tuple): ``(inputs, targets)`` of the test set, fixed.
         extra_test (mapping): more fixed test sets by name, ``{name: (inputs, targets)}``
             (e.g. ``"upright"``: the test pairs in their canonical pose); the runner scores
-            each after every epoch and reports them beside the test set. Empty by default.
+            each with the test set and reports them beside it. Empty by default.
         group (GroupTable): the symmetry group of the inputs.
         in_action: its action on inputs.
         out_action: its action on outputs; ``None`` when the targets are invariant.

@@ -8,7 +8,7 @@ from torch import nn
 
 from escnn_soft import group_table, trivial_action
 from escnn_soft.experiments.specs import TaskSpec
-from escnn_soft.experiments.runner import RunConfig, load_result, train_run
+from escnn_soft.experiments.runner import RunConfig, evaluate, load_result, train_run
 from escnn_soft.experiments.task import Source, Task, TaskData, TrainingSetup
 from escnn_soft.records import provenance
 
@@ -33,7 +33,8 @@ class FakeData(TaskData):
 
 class FakeTask(Task):
     r"""A linear classifier on random vectors; the evaluation scores follow ``script`` if given:
-    ``{"val": [...], "test": [...]}``, one value per epoch."""
+    ``{"val": [...], "test": [...]}``, one value per epoch (a test score is that of the epoch
+    whose validation score was read last); ``calls`` counts the scorings of each set."""
 
     spec = TaskSpec("fake", groups=("C2",), models=("mlp",), default_group="C2", default_models=("mlp",),
                     default_epochs=2, default_train_size=96)
@@ -70,8 +71,8 @@ class FakeTask(Task):
         split = {VAL: "val", TEST: "test"}.get(int(target[0]))
         if self.script is None or split is None:
             return (output.argmax(dim=1) == target).float()
-        value = self.script[split][self.calls[split]]
         self.calls[split] += 1
+        value = self.script[split][self.calls["val"] - 1]
         return torch.full((target.shape[0],), value, device=target.device)
 
 
@@ -117,6 +118,30 @@ def test_the_test_score_is_read_at_the_first_best_validation_epoch(tmp_path):
     saved = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
     assert all(torch.equal(saved[k], states[2][k]) for k in saved)
     assert not all(torch.equal(saved[k], states[4][k]) for k in saved)
+
+
+def test_the_test_sets_are_scored_after_improving_epochs_and_on_the_last_model(tmp_path):
+    script = {"val": [0.5, 0.75, 0.625, 0.875, 0.5], "test": [0.125, 0.25, 0.375, 0.5, 0.625]}
+    task = FakeTask(script)
+    result = _run(task, _config(epochs=5), tmp_path / "run")
+    history = result["history"]
+    assert [h["epoch"] for h in history if "test_score" in h] == [1, 2, 4]
+    assert [h.get("test_score") for h in history] == [0.125, 0.25, None, 0.5, None]
+    assert all("val_score" in h for h in history)
+    assert task.calls == {"val": 5, "test": 4}  # epochs 1, 2 and 4, then the last epoch's model
+    assert (result["best_epoch"], result["test_score"], result["final_test_score"]) == (4, 0.5, 0.625)
+
+
+def test_the_final_test_score_is_that_of_the_last_epochs_model(tmp_path):
+    task = FakeTask()
+    states = {}
+    result = _run(task, _config(epochs=4, lr=0.5), tmp_path / "run",
+                  on_epoch=lambda e, r: states.update({e: {k: v.clone() for k, v in task.model.state_dict().items()}}))
+    data = FakeData(torch.device("cpu"))
+    task.model.load_state_dict(states[4])
+    assert result["final_test_score"] == evaluate(task.model, *data.test, task.score)
+    task.model.load_state_dict(states[result["best_epoch"]])
+    assert result["test_score"] == evaluate(task.model, *data.test, task.score)
 
 
 def test_a_finished_run_records_devices_and_code_and_is_not_trained_again(tmp_path):
@@ -244,12 +269,13 @@ def test_extra_test_sets_and_the_monitor_are_recorded_per_epoch(tmp_path):
     result = train_run(task, data, _config(epochs=2), tmp_path / "run", device="cpu", equivariance_batch=8,
                        progress=False)
     assert modes == [(False, False), (False, False)] and task.model.training is False  # the best model, in eval
+    assert "test_scores" in result["history"][0]  # the first epoch always improves
     for h in result["history"]:
-        assert set(h["test_scores"]) == {"upright"} and 0 <= h["test_scores"]["upright"] <= 1
+        assert set(h.get("test_scores", {"upright": 0})) == {"upright"}
         assert h["monitor"]["n"] == 96 and h["monitor"]["weight_norm"] > 0
     best = result["best_epoch"] - 1
     assert result["test_scores"] == result["history"][best]["test_scores"]
-    assert result["final_test_scores"] == result["history"][-1]["test_scores"]
+    assert set(result["final_test_scores"]) == {"upright"} and 0 <= result["final_test_scores"]["upright"] <= 1
     plain = _run(FakeTask(), _config(epochs=1), tmp_path / "plain")
     assert plain["test_scores"] == {} and "monitor" not in plain["history"][0]
 
