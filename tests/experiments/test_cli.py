@@ -394,8 +394,8 @@ def test_l2_sets_the_l2_controls_coefficient_only():
     for model in ("cnn-aug", "soft", "rpp"):  # the models without the hyperparameter keep their keys
         assert configs[model].hyperparameters == task.hyperparameters(model, "D4")
     default, same, pilot = (cmp._configs(task, replace(options, models=("cnn-aug-l2",), l2=l2), "D4", data="x")[0]
-                            for l2 in (None, 1e-3, 1e-4))
-    assert default.name() == same.name() != pilot.name()  # --l2 1e-3 is the default
+                            for l2 in (None, 1e-4, 1e-3))
+    assert default.name() == same.name() != pilot.name()  # --l2 1e-4 is the default
     assert parse_args(["--task", "ddmnist", "--l2", "0"]).l2 == 0.0
 
 

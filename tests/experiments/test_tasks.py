@@ -180,7 +180,7 @@ def test_hyperparameters_follow_the_paper(task):
     assert task.hyperparameters("soft-postbn", "D4") == {**task.hyperparameters("soft", "D4"), "latent": "post-bn"}
     assert task.hyperparameters("soft-rel", "C4") == task.hyperparameters("soft", "C4")
     assert task.hyperparameters("cnn-aug", "C4") == {"lr": 5e-4, "latent": "post-bn"}
-    assert task.hyperparameters("cnn-aug-l2", "C4") == {"lr": 5e-4, "latent": "post-bn", "l2": 1e-3}
+    assert task.hyperparameters("cnn-aug-l2", "C4") == {"lr": 5e-4, "latent": "post-bn", "l2": 1e-4}
     for model in ("scnn", "scnn-gxg", "restriction"):
         assert task.hyperparameters(model, "C4") == {"lr": 1e-3}
     assert [task.hyperparameters(m, "C4")["lr"] for m in ("cnn", "cnn-aug")] == [5e-4, 5e-4]
