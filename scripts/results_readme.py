@@ -395,6 +395,13 @@ PAPER_PROTOCOL_PLAN = (
 )
 r"""The planned runs of :data:`PAPER_PROTOCOL`, in the order they are taken: (group, model, seeds)."""
 
+STRICT_PLAN = tuple((g, m) for m in ("restriction", "scnn-gxg") for g in ("C4", "D1", "D4"))
+r"""Tier 3's strict models in :data:`PAPER_PROTOCOL`: at least one seed of each (group, model), at
+:data:`STRICT_EPOCHS` epochs."""
+
+STRICT_EPOCHS = 50
+r"""The budget of :data:`STRICT_PLAN`'s runs."""
+
 MONITORED = ("soft", "soft-rel", "cnn-aug", "cnn-aug-l2")
 r"""The models whose per-epoch latent measurements are plotted for one seed of D4."""
 
@@ -515,6 +522,19 @@ def paper_protocol_section(results: Sequence[Dict[str, Any]], pilots: Sequence[D
             "--epochs 150 \\\n    --patience 20 --budget-report 50 --train-size 10000 --mnist path/to/mnist.npz "
             "--out results/ddmnist-150 --jobs 2\n"
             "# then --group C4 (tier 1), --group D1 (tier 2) and, on D4, --models cnn-aug-l2,soft-postbn\n```\n")
+    ran = [f"{g} {m} ({seeds_text([r['config']['seed'] for r in sel(g, m)])})" for g, m in STRICT_PLAN if sel(g, m)]
+    waiting = [(g, m) for g, m in STRICT_PLAN if not sel(g, m)]
+    if results:
+        add(f"Tier 3's strict models, up to {STRICT_EPOCHS} epochs with the same early stopping, at least one seed "
+            f"per group: finished {', '.join(ran) or 'none'}"
+            + (f"; not yet {', '.join(f'{g} {m}' for g, m in waiting)}, which these commands run:\n" if waiting
+               else ".\n"))
+        commands = [f"escnn-soft compare --task ddmnist --group {g} --models "
+                    f"{','.join(m for h, m in waiting if h == g)} --seeds 0 --epochs {STRICT_EPOCHS} --patience 20 "
+                    "\\\n    --budget-report 50 --train-size 10000 --mnist path/to/mnist.npz --out results/ddmnist-150"
+                    for g in dict.fromkeys(g for g, _ in waiting)]
+        if commands:
+            add("```bash\n" + "\n".join(commands) + "\n```\n")
 
     add("**Does soft beat cnn-aug under the paper's own protocol?**\n")
     L += _comparison(sel, "soft", "cnn-aug") or ["Not yet: no group has finished runs of both."]

@@ -160,6 +160,20 @@ def test_the_paper_protocol_section_reads_both_budgets_and_answers_from_the_runs
     assert "No run has finished yet." in module.paper_protocol_section([], [])
 
 
+def test_the_paper_protocol_section_lists_the_strict_runs_of_tier_3_and_the_commands_of_the_missing_ones():
+    module = _readme_script()
+    gxg = _paper_protocol_run("scnn-gxg", 0, 0.95, 0.93)
+    text = module.paper_protocol_section([gxg], [])
+    assert ("finished D4 scnn-gxg (0); not yet C4 restriction, D1 restriction, D4 restriction, C4 scnn-gxg, "
+            "D1 scnn-gxg, which these commands run:") in text
+    assert "--group C4 --models restriction,scnn-gxg --seeds 0 --epochs 50 --patience 20" in text
+    assert "--group D4 --models restriction --seeds 0 --epochs 50" in text and "--group D4 --models scnn-gxg" not in text
+    every = [gxg] + [{**_paper_protocol_run(m, 0, 0.9, 0.9), "config": {**gxg["config"], "group": g, "model": m}}
+                     for g, m in module.STRICT_PLAN if (g, m) != ("D4", "scnn-gxg")]
+    done = module.paper_protocol_section(every, [])
+    assert "D4 scnn-gxg (0)." in done and "which these commands run" not in done
+
+
 def _adrenal_run(model, seed, scores, epochs=60, error=0.5):
     r"""An Adrenal3D run whose validation scores are ``scores`` (epoch: (val, test)), else 0.1 and 0.0;
     upright scores are the test scores minus 0.01."""
