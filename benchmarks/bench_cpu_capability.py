@@ -5,7 +5,8 @@ the CPU and the environment variable ``ATEN_CPU_CAPABILITY`` (``default``, ``avx
 ``avx512``). The kernel set matters for these models: their ELUs evaluate ``expm1`` on every
 activation, and some builds' AVX-512 ``expm1`` is far slower than their AVX2 one on some
 CPUs. Since the choice is made per process, each setting runs in its own worker process,
-the two workers take their steps in turns, and the medians are compared, in one run.
+the two workers take their steps in turns, timed from the main process (the round trip
+through the pipe included), and the medians are compared, in one run.
 
 One step is what ``escnn-soft compare`` takes (as in ``bench_memory_format.py``, whose
 models and batches this reuses): the task's loss, backward and an Adam step, in train mode,
@@ -21,10 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Dict, List
 
@@ -32,7 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_memory_format import CASES, batch, training_steps  # noqa: E402
-from timing import add_timing_options, header, parse_timing_args, publish  # noqa: E402
+from timing import add_timing_options, header, interleaved, parse_timing_args, publish  # noqa: E402
 
 _WARMUP = 2
 
@@ -42,13 +41,14 @@ def _batches(args: argparse.Namespace) -> Dict[str, int]:
 
 
 def _worker(args: argparse.Namespace) -> None:
-    r"""Build every case's step, report the capability and the first losses, then time one
-    case's step per line read (``"<index> <number>"``) and answer its mean seconds. Only the
+    r"""Build every case's step, report the capability and the first losses, then take one
+    step of the case whose index each line read names, and answer when it is done. Only the
     answers go to standard output; whatever else is printed goes to standard error."""
     answers, sys.stdout = sys.stdout, sys.stderr
     steps, first = [], []
+    batches = _batches(args)
     for task_name, group, models in CASES:
-        x, y = batch(task_name, _batches(args)[task_name], torch.device("cpu"))
+        x, y = batch(task_name, batches[task_name], torch.device("cpu"))
         for model in models:
             found, losses = training_steps(task_name, group, model, x, y)
             steps.append(found["channels-last"])
@@ -56,11 +56,8 @@ def _worker(args: argparse.Namespace) -> None:
     print(json.dumps({"capability": torch.backends.cpu.get_cpu_capability(), "first": first}), file=answers,
           flush=True)
     for line in sys.stdin:
-        index, number = map(int, line.split())
-        start = time.perf_counter()
-        for _ in range(number):
-            steps[index]()
-        print(json.dumps((time.perf_counter() - start) / number), file=answers, flush=True)
+        steps[int(line)]()
+        print(json.dumps("done"), file=answers, flush=True)
 
 
 def _spawn(capability: str | None, argv: List[str]) -> subprocess.Popen:
@@ -72,13 +69,17 @@ def _spawn(capability: str | None, argv: List[str]) -> subprocess.Popen:
                             stdout=subprocess.PIPE, text=True, env=env)
 
 
-def _ask(worker: subprocess.Popen, line: str) -> object:
-    worker.stdin.write(line + "\n")
-    worker.stdin.flush()
+def _read(worker: subprocess.Popen) -> object:
     answer = worker.stdout.readline()
     if not answer:
         raise RuntimeError(f"a benchmark worker exited (code {worker.wait()}); see its error above")
     return json.loads(answer)
+
+
+def _ask(worker: subprocess.Popen, line: str) -> object:
+    worker.stdin.write(line + "\n")
+    worker.stdin.flush()
+    return _read(worker)
 
 
 def main() -> None:
@@ -97,12 +98,7 @@ def main() -> None:
     if args.threads:
         argv.append(f"--threads={args.threads}")
     workers = {"default": _spawn(None, argv), args.capability: _spawn(args.capability, argv)}
-    ready = {}
-    for name, worker in workers.items():
-        line = worker.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the {name} worker exited (code {worker.wait()}); see its error above")
-        ready[name] = json.loads(line)
+    ready = {name: _read(worker) for name, worker in workers.items()}
     chosen, other = ready["default"]["capability"], ready[args.capability]["capability"]
     lines = header("benchmarks/bench_cpu_capability.py") + [
         f"Kernels: {chosen} with ATEN_CPU_CAPABILITY unset, {other} with ATEN_CPU_CAPABILITY={args.capability}.",
@@ -116,13 +112,9 @@ def main() -> None:
     cases = [(t, g, m) for t, g, models in CASES for m in models]
     batches = _batches(args)
     for index, (task_name, group, model) in enumerate(cases):
-        times: Dict[str, List[float]] = {name: [] for name in workers}
-        for turn in range(_WARMUP + args.repeats):
-            for name, worker in workers.items():
-                seconds = _ask(worker, f"{index} 1")
-                if turn >= _WARMUP:
-                    times[name].append(seconds)
-        a, b = (statistics.median(times[name]) for name in workers)
+        steps = {name: lambda worker=worker: _ask(worker, str(index)) for name, worker in workers.items()}
+        medians = interleaved(steps, repeats=args.repeats, warmup=_WARMUP)
+        a, b = (medians[name] for name in workers)
         print(task_name, model, f"{a:.3f} s / {b:.3f} s", flush=True)
         losses = [ready[name]["first"][index] for name in workers]
         lines.append(f"| {task_name} | {group} | {model} | {batches[task_name]} | {a:.3f} | {b:.3f} | "

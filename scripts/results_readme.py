@@ -522,9 +522,10 @@ def paper_protocol_section(results: Sequence[Dict[str, Any]], pilots: Sequence[D
             "--epochs 150 \\\n    --patience 20 --budget-report 50 --train-size 10000 --mnist path/to/mnist.npz "
             "--out results/ddmnist-150 --jobs 2\n"
             "# then --group C4 (tier 1), --group D1 (tier 2) and, on D4, --models cnn-aug-l2,soft-postbn\n```\n")
-    ran = [f"{g} {m} ({seeds_text([r['config']['seed'] for r in sel(g, m)])})" for g, m in STRICT_PLAN if sel(g, m)]
-    waiting = [(g, m) for g, m in STRICT_PLAN if not sel(g, m)]
     if results:
+        ran = [f"{g} {m} ({seeds_text([r['config']['seed'] for r in sel(g, m)])})" for g, m in STRICT_PLAN
+               if sel(g, m)]
+        waiting = [(g, m) for g, m in STRICT_PLAN if not sel(g, m)]
         add(f"Tier 3's strict models, up to {STRICT_EPOCHS} epochs with the same early stopping, at least one seed "
             f"per group: finished {', '.join(ran) or 'none'}"
             + (f"; not yet {', '.join(f'{g} {m}' for g, m in waiting)}, which these commands run:\n" if waiting
@@ -583,7 +584,7 @@ def paper_protocol_section(results: Sequence[Dict[str, Any]], pilots: Sequence[D
                f"best at epoch {span([r['best_epoch'] for r in runs], '.0f')}, stopped at "
                f"{span([r['epochs_trained'] for r in runs], '.0f')}), against the paper's soft "
                f"{PAPER_TABLE_4[g]['soft']:.3f}" for g, runs in gxg.items()]
-    add("; ".join(reached) + ".\n" if reached else "Not yet: no run of scnn-gxg has finished (tier 3, 50 epochs).\n")
+    add("; ".join(reached) + ".\n" if reached else f"Not yet: no run of scnn-gxg has finished (tier 3, {STRICT_EPOCHS} epochs).\n")
 
     monitored = [m for m in MONITORED if sel("D4", m) and "monitor" in sel("D4", m)[0]["history"][0]]
     if monitored:
