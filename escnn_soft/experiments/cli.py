@@ -732,12 +732,44 @@ def _train_sequential(task: Any, source: Any, options: Options, todo: _Todo,
 _WORKER: Dict[str, Any] = {}
 r"""A worker process's task, source and the data of its last group and data settings (see :func:`_train_in_worker`)."""
 
+_PR_SET_PDEATHSIG = 1
+r"""The ``prctl`` option that has Linux signal a process when its parent ends (``<linux/prctl.h>``)."""
 
-def _train_in_worker(options: Options, group: str, config: Any) -> Dict[str, Any]:
-    r"""One run of ``--jobs``, in a spawned process: the task and its data are opened once per
-    process (and the data once per group and data settings), threads set as ``options.threads``."""
+
+def _exit_on_sigterm() -> None:
+    r"""Turn SIGTERM into :class:`SystemExit`, so that ``finally`` blocks and context managers run
+    before the process ends."""
+    import signal
+
+    def leave(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, leave)
+
+
+def _start_worker(parent: int) -> None:
+    r"""Initialiser of a ``--jobs`` process: it ends with its parent, however the parent ends.
+
+    On Linux the kernel sends it SIGTERM when the parent dies, SIGKILL included
+    (``prctl(PR_SET_PDEATHSIG)``); a parent already gone before that was set makes it exit at
+    once. SIGTERM is turned into :class:`SystemExit` (see :func:`_exit_on_sigterm`)."""
+    _exit_on_sigterm()
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
+    if os.getppid() != parent:
+        raise SystemExit(1)
+
+
+def _train_in_worker(job: Tuple[int, Options, str, Any]) -> Tuple[int, Dict[str, Any]]:
+    r"""Run ``index, options, group, config = job`` of ``--jobs``, in a spawned process, with its
+    index; the task and its data are opened once per process (and the data once per group and
+    data settings), threads set as ``options.threads``."""
     import torch
 
+    index, options, group, config = job
     if not _WORKER:
         if options.threads is not None:
             torch.set_num_threads(options.threads)
@@ -747,21 +779,34 @@ def _train_in_worker(options: Options, group: str, config: Any) -> Dict[str, Any
         _WORKER["key"], _WORKER["data"] = key, None
     _WORKER["data"], result = _train(_WORKER["task"], _WORKER["source"], replace(options, progress=False), group,
                                      config, _WORKER["data"], None)
-    return result
+    return index, result
 
 
 def _train_parallel(task: Any, source: Any, options: Options, todo: _Todo,
                     on_epoch: Optional[Callable[[int, Dict[str, Any]], None]]):
     r"""The runs of ``todo``, ``options.jobs`` at a time in spawned processes, each given to one
-    process only; yields them as they finish."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    process only; yields them as they finish.
 
-    with ProcessPoolExecutor(max_workers=min(options.jobs, len(todo)) or 1,
-                             mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(_train_in_worker, options, group, config): config for group, config in todo}
-        for future in as_completed(futures):
-            yield futures[future], future.result()
+    The processes end with the comparison: when it stops (an error, Ctrl-C, SIGTERM, which the
+    main thread turns into :class:`SystemExit` while the runs train) they are terminated, and on
+    Linux they also die with it if it is killed."""
+    import multiprocessing
+    import signal
+    import threading
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = (signal.getsignal(signal.SIGTERM) or signal.SIG_DFL) if main_thread else None
+    if main_thread:
+        _exit_on_sigterm()
+    jobs = [(i, options, group, config) for i, (group, config) in enumerate(todo)]
+    try:
+        with multiprocessing.get_context("spawn").Pool(min(options.jobs, len(todo)) or 1, initializer=_start_worker,
+                                                       initargs=(os.getpid(),)) as pool:
+            for index, result in pool.imap_unordered(_train_in_worker, jobs):
+                yield todo[index][1], result
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _train_distributed(task: Any, source: Any, options: Options, todo: _Todo,

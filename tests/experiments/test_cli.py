@@ -380,6 +380,52 @@ def test_jobs_train_every_run_once_in_separate_processes_as_one_job_does(tmp_pat
         compare(parse_args(_mnist_grid(tmp_path / "three", "--jobs", "2")), on_epoch=lambda e, r: None)
 
 
+def _children(pid):
+    r"""The pids of the running processes whose parent is ``pid`` (read from ``/proc``)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _running(pid):
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads processes from /proc; PDEATHSIG is Linux's")
+@pytest.mark.parametrize("signum", [pytest.param(15, id="SIGTERM"), pytest.param(9, id="SIGKILL", marks=pytest.mark.slow)])
+def test_jobs_processes_end_with_a_stopped_comparison(tmp_path, signum):
+    out = tmp_path / "cmp"
+    argv = _mnist_grid(out, "--jobs", "2", "--epochs", "1000")
+    proc = subprocess.Popen([sys.executable, "-m", "escnn_soft.experiments.cli", "compare", *argv],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    try:
+        while len(list(out.glob("runs/*/checkpoint.pt"))) < 2:  # both runs are training, each in a process
+            assert proc.poll() is None, "the comparison ended before both runs started"
+            assert time.monotonic() < deadline, "the two runs did not start within 180 s"
+            time.sleep(0.05)
+        workers = _children(proc.pid)
+        assert len(workers) >= 2
+        proc.send_signal(signum)
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 60
+    while any(_running(w) for w in workers):
+        assert time.monotonic() < deadline, f"processes of the comparison outlived it: {sorted(workers)}"
+        time.sleep(0.05)
+
+
 def _comparable(history):
     return [{k: v for k, v in h.items() if not k.endswith("seconds")} for h in history]
 
