@@ -465,10 +465,61 @@ def _norm_at(run: Dict[str, Any], epoch: int) -> Optional[float]:
     return run["history"][epoch - 1]["monitor"]["expand_weight_norm"] if len(run["history"]) >= epoch else None
 
 
-def _select(results: Sequence[Dict[str, Any]], group: str, model: str) -> List[Dict[str, Any]]:
-    r"""The runs of ``results`` of ``group`` and ``model``, sorted by seed."""
-    return sorted((r for r in results if (r["config"]["group"], r["config"]["model"]) == (group, model)),
-                  key=lambda r: r["config"]["seed"])
+def _c4_data(run: Dict[str, Any]) -> str:
+    r"""The C4 data ``run`` trained on (``--c4-data``): ``"corrected"`` unless its hyperparameters say otherwise."""
+    return run["config"].get("hyperparameters", {}).get("c4_data", "corrected")
+
+
+def _select(results: Sequence[Dict[str, Any]], group: str, model: str, c4_data: str = "corrected"
+            ) -> List[Dict[str, Any]]:
+    r"""The runs of ``results`` of ``group`` and ``model`` on the C4 data ``c4_data``, sorted by seed."""
+    return sorted((r for r in results if (r["config"]["group"], r["config"]["model"]) == (group, model)
+                   and _c4_data(r) == c4_data), key=lambda r: r["config"]["seed"])
+
+
+PAPER_C4_MODELS = ("cnn-aug", "soft")
+r"""Tier 3's models on the paper's C4 data (``--c4-data paper``), one seed each."""
+
+
+def _row(group: str, model: str, runs: Sequence[Dict[str, Any]], paper: str) -> str:
+    r"""The table row of ``runs``: seeds, best and last epochs, both test sets at both budgets, and ``paper``."""
+    full, short = _scores(runs), _scores(runs, BUDGET)
+    return (f"| {group} | {model} | {seeds_text([r['config']['seed'] for r in runs])} | "
+            f"{span([r['best_epoch'] for r in runs], '.0f')} | {span([r['epochs_trained'] for r in runs], '.0f')} | "
+            f"{cell(full['test'])} | {cell(full['upright'])} | {cell(short['test'])} | {cell(short['upright'])} | "
+            f"{paper} |")
+
+
+def paper_c4_data_section(results: Sequence[Dict[str, Any]]) -> List[str]:
+    r"""Tier 3's runs on the paper's C4 data: their rows, soft against cnn-aug on them, each against
+    the same model on the corrected data, or the command that runs them."""
+    runs = {m: _select(results, "C4", m, "paper") for m in PAPER_C4_MODELS}
+    L = ["**The paper's C4 data** (tier 3, `--c4-data paper`: each digit at k·90° + θ, θ continuous, without\n"
+         "the correction, and the second view a fresh such rotation of the first, handed to the loss as\n"
+         "`x_g`). Does it explain the paper's C4 row? Its augmented test set is rotated as its training data;\n"
+         "the upright one is the same as the corrected data's.\n"]
+    done = {m: r for m, r in runs.items() if r}
+    if done:
+        L += ["| group | model | seeds | best epoch | epochs trained | test | upright | "
+              f"test ≤ {BUDGET} | upright ≤ {BUDGET} | paper |",
+              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        L += [_row("C4", m, r, f"{PAPER_TABLE_4['C4'][PAPER_ROW[m]]:.3f}") for m, r in done.items()]
+        L.append("")
+        if len(done) == len(PAPER_C4_MODELS):
+            L.append(f"- paper's data: {_pair(runs['soft'], runs['cnn-aug'], 'soft', 'cnn-aug')}")
+        for m, r in done.items():
+            corrected = _select(results, "C4", m)
+            if corrected:
+                L.append(f"- {m}: " + _pair(r, corrected, "paper's data", "corrected data"))
+        L.append("")
+    waiting = [m for m in PAPER_C4_MODELS if not runs[m]]
+    if waiting:
+        L.append(("Not run yet" if not done else f"Not finished yet: {', '.join(waiting)}") + "; this command runs "
+                 + ("them" if len(waiting) > 1 else "it") + ":\n")
+        L.append(f"```bash\nescnn-soft compare --task ddmnist --group C4 --models {','.join(waiting)} --seeds 0 "
+                 "--c4-data paper \\\n    --epochs 150 --patience 20 --budget-report 50 --train-size 10000 "
+                 "--mnist path/to/mnist.npz --out results/ddmnist-150\n```\n")
+    return L
 
 
 def paper_protocol_section(results: Sequence[Dict[str, Any]], pilots: Sequence[Dict[str, Any]]) -> str:
@@ -507,13 +558,7 @@ def paper_protocol_section(results: Sequence[Dict[str, Any]], pilots: Sequence[D
                 runs = sel(g, m)
                 if not runs:
                     continue
-                full, short = _scores(runs), _scores(runs, BUDGET)
-                paper = f"{PAPER_TABLE_4[g][PAPER_ROW[m]]:.3f}" if m in PAPER_ROW else "—"
-                add(f"| {g} | {m} | {seeds_text([r['config']['seed'] for r in runs])} | "
-                    f"{span([r['best_epoch'] for r in runs], '.0f')} | "
-                    f"{span([r['epochs_trained'] for r in runs], '.0f')} | {cell(full['test'])} | "
-                    f"{cell(full['upright'])} | {cell(short['test'])} | {cell(short['upright'])} | "
-                    f"{paper} |")
+                add(_row(g, m, runs, f"{PAPER_TABLE_4[g][PAPER_ROW[m]]:.3f}" if m in PAPER_ROW else "—"))
         add("")
     missing = [f"{g} {m} ({len(sel(g, m))} of {n})" for g, m, n in planned if len(sel(g, m)) < n]
     if missing:
@@ -536,6 +581,7 @@ def paper_protocol_section(results: Sequence[Dict[str, Any]], pilots: Sequence[D
                     for g in dict.fromkeys(g for g, _ in waiting)]
         if commands:
             add("```bash\n" + "\n".join(commands) + "\n```\n")
+        L += paper_c4_data_section(results)
 
     add("**Does soft beat cnn-aug under the paper's own protocol?**\n")
     L += _comparison(sel, "soft", "cnn-aug") or ["Not yet: no group has finished runs of both."]

@@ -174,6 +174,28 @@ def test_the_paper_protocol_section_lists_the_strict_runs_of_tier_3_and_the_comm
     assert "D4 scnn-gxg (0)." in done and "which these commands run" not in done
 
 
+def _c4_run(model, late, c4_data=None):
+    run = _paper_protocol_run(model, 0, late, late - 0.1)
+    hyper = {"c4_data": c4_data} if c4_data else {}
+    return {**run, "config": {**run["config"], "group": "C4", "hyperparameters": hyper}}
+
+
+def test_runs_on_the_papers_c4_data_are_kept_apart_and_compared_with_the_corrected_data():
+    module = _readme_script()
+    corrected = [_c4_run("soft", 0.85), _c4_run("cnn-aug", 0.87)]
+    paper = [_c4_run("soft", 0.91, "paper")]
+    text = module.paper_protocol_section(corrected + paper, [])
+    assert "| C4 | soft | 0 | 55 | 60 | 0.850 | 0.840 | 0.750 | 0.740 | 0.915 |" in text  # main table: corrected data
+    assert "| C4 | soft | 0 | 55 | 60 | 0.910 | 0.900 | 0.810 | 0.800 | 0.915 |" in text  # tier 3's table
+    assert "- soft: paper's data 0.910 against corrected data 0.850 on the augmented test set, +6.0 points;" in text
+    assert "Not finished yet: cnn-aug; this command runs it:" in text
+    assert "--group C4 --models cnn-aug --seeds 0 --c4-data paper" in text
+    both = module.paper_protocol_section(corrected + paper + [_c4_run("cnn-aug", 0.90, "paper")], [])
+    assert "- paper's data: soft 0.910 against cnn-aug 0.900 on the augmented test set, +1.0 points;" in both
+    assert "--c4-data paper \\" not in both
+    assert "Not run yet; this command runs them:" in module.paper_protocol_section(corrected, [])
+
+
 def _adrenal_run(model, seed, scores, epochs=60, error=0.5):
     r"""An Adrenal3D run whose validation scores are ``scores`` (epoch: (val, test)), else 0.1 and 0.0;
     upright scores are the test scores minus 0.01."""
@@ -218,5 +240,5 @@ def test_the_l2_pilots_pick_the_norm_closest_to_softs_and_list_the_missing_ones(
     assert "Not run yet: the pilot(s) at 1e-2:" in some and "for l2 in 1e-2; do" in some
     every = module.paper_protocol_section(runs, [_pilot(1e-3, 3.0), _pilot(1e-4, 4.8), _pilot(1e-2, 3.9)])
     assert "The norm closest to soft's 4.00 is 3.90, at 1e-2: cnn-aug-l2 takes it." in every
-    assert "Not run yet" not in every
+    assert "Not run yet: the pilot" not in every and "pilots that pick" not in every
     assert "for l2 in 1e-4 1e-3 1e-2; do" in module.paper_protocol_section(runs, [])
