@@ -61,7 +61,9 @@ run (its runs are still other runs than those trained for 50 epochs).
 **Parallel runs.** ``--jobs N`` trains ``N`` runs at a time, each in its own process
 (spawned), with ``--threads`` threads each (1 when ``--jobs`` is above 1 and ``--threads``
 is not given). Each run of the grid is given to one process only, and every run is
-seeded by its settings alone, so the results and reports are those of ``--jobs 1``.
+seeded by its settings alone, so the results and reports are those of ``--jobs 1``. The
+processes end with the comparison: stopped by an error, Ctrl-C or SIGTERM, it terminates them,
+and on Linux they also end if it is killed; each run resumes from its last finished epoch.
 
 **Data.** ``--data SOURCE`` is the task's data source as its ``open`` takes it, e.g.
 ``cifar10``, ``mnist:PATH`` or ``tmnist:PATH`` for the exploration tasks, a path for the
