@@ -481,6 +481,11 @@ PAPER_C4_MODELS = ("cnn-aug", "soft")
 r"""Tier 3's models on the paper's C4 data (``--c4-data paper``), one seed each."""
 
 
+ROW_HEADER = [f"| group | model | seeds | best epoch | epochs trained | test | upright | test ≤ {BUDGET} | "
+              f"upright ≤ {BUDGET} | paper |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+r"""The header of the tables whose rows :func:`_row` writes."""
+
+
 def _row(group: str, model: str, runs: Sequence[Dict[str, Any]], paper: str) -> str:
     r"""The table row of ``runs``: seeds, best and last epochs, both test sets at both budgets, and ``paper``."""
     full, short = _scores(runs), _scores(runs, BUDGET)
@@ -500,9 +505,7 @@ def paper_c4_data_section(results: Sequence[Dict[str, Any]]) -> List[str]:
          "the upright one is the same as the corrected data's.\n"]
     done = {m: r for m, r in runs.items() if r}
     if done:
-        L += ["| group | model | seeds | best epoch | epochs trained | test | upright | "
-              f"test ≤ {BUDGET} | upright ≤ {BUDGET} | paper |",
-              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        L += ROW_HEADER
         L += [_row("C4", m, r, f"{PAPER_TABLE_4['C4'][PAPER_ROW[m]]:.3f}") for m, r in done.items()]
         L.append("")
         if len(done) == len(PAPER_C4_MODELS):
@@ -549,9 +552,7 @@ def paper_protocol_section(results: Sequence[Dict[str, Any]], pilots: Sequence[D
         add(f"Finished: {done} of the {sum(n for _, _, n in planned)} runs of tiers 1 and 2, on "
             f"{', '.join(devices(results))}. Mean ± std over the seeds run; the paper's column is\nits Table 4 "
             "(its \"ours\" for soft, its CNN for cnn-aug):\n")
-        add("| group | model | seeds | best epoch | epochs trained | test | upright | "
-            f"test ≤ {BUDGET} | upright ≤ {BUDGET} | paper |")
-        add("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        L += ROW_HEADER
         models = list(dict.fromkeys([m for _, m, _ in planned] + [r["config"]["model"] for r in results]))
         for g in GROUPS:
             for m in models:

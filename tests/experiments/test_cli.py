@@ -380,22 +380,28 @@ def test_jobs_train_every_run_once_in_separate_processes_as_one_job_does(tmp_pat
         compare(parse_args(_mnist_grid(tmp_path / "three", "--jobs", "2")), on_epoch=lambda e, r: None)
 
 
+def _state_and_parent(stat):
+    r"""A process's state letter and parent pid, from its ``/proc/PID/stat`` file ``stat``."""
+    state, parent = stat.read_text().rsplit(")", 1)[1].split()[:2]
+    return state, int(parent)
+
+
 def _children(pid):
     r"""The pids of the running processes whose parent is ``pid`` (read from ``/proc``)."""
     found = set()
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
+            state, parent = _state_and_parent(stat)
+        except (OSError, IndexError, ValueError):
             continue
-        if int(fields[1]) == pid and fields[0] != "Z":
+        if parent == pid and state != "Z":
             found.add(int(stat.parent.name))
     return found
 
 
 def _running(pid):
     try:
-        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        return _state_and_parent(Path("/proc") / str(pid) / "stat")[0] != "Z"
     except OSError:
         return False
 
