@@ -428,7 +428,7 @@ def _scores(runs: Sequence[Dict[str, Any]], within: Optional[int] = None) -> Dic
 def _versus(a: Sequence[float], b: Sequence[float]) -> str:
     r"""How the mean of ``a`` compares with that of ``b``, in plain words with the seeds behind it."""
     (ma, sa), (mb, sb) = mean_std(a), mean_std(b)
-    text = f"{100 * (ma - mb):+.1f} points"
+    text = f"{round(100 * (ma - mb), 1) + 0.0:+.1f} points"  # + 0.0: a difference that rounds to zero has no sign
     if min(len(a), len(b)) < 2:
         return text
     spread = max(sa, sb)

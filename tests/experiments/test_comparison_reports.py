@@ -158,6 +158,8 @@ def test_the_paper_protocol_section_reads_both_budgets_and_answers_from_the_runs
     assert "+10.0 points;\n  upright +10.0 points; within 50 epochs -5.0 points (upright -5.0 points); 1 and 1 " \
         "seed(s): too few for a verdict." in one_seed
     assert "No run has finished yet." in module.paper_protocol_section([], [])
+    tie = module.paper_protocol_section([runs[0], _paper_protocol_run("cnn-aug", 0, 0.9002, 0.70)], [])
+    assert "against cnn-aug 0.900 on the augmented test set, +0.0 points;" in tie and "-0.0" not in tie
 
 
 def test_the_paper_protocol_section_lists_the_strict_runs_of_tier_3_and_the_commands_of_the_missing_ones():
