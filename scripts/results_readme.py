@@ -568,6 +568,8 @@ def paper_protocol_section(results: Sequence[Dict[str, Any]], pilots: Sequence[D
             "--epochs 150 \\\n    --patience 20 --budget-report 50 --train-size 10000 --mnist path/to/mnist.npz "
             "--out results/ddmnist-150 --jobs 2\n"
             "# then --group C4 (tier 1), --group D1 (tier 2) and, on D4, --models cnn-aug-l2,soft-postbn\n```\n")
+        add("On a CPU, the environment settings of the main README's [Speed](../../README.md#speed) section\n"
+            "make these runs faster (measure `ATEN_CPU_CAPABILITY` on your CPU before you set it).\n")
     if results:
         ran = [f"{g} {m} ({seeds_text([r['config']['seed'] for r in sel(g, m)])})" for g, m in STRICT_PLAN
                if sel(g, m)]
