@@ -626,6 +626,10 @@ def paper_protocol_section(results: Sequence[Dict[str, Any]], pilots: Sequence[D
     L += (_comparison(sel, "soft-rel", "cnn-aug") + _comparison(sel, "soft-rel", "soft")
           or ["Not yet: no run of soft-rel has finished."])
     add("")
+    add("**Does it matter that the latent sits before BatchNorm?** (soft against soft-postbn, whose latent is\n"
+        "taken after the BatchNorm1d and ELU, at the same budget)\n")
+    L += _comparison(sel, "soft", "soft-postbn") or ["Not yet: no run of soft-postbn has finished."]
+    add("")
     add("**What does the strictly G×G-invariant model reach?**\n")
     gxg = {g: sel(g, "scnn-gxg") for g in GROUPS if sel(g, "scnn-gxg")}
     reached = [f"{g}: {cell(_scores(runs)['test'])} on the augmented test set and {cell(_scores(runs)['upright'])} "
