@@ -568,8 +568,6 @@ def paper_protocol_section(results: Sequence[Dict[str, Any]], pilots: Sequence[D
             "--epochs 150 \\\n    --patience 20 --budget-report 50 --train-size 10000 --mnist path/to/mnist.npz "
             "--out results/ddmnist-150 --jobs 2\n"
             "# then --group C4 (tier 1), --group D1 (tier 2) and, on D4, --models cnn-aug-l2,soft-postbn\n```\n")
-        add("On a CPU, the environment settings of the main README's [Speed](../../README.md#speed) section\n"
-            "make these runs faster (measure `ATEN_CPU_CAPABILITY` on your CPU before you set it).\n")
     if results:
         ran = [f"{g} {m} ({seeds_text([r['config']['seed'] for r in sel(g, m)])})" for g, m in STRICT_PLAN
                if sel(g, m)]
@@ -585,6 +583,10 @@ def paper_protocol_section(results: Sequence[Dict[str, Any]], pilots: Sequence[D
         if commands:
             add("```bash\n" + "\n".join(commands) + "\n```\n")
         L += paper_c4_data_section(results)
+    if any(line.startswith("```bash") for line in L):
+        add("On a CPU, the environment settings of the main README's [Speed](../../README.md#speed) section\n"
+            "make the runs these commands continue faster (measure `ATEN_CPU_CAPABILITY` on your CPU before you "
+            "set it).\n")
 
     add("**Does soft beat cnn-aug under the paper's own protocol?**\n")
     L += _comparison(sel, "soft", "cnn-aug") or ["Not yet: no group has finished runs of both."]

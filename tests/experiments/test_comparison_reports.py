@@ -174,6 +174,14 @@ def test_the_paper_protocol_section_lists_the_strict_runs_of_tier_3_and_the_comm
                      for g, m in module.STRICT_PLAN if (g, m) != ("D4", "scnn-gxg")]
     done = module.paper_protocol_section(every, [])
     assert "D4 scnn-gxg (0)." in done and "which these commands run" not in done
+    speed = "[Speed](../../README.md#speed)"
+    assert text.count(speed) == 1 and done.count(speed) == 1  # tier 1 and 2 or the paper's C4 data still missing
+    complete = every + [{**run, "config": {**run["config"], "group": g, "model": m, "seed": seed}}
+                        for _, plan in module.PAPER_PROTOCOL_PLAN for g, m, n in plan for seed in range(n)
+                        for run in [_paper_protocol_run(m, seed, 0.9, 0.9)]] \
+        + [_c4_run(m, 0.9, "paper") for m in ("cnn-aug", "soft")]
+    finished = module.paper_protocol_section(complete, [_pilot(c, 4.0) for c in module.L2_PILOT_COEFFICIENTS])
+    assert "```bash" not in finished and speed not in finished
 
 
 def _c4_run(model, late, c4_data=None):
