@@ -572,14 +572,14 @@ def paper_protocol_section(results: Sequence[Dict[str, Any]], pilots: Sequence[D
         ran = [f"{g} {m} ({seeds_text([r['config']['seed'] for r in sel(g, m)])})" for g, m in STRICT_PLAN
                if sel(g, m)]
         waiting = [(g, m) for g, m in STRICT_PLAN if not sel(g, m)]
-        add(f"Tier 3's strict models, up to {STRICT_EPOCHS} epochs with the same early stopping, at least one seed "
-            f"per group: finished {', '.join(ran) or 'none'}"
-            + (f"; not yet {', '.join(f'{g} {m}' for g, m in waiting)}, which these commands run:\n" if waiting
-               else ".\n"))
         commands = [f"escnn-soft compare --task ddmnist --group {g} --models "
                     f"{','.join(m for h, m in waiting if h == g)} --seeds 0 --epochs {STRICT_EPOCHS} --patience 20 "
                     "\\\n    --budget-report 50 --train-size 10000 --mnist path/to/mnist.npz --out results/ddmnist-150"
                     for g in dict.fromkeys(g for g, _ in waiting)]
+        which = "which this command runs" if len(commands) == 1 else "which these commands run"
+        add(f"Tier 3's strict models, up to {STRICT_EPOCHS} epochs with the same early stopping, at least one seed "
+            f"per group: finished {', '.join(ran) or 'none'}"
+            + (f"; not yet {', '.join(f'{g} {m}' for g, m in waiting)}, {which}:\n" if waiting else ".\n"))
         if commands:
             add("```bash\n" + "\n".join(commands) + "\n```\n")
         L += paper_c4_data_section(results)
