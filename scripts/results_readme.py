@@ -525,6 +525,26 @@ def paper_c4_data_section(results: Sequence[Dict[str, Any]]) -> List[str]:
     return L
 
 
+def reproduce_paper_protocol(results: Sequence[Dict[str, Any]]) -> List[str]:
+    r"""The commands that produce every planned run of :data:`PAPER_PROTOCOL`, for the section once they
+    have all finished, with the seeds of tier 3's strict runs beyond the first."""
+    tail = "\\\n    --patience 20 --budget-report 50 --train-size 10000 --mnist path/to/mnist.npz --out results/ddmnist-150"
+    extra = [f"{g} {m} with `--seeds {seeds_text(seeds)}`" for g, m in STRICT_PLAN
+             for seeds in [[r["config"]["seed"] for r in _select(results, g, m)]] if seeds != [0]]
+    return ["Every planned run has finished. These commands produce them (run again, they reuse the finished runs"
+            + (f"; tier 3 also ran {', '.join(extra)}" if extra else "") + "):\n",
+            "```bash\n# tiers 1 and 2\n"
+            f"escnn-soft compare --task ddmnist --group C4,D1,D4 --models cnn-aug,soft,soft-rel --seeds 0-2 --epochs 150 "
+            f"{tail} --jobs 2\n"
+            f"escnn-soft compare --task ddmnist --group D4 --models cnn-aug-l2,soft-postbn --seeds 0-2 --epochs 150 "
+            f"{tail} --jobs 2\n"
+            "# tier 3: the strict models, then cnn-aug and soft on the paper's C4 data\n"
+            f"escnn-soft compare --task ddmnist --group C4,D1,D4 --models restriction,scnn-gxg --seeds 0 "
+            f"--epochs {STRICT_EPOCHS} {tail}\n"
+            f"escnn-soft compare --task ddmnist --group C4 --models {','.join(PAPER_C4_MODELS)} --seeds 0 "
+            f"--c4-data paper --epochs 150 {tail}\n```\n"]
+
+
 def paper_protocol_section(results: Sequence[Dict[str, Any]], pilots: Sequence[Dict[str, Any]]) -> str:
     r"""The section of results/ddmnist/README.md on the paper's protocol (:data:`PAPER_PROTOCOL`)."""
     def sel(g: str, m: str) -> List[Dict[str, Any]]:
@@ -583,6 +603,8 @@ def paper_protocol_section(results: Sequence[Dict[str, Any]], pilots: Sequence[D
         if commands:
             add("```bash\n" + "\n".join(commands) + "\n```\n")
         L += paper_c4_data_section(results)
+        if not missing and not waiting and all(_select(results, "C4", m, "paper") for m in PAPER_C4_MODELS):
+            L += reproduce_paper_protocol(results)
     if any(line.startswith("```bash") for line in L):
         add("On a CPU, the environment settings of the main README's [Speed](../../README.md#speed) section\n"
             "make the runs these commands continue faster (measure `ATEN_CPU_CAPABILITY` on your CPU before you "

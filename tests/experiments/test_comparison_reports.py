@@ -162,7 +162,7 @@ def test_the_paper_protocol_section_reads_both_budgets_and_answers_from_the_runs
     assert "against cnn-aug 0.900 on the augmented test set, +0.0 points;" in tie and "-0.0" not in tie
 
 
-def test_the_paper_protocol_section_lists_the_strict_runs_of_tier_3_and_the_commands_of_the_missing_ones():
+def test_the_paper_protocol_section_lists_the_strict_runs_of_tier_3_and_the_commands_that_run_them():
     module = _readme_script()
     gxg = _paper_protocol_run("scnn-gxg", 0, 0.95, 0.93)
     text = module.paper_protocol_section([gxg], [])
@@ -185,7 +185,16 @@ def test_the_paper_protocol_section_lists_the_strict_runs_of_tier_3_and_the_comm
                         for run in [_paper_protocol_run(m, seed, 0.9, 0.9)]] \
         + [_c4_run(m, 0.9, "paper") for m in ("cnn-aug", "soft")]
     finished = module.paper_protocol_section(complete, [_pilot(c, 4.0) for c in module.L2_PILOT_COEFFICIENTS])
-    assert "```bash" not in finished and speed not in finished
+    assert "Not finished yet" not in finished and "not yet" not in finished and "Every planned run" not in done
+    assert finished.count("```bash") == 1 and finished.count(speed) == 1  # the commands that produce every run
+    for command in ("--group C4,D1,D4 --models cnn-aug,soft,soft-rel --seeds 0-2 --epochs 150",
+                    "--group D4 --models cnn-aug-l2,soft-postbn --seeds 0-2 --epochs 150",
+                    "--group C4,D1,D4 --models restriction,scnn-gxg --seeds 0 --epochs 50",
+                    "--group C4 --models cnn-aug,soft --seeds 0 --c4-data paper --epochs 150"):
+        assert finished.count(command) == 1
+    assert "tier 3 also ran" not in finished
+    more_seeds = complete + [{**gxg, "config": {**gxg["config"], "seed": 1}}]
+    assert "tier 3 also ran D4 scnn-gxg with `--seeds 0,1`" in module.paper_protocol_section(more_seeds, [])
 
 
 def _c4_run(model, late, c4_data=None):
