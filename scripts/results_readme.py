@@ -411,6 +411,10 @@ r"""The model of the paper's Table 4 each of ours corresponds to."""
 BUDGET = 50
 r"""The shorter budget the reports also read from the same histories (``--budget-report 50``)."""
 
+PAPER_PROTOCOL_FLAGS = (f"--budget-report {BUDGET} --train-size 10000 --mnist path/to/mnist.npz "
+                        "--out results/ddmnist-150")
+r"""The flags every command of :data:`PAPER_PROTOCOL` shares, last on its line."""
+
 
 def _at_best(result: Dict[str, Any], within: Optional[int] = None) -> Dict[str, Any]:
     r"""The history record of ``result``'s best validation epoch among the first ``within``."""
@@ -520,17 +524,16 @@ def paper_c4_data_section(results: Sequence[Dict[str, Any]]) -> List[str]:
         L.append(("Not run yet" if not done else f"Not finished yet: {', '.join(waiting)}") + "; this command runs "
                  + ("them" if len(waiting) > 1 else "it") + ":\n")
         L.append(f"```bash\nescnn-soft compare --task ddmnist --group C4 --models {','.join(waiting)} --seeds 0 "
-                 "--c4-data paper \\\n    --epochs 150 --patience 20 --budget-report 50 --train-size 10000 "
-                 "--mnist path/to/mnist.npz --out results/ddmnist-150\n```\n")
+                 f"--c4-data paper \\\n    --epochs 150 --patience 20 {PAPER_PROTOCOL_FLAGS}\n```\n")
     return L
 
 
 def reproduce_paper_protocol(results: Sequence[Dict[str, Any]]) -> List[str]:
     r"""The commands that produce every planned run of :data:`PAPER_PROTOCOL`, for the section once they
     have all finished, with the seeds of tier 3's strict runs beyond the first."""
-    tail = "\\\n    --patience 20 --budget-report 50 --train-size 10000 --mnist path/to/mnist.npz --out results/ddmnist-150"
-    extra = [f"{g} {m} with `--seeds {seeds_text(seeds)}`" for g, m in STRICT_PLAN
-             for seeds in [[r["config"]["seed"] for r in _select(results, g, m)]] if seeds != [0]]
+    tail = f"\\\n    --patience 20 {PAPER_PROTOCOL_FLAGS}"
+    seeds = {(g, m): [r["config"]["seed"] for r in _select(results, g, m)] for g, m in STRICT_PLAN}
+    extra = [f"{g} {m} with `--seeds {seeds_text(s)}`" for (g, m), s in seeds.items() if s != [0]]
     return ["Every planned run has finished. These commands produce them (run again, they reuse the finished runs"
             + (f"; tier 3 also ran {', '.join(extra)}" if extra else "") + "):\n",
             "```bash\n# tiers 1 and 2\n"
@@ -585,8 +588,7 @@ def paper_protocol_section(results: Sequence[Dict[str, Any]], pilots: Sequence[D
     if missing:
         add(f"Not finished yet: {', '.join(missing)}. The command of each tier resumes what is missing:\n")
         add("```bash\nescnn-soft compare --task ddmnist --group D4 --models cnn-aug,soft,soft-rel --seeds 0-2 "
-            "--epochs 150 \\\n    --patience 20 --budget-report 50 --train-size 10000 --mnist path/to/mnist.npz "
-            "--out results/ddmnist-150 --jobs 2\n"
+            f"--epochs 150 \\\n    --patience 20 {PAPER_PROTOCOL_FLAGS} --jobs 2\n"
             "# then --group C4 (tier 1), --group D1 (tier 2) and, on D4, --models cnn-aug-l2,soft-postbn\n```\n")
     if results:
         ran = [f"{g} {m} ({seeds_text([r['config']['seed'] for r in sel(g, m)])})" for g, m in STRICT_PLAN
@@ -594,7 +596,7 @@ def paper_protocol_section(results: Sequence[Dict[str, Any]], pilots: Sequence[D
         waiting = [(g, m) for g, m in STRICT_PLAN if not sel(g, m)]
         commands = [f"escnn-soft compare --task ddmnist --group {g} --models "
                     f"{','.join(m for h, m in waiting if h == g)} --seeds 0 --epochs {STRICT_EPOCHS} --patience 20 "
-                    "\\\n    --budget-report 50 --train-size 10000 --mnist path/to/mnist.npz --out results/ddmnist-150"
+                    f"\\\n    {PAPER_PROTOCOL_FLAGS}"
                     for g in dict.fromkeys(g for g, _ in waiting)]
         which = "which this command runs" if len(commands) == 1 else "which these commands run"
         add(f"Tier 3's strict models, up to {STRICT_EPOCHS} epochs with the same early stopping, at least one seed "
