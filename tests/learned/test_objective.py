@@ -114,20 +114,3 @@ def test_objective_rejects_bad_arguments():
 def test_docstring_examples():
     result = doctest.testmod(study, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
-
-
-# ------------------------------------------------------------------ the exploration example, in miniature
-
-
-def test_exploration_example_learns_and_decomposes(capsys):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "examples" / "exploration.py"
-    spec = importlib.util.spec_from_file_location("exploration_example", path)
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
-    learned = example.main(["--steps", "8", "--dim", "4"])
-    assert learned.dim == 4 and learned.group.name == "C4"
-    out = capsys.readouterr().out
-    assert "before:" in out and "after:" in out and "step 8:" in out
