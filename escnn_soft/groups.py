@@ -204,6 +204,13 @@ class GroupTable:
     def check_indices(self, g: torch.Tensor, batch: int | None = None, name: str = "g") -> None:
         r"""Raise a clear error unless ``g`` is a 1-D integer tensor of valid element indices.
 
+        The type and shape are checked when the call is traced too. The range
+        :math:`0 \leq g_b < |G|` depends on the values: in eager mode it is read on the
+        host (a device synchronisation on CUDA) and raises an ``IndexError``; inside
+        :func:`torch.compile` it becomes ``torch._assert_async``, which fails a
+        compiled call with a ``RuntimeError`` on the CPU and with a device-side assertion on
+        CUDA, without waiting for the device.
+
         Args:
             g (torch.Tensor): element indices, one per sample.
             batch (int, optional): the batch size ``g`` must have.
@@ -217,7 +224,11 @@ class GroupTable:
             raise ValueError(f"{name} must be 1-D (one element index per sample), got shape {tuple(g.shape)}")
         if batch is not None and g.shape[0] != batch:
             raise ValueError(f"{name} has {g.shape[0]} element indices but the batch has {batch} samples")
-        if g.numel() > 0:
+        if torch.compiler.is_compiling():
+            torch._assert_async(((g >= 0) & (g < self.order)).all(),
+                                f"{name} holds an element index out of range for {self.name} (valid indices are "
+                                f"0..{self.order - 1}, positions in list(G.elements))")
+        elif g.numel() > 0:
             lo, hi = (int(v) for v in torch.aminmax(g))
             if lo < 0 or hi >= self.order:
                 raise IndexError(

@@ -42,10 +42,11 @@ import numbers
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Optional, Set, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, Optional, Set, Tuple, Union
 
 import torch
 import torch.nn.functional as F
+from escnn.nn import EquivariantModule, GeometricTensor
 from torch import nn
 
 from .actions import ActionLike, FieldAction, GroupAction, ProductAction
@@ -64,14 +65,18 @@ class SoftLoss:
         total: the loss to minimise, ``task_weight * task + input_task_weight * input_task
             + shifted_weight * shifted + lam * equivariance``.
         task: :math:`\ell(D(E(x)), y)`.
-        shifted: :math:`\ell(D(\rho_Z(g) E(x)), \rho_Y(g) y)` (zero when its weight is 0).
+        shifted: :math:`\ell(D(\rho_Z(g) E(x)), \rho_Y(g) y)` (zero when its weight is the number 0).
         input_task: :math:`\ell(D(E(\rho_X(g) x)), \rho_Y(g) y)`, the task loss of the
-            transformed input (zero when its weight is 0).
+            transformed input, over the samples of the second pass (zero when its weight is
+            the number 0).
         equivariance: :math:`\mathrm{MSE}(E(\rho_X(g)x), \rho_Z(g)E(x))`, or its relative
-            form with ``relative=True`` (zero when :math:`\lambda = 0`).
+            form with ``relative=True``, over the samples of the second pass (zero when
+            :math:`\lambda` is the number 0).
         output: the model's output :math:`D(E(x))` for the untransformed input.
         latent: the latent :math:`E(x)`.
         g: the element indices used, one per sample.
+        pairs: the samples of the second encoder pass (``pair_fraction < 1``), ``None`` when it
+            ran on all of them or did not run.
     """
 
     total: torch.Tensor
@@ -82,6 +87,7 @@ class SoftLoss:
     latent: torch.Tensor
     g: torch.Tensor
     input_task: torch.Tensor
+    pairs: Optional[torch.Tensor] = None
 
 
 class _Captured(BaseException):
@@ -258,8 +264,8 @@ class LayerHead(nn.Module):
             other = x + torch.randn(x.shape, generator=noise, device=x.device, dtype=x.dtype)
         else:
             other = x.roll(1, dims=0)
-        with torch.no_grad(), _eval_mode(self.encoder.model):
-            same = _same(self._run(x, z), self._run(other, z))
+        with torch.no_grad(), _eval_mode(self.encoder.model):  # copies of z: the model may change it in place
+            same = _same(self._run(x, z.detach().clone()), self._run(other, z.detach().clone()))
         if not same:
             raise ValueError(
                 f"layer {self.encoder.layer!r} is not a cut point of the model: with its output held fixed, the "
@@ -271,13 +277,17 @@ class LayerHead(nn.Module):
 
 
 def _weight(name: str, value: Any) -> Weight:
-    r"""``value`` as a loss weight: a finite number :math:`\geq 0` (a float) or a 0-dim tensor."""
+    r"""``value`` as a loss weight: a finite number :math:`\geq 0` (a float) or a 0-dim tensor
+    that holds one and requires no gradient."""
     hint = f"{name} must be a finite number >= 0 (a float, an int or a 0-dim tensor)"
     if isinstance(value, torch.Tensor):
         if value.dtype == torch.bool or value.is_complex():
             raise TypeError(f"{hint}, got a tensor of dtype {value.dtype}")
         if value.dim() != 0:
             raise ValueError(f"{hint}, got a tensor of shape {tuple(value.shape)}")
+        if value.requires_grad:
+            raise ValueError(f"{hint} that requires no gradient: an optimiser would drive a trainable {name} below "
+                             f"zero, to shrink the loss. Pass {name}.detach(), or a float")
         number = float(value)
     elif isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{hint}, got {type(value).__name__} {value!r}")
@@ -286,6 +296,12 @@ def _weight(name: str, value: Any) -> Weight:
     if not math.isfinite(number) or number < 0:
         raise ValueError(f"{hint}, got {value!r}")
     return value
+
+
+def _version(value: Weight) -> Optional[int]:
+    r"""The version counter of a tensor weight (bumped by every in-place change), ``None`` for a
+    float or an inference tensor (which cannot change in place outside inference mode)."""
+    return value._version if isinstance(value, torch.Tensor) and not value.is_inference() else None
 
 
 def _moves_grid(action: Any) -> bool:
@@ -299,7 +315,8 @@ def _moves_grid(action: Any) -> bool:
 
 
 class _WeightAttribute:
-    r"""A weight of the loss: read as it was given, checked by :func:`_weight` on every assignment."""
+    r"""A weight of the loss: read as it was given, checked by :func:`_weight` on every assignment
+    and, for a tensor, again by :meth:`SoftEquivarianceLoss._recheck_weights` after an in-place change."""
 
     def __init__(self, doc: str):
         self.__doc__ = doc
@@ -311,7 +328,28 @@ class _WeightAttribute:
         return self if loss is None else getattr(loss, self.slot)
 
     def __set__(self, loss: "SoftEquivarianceLoss", value: Weight) -> None:
-        setattr(loss, self.slot, _weight(self.name, value))
+        value = _weight(self.name, value)
+        setattr(loss, self.slot, value)
+        loss._weight_versions[self.name] = _version(value)
+
+
+def _active(weight: Weight) -> bool:
+    r"""Whether the term of ``weight`` is computed: always for a tensor (no branch on its value,
+    which would wait for the device and cannot be traced), for a float when it is not 0."""
+    return isinstance(weight, torch.Tensor) or weight > 0
+
+
+def _tensor(value: Any, what: str, size: int) -> torch.Tensor:
+    r"""A module's output as a plain tensor: a ``GeometricTensor``'s ``.tensor``, else the tensor itself."""
+    if isinstance(value, GeometricTensor):
+        return value.tensor
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(
+            f"the {what} returned a {type(value).__name__}, but the loss needs the latent as one tensor "
+            f"(B, {size}, ...): if the {what} returns several outputs, wrap it in a module whose forward returns the "
+            f"latent alone, e.g. encoder(x)[0]"
+        )
+    return value
 
 
 class SoftEquivarianceLoss(nn.Module):
@@ -340,8 +378,69 @@ class SoftEquivarianceLoss(nn.Module):
     :math:`E` is multiplied by a constant, so :math:`\lambda` does not depend on the
     scale of the latent. Gradients flow through both.
 
-    The weights ``lam``, ``shifted_weight``, ``task_weight`` and ``input_task_weight`` may be reassigned (e.g. by a schedule)
-    to a finite number :math:`\geq 0` or a 0-dim tensor; anything else raises.
+    **A cheaper second pass.** With ``pair_fraction`` :math:`\beta < 1` the second
+    encoder pass runs on a random subset :math:`S` of :math:`k = \lceil \beta B \rceil`
+    samples, drawn without replacement, anew each call, from the ``generator`` given to
+    the call (torch's default generator of the batch's device if none). That pass feeds
+    the equivariance term and the transformed-input task term, now means over
+    :math:`S`; the plain and the shifted task terms, which need no second encoder pass,
+    stay on all :math:`B` samples. With :math:`e_b` the squared error of sample
+    :math:`b` summed over its :math:`d` latent coordinates, the subset mean is an
+    unbiased estimate of the batch's: every sample is in :math:`S` with probability
+    :math:`k / B`, so
+
+    .. math::
+        \mathbb{E}_S\Big[\frac{1}{k d} \sum_{b \in S} e_b\Big]
+        = \frac{1}{k d} \sum_{b=1}^{B} \frac{k}{B}\, e_b = \frac{1}{B d} \sum_{b=1}^{B} e_b,
+
+    and likewise for the transformed-input task term when the task loss is a mean over
+    samples. With ``relative=True`` the ratio is taken over the subset,
+    :math:`\sum_{b \in S} e_b / \sum_{b \in S} \lVert E(x_b) \rVert^2`: a ratio of two
+    unbiased means, which is not unbiased itself but converges to the batch's ratio as
+    :math:`k` grows (consistent). :math:`\beta = 1` (the default) draws no random
+    numbers; neither does a :math:`\beta` with :math:`\lceil \beta B \rceil = B`.
+
+    With ``fused=True`` the two encoder passes are one: :math:`E` runs once on the
+    concatenation of :math:`x` and the :math:`k` transformed samples, which saves the
+    launch and per-call overhead of a second pass. Batch statistics (BatchNorm in
+    training mode) are then those of one batch of :math:`B + k` samples, both views
+    mixed, instead of one per pass: the loss then differs from the unfused one, and
+    running statistics see the transformed samples too. Without batch statistics the
+    two agree up to float rounding.
+
+    **Weights.** The weights ``lam``, ``shifted_weight``, ``task_weight`` and
+    ``input_task_weight`` may be reassigned (e.g. by a schedule) to a finite number
+    :math:`\geq 0` or a 0-dim tensor that requires no gradient; anything else raises.
+    A term whose weight is the number 0 is skipped (and reported as 0); a tensor weight
+    is never branched on, so its term is always computed, and its value is read on the
+    host only when it is assigned (on CUDA, keep schedule tensors on the CPU to avoid
+    even that synchronisation). The loss holds the tensor itself: an in-place change
+    (``loss_fn.lam.fill_(0.5)``, or of the tensor that was assigned) takes effect, and
+    every eager call checks the tensor again if its version counter moved, so that
+    ``fill_(-5)``, ``fill_(nan)`` or ``requires_grad_()`` raise there. Calls traced by
+    :func:`torch.compile` skip that re-check: assign a new value instead of changing
+    one in place.
+
+    **Heads that change their input in place.** Every call of :math:`D` receives its
+    own copy of the latent it decodes, so a head that starts with an in-place
+    operation (``nn.ReLU(inplace=True)``) changes neither the latent used by the other
+    terms nor ``out.latent``; the copy costs one latent-sized memory copy per call of
+    :math:`D`.
+
+    **escnn modules.** An escnn ``EquivariantModule`` may be the encoder or the head:
+    it receives ``GeometricTensor(t, module.in_type)`` and its output is unwrapped
+    (``.tensor``), as is a ``GeometricTensor`` returned by any encoder or head. The
+    input ``x`` (and ``x_g``) may be a ``GeometricTensor`` too; the actions receive
+    its plain tensor.
+
+    **torch.compile.** The loss compiles with ``fullgraph=True`` (an explicit encoder
+    and head; :meth:`from_layer` stops the model with a hook and an exception, which
+    the compiler cannot trace): no synchronisation and no NumPy or SciPy runs inside
+    the step. The range check of ``g`` becomes ``torch._assert_async`` (see
+    :meth:`~escnn_soft.groups.GroupTable.check_indices`), and the warning below is
+    given by eager calls only. ``generator=`` cannot be traced and raises inside a
+    compiled call: leave it out there, and ``g`` (unless given) and the subset of
+    ``pair_fraction`` come from torch's default generator.
 
     When :math:`\rho_X` moves the points of the input's grid (a
     :class:`~escnn_soft.actions.FieldAction` on a gspace with a base space, exact or
@@ -373,6 +472,9 @@ class SoftEquivarianceLoss(nn.Module):
         input_task_weight (float or 0-dim tensor): :math:`b \geq 0`, the weight of the task
             term of the transformed input, :math:`\ell(D(E(\rho_X(g) x)), \rho_Y(g) y)`
             (0; the paper's MedMNIST3D and SMOKE code use :math:`a = b = 0.5`).
+        pair_fraction (float): :math:`\beta \in (0, 1]`, the fraction of the batch the
+            second encoder pass runs on (1: all of it).
+        fused (bool): run both encoder passes as one, on the concatenated batch.
 
     Example:
         >>> import torch
@@ -412,8 +514,11 @@ class SoftEquivarianceLoss(nn.Module):
         relative: bool = False,
         task_weight: Weight = 1.0,
         input_task_weight: Weight = 0.0,
+        pair_fraction: float = 1.0,
+        fused: bool = False,
     ):
         super().__init__()
+        self._weight_versions: Dict[str, Optional[int]] = {}
         if not isinstance(encoder, nn.Module) or not isinstance(head, nn.Module):
             raise TypeError("encoder and head must be torch.nn.Modules")
         if not isinstance(latent, GroupAction):
@@ -432,8 +537,13 @@ class SoftEquivarianceLoss(nn.Module):
                 )
         if not callable(task_loss):
             raise TypeError("task_loss must be a callable (output, target) -> scalar, e.g. nn.CrossEntropyLoss()")
-        if not isinstance(relative, bool):
-            raise TypeError(f"relative must be True or False, got {relative!r}")
+        for name, flag in (("relative", relative), ("fused", fused)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be True or False, got {flag!r}")
+        if fused and isinstance(encoder, LayerEncoder):
+            raise ValueError("fused=True needs an explicit encoder and head: the head of from_layer runs the model on "
+                             "the encoder's last input, which would be the fused batch. Pass "
+                             "SoftEquivarianceLoss(encoder, head, ..., fused=True), or leave fused=False")
         self.encoder = encoder
         self.head = head
         self.in_action = in_action
@@ -445,6 +555,8 @@ class SoftEquivarianceLoss(nn.Module):
         self.task_weight = task_weight
         self.input_task_weight = input_task_weight
         self.relative: bool = relative
+        self.pair_fraction = pair_fraction
+        self.fused: bool = fused
         self._grid_checked = False
 
     @classmethod
@@ -490,61 +602,175 @@ class SoftEquivarianceLoss(nn.Module):
         r"""The group of the latent representation."""
         return self.latent.group
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor, g: Optional[torch.Tensor] = None,
-                x_g: Optional[torch.Tensor] = None) -> SoftLoss:
+    @property
+    def pair_fraction(self) -> float:
+        r""":math:`\beta \in (0, 1]`, the fraction of the batch the second encoder pass runs on."""
+        return self._pair_fraction
+
+    @pair_fraction.setter
+    def pair_fraction(self, value: float) -> None:
+        hint = ("pair_fraction must be a number in (0, 1], the fraction of the batch that the second encoder pass "
+                "runs on")
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{hint}, got {type(value).__name__} {value!r}")
+        if not 0 < value <= 1:
+            raise ValueError(f"{hint}, got {value!r}")
+        self._pair_fraction = float(value)
+
+    def forward(self, x: Union[torch.Tensor, GeometricTensor], y: Any, g: Optional[torch.Tensor] = None,
+                x_g: Optional[Union[torch.Tensor, GeometricTensor]] = None, *,
+                generator: Optional[torch.Generator] = None) -> SoftLoss:
         r"""The loss of a batch.
 
         Args:
-            x (torch.Tensor): the inputs ``(B, ...)``.
+            x (torch.Tensor or GeometricTensor): the inputs ``(B, ...)``, :math:`B \geq 1`.
             y: the targets (a tensor with ``B`` rows, or anything ``task_loss`` takes).
             g (torch.Tensor, optional): the element indices ``(B,)``; drawn uniformly if omitted.
-            x_g (torch.Tensor, optional): :math:`\rho_X(g) x`, already transformed (needs ``g``).
+            x_g (torch.Tensor or GeometricTensor, optional): :math:`\rho_X(g) x`, already
+                transformed (needs ``g``).
+            generator (torch.Generator, optional): the random numbers of this call, on the
+                batch's device: ``g`` when omitted, and the subset of ``pair_fraction``.
         """
-        if not isinstance(x, torch.Tensor) or x.dim() < 1:
-            raise TypeError("x must be a batched torch.Tensor (B, ...)")
+        x = self._plain_input(x, "x")
         B = x.shape[0]
+        if B == 0:
+            raise ValueError("x is an empty batch (0 samples): the loss needs at least one sample; skip empty "
+                             "batches (e.g. DataLoader(..., drop_last=True) when the data set can leave one)")
         if isinstance(y, torch.Tensor) and (y.dim() == 0 or y.shape[0] != B):
             raise ValueError(f"x has {B} samples but y has shape {tuple(y.shape)}")
         if x_g is not None:
             if g is None:
                 raise ValueError("x_g is the input transformed by the elements g: pass them too, loss_fn(x, y, g=g, x_g=x_g)")
+            if isinstance(x_g, GeometricTensor):
+                x_g = self._plain_input(x_g, "x_g")
             if not isinstance(x_g, torch.Tensor) or x_g.shape != x.shape:
                 shape = tuple(x_g.shape) if isinstance(x_g, torch.Tensor) else type(x_g).__name__
                 raise ValueError(f"x_g must be a tensor of the shape of x, {tuple(x.shape)}; got {shape}")
+        if generator is not None:
+            if torch.compiler.is_compiling():
+                raise ValueError("generator= cannot be traced by torch.compile: inside a compiled call leave it out "
+                                 "(g and the subset of pair_fraction then come from torch's default generator), or "
+                                 "draw g outside and pass g=")
+            if not isinstance(generator, torch.Generator):
+                raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+            if (generator.device.type, generator.device.index or 0) != (x.device.type, x.device.index or 0):
+                raise ValueError(f"generator must be on the batch's device, {x.device}; got one on {generator.device}")
         if g is None:
-            g = self.group.sample(B, device=x.device)
+            g = self.group.sample(B, device=x.device, generator=generator)
         else:
             self.group.check_indices(g, B)
             g = g.to(device=x.device, dtype=torch.long)
+        if not torch.compiler.is_compiling():
+            self._recheck_weights()
 
-        equivariant = bool(self.lam > 0)
-        shifted = bool(self.shifted_weight > 0)
-        input_task = bool(self.input_task_weight > 0)
-        z = self.encoder(x)
-        self._check_latent(z)
-        if not self._grid_checked:
+        equivariant, shifted, input_task = _active(self._lam), _active(self._shifted_weight), _active(self._input_task_weight)
+        second = equivariant or input_task                      # the second encoder pass runs
+        pairs = self._draw_pairs(B, x.device, generator) if second else None  # None: on all B samples
+        if second and self.fused:
+            both = self._encode(torch.cat([x, self._transformed(x, g, x_g, pairs)]))
+            z, z_g = both[:B], both[B:]
+        else:
+            z = self._encode(x)
+        if not self._grid_checked and not torch.compiler.is_compiling():
             self._grid_checked = True
             self._warn_if_grid_is_fixed(z)
-        output = self.head(z)
+        output = self._decode(z)
         task = self.task_loss(output, y)
         shifted_term = equivariance_term = input_task_term = task.new_zeros(())
         if equivariant or shifted or input_task:
             rz = self.latent._act(z, g)
-            y_g = y if self.out_action is None or not (shifted or input_task) else self.out_action(y, g)
-            # the second pass: encode rho_X(g) x (for the equivariance and transformed-input terms),
-            # decode rho_Z(g) E(x) (for the shifted term)
-            if equivariant or input_task:
-                z_g = self.encoder(self.in_action(x, g) if x_g is None else x_g)
+            y_g = y if self.out_action is None or not (shifted or input_task) else self._act(self.out_action, y, g)
+            if pairs is not None and shifted:  # before the second pass gives a from_layer head an input of k rows
+                shifted_term = self.task_loss(self._decode(rz), y_g)
+            if second:
+                # the second pass: encode rho_X(g) x (for the equivariance and transformed-input terms)
+                if not self.fused:
+                    z_g = self._encode(self._transformed(x, g, x_g, pairs))
                 if equivariant:
-                    equivariance_term = self._equivariance(z_g, rz, z)
+                    z_s, rz_s = (z, rz) if pairs is None else (z[pairs], rz[pairs])
+                    equivariance_term = self._equivariance(z_g, rz_s, z_s)
                 if input_task:
-                    input_task_term = self.task_loss(self.head(z_g), y_g)
-            if shifted:
-                shifted_term = self.task_loss(self.head(rz), y_g)
-        total = (self.task_weight * task + self.input_task_weight * input_task_term
-                 + self.shifted_weight * shifted_term + self.lam * equivariance_term)
+                    input_task_term = self.task_loss(self._decode(z_g), y_g if pairs is None else self._rows(y_g, pairs))
+            if pairs is None and shifted:  # decode rho_Z(g) E(x)
+                shifted_term = self.task_loss(self._decode(rz), y_g)
+        total = (self._task_weight * task + self._input_task_weight * input_task_term
+                 + self._shifted_weight * shifted_term + self._lam * equivariance_term)
         return SoftLoss(total=total, task=task, shifted=shifted_term, equivariance=equivariance_term, output=output,
-                        latent=z, g=g, input_task=input_task_term)
+                        latent=z, g=g, input_task=input_task_term, pairs=pairs)
+
+    def _plain_input(self, x: Any, name: str) -> torch.Tensor:
+        r"""``x`` as a plain batched tensor; a ``GeometricTensor`` must have the encoder's type if
+        the encoder is an escnn module."""
+        if isinstance(x, GeometricTensor):
+            if isinstance(self.encoder, EquivariantModule) and x.type != self.encoder.in_type:
+                raise ValueError(f"{name} has field type {x.type} but the encoder takes {self.encoder.in_type}")
+            x = x.tensor
+        if not isinstance(x, torch.Tensor) or x.dim() < 1:
+            raise TypeError(f"{name} must be a batched torch.Tensor (B, ...) or an escnn GeometricTensor, "
+                            f"got {type(x).__name__}")
+        return x
+
+    def _recheck_weights(self) -> None:
+        r"""Check again every tensor weight changed in place since it was checked (its version
+        counter moved); the version counter lives on the host, so this waits for no device."""
+        for name, version in self._weight_versions.items():
+            value = getattr(self, f"_{name}")
+            if isinstance(value, torch.Tensor) and (value.requires_grad or _version(value) != version):
+                try:
+                    _weight(name, value)
+                except (TypeError, ValueError) as err:
+                    raise type(err)(f"{err}; it was changed in place after it was assigned (e.g. "
+                                    f"loss_fn.{name}.fill_(...)): assign a valid value, loss_fn.{name} = ...") from None
+                self._weight_versions[name] = _version(value)
+
+    def _draw_pairs(self, B: int, device: torch.device, generator: Optional[torch.Generator]) -> Optional[torch.Tensor]:
+        r"""The samples of the second pass: ``None`` (all of them) or :math:`\lceil \beta B \rceil`
+        indices drawn without replacement."""
+        k = min(B, math.ceil(round(self._pair_fraction * B, 9)))  # rounded: 0.1 * 30 is 3, not 3.0000000000000004
+        if k == B:
+            return None
+        return torch.randperm(B, device=device, generator=generator)[:k]
+
+    @staticmethod
+    def _rows(value: Any, rows: torch.Tensor) -> Any:
+        r"""The given rows of a batched tensor (targets of the subset)."""
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"with pair_fraction < 1 and input_task_weight > 0 the targets of the subset are needed: y "
+                            f"must be a tensor with one row per sample, got {type(value).__name__}")
+        return value[rows]
+
+    @staticmethod
+    def _act(action: ActionLike, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        r"""``action(x, g)`` for indices already checked: a :class:`GroupAction` skips its check."""
+        return action._act(x, g) if isinstance(action, GroupAction) else action(x, g)
+
+    def _transformed(self, x: torch.Tensor, g: torch.Tensor, x_g: Optional[torch.Tensor],
+                     pairs: Optional[torch.Tensor]) -> torch.Tensor:
+        r""":math:`\rho_X(g) x` on the samples of the second pass."""
+        if x_g is not None:
+            return x_g if pairs is None else x_g[pairs]
+        return self._act(self.in_action, x, g) if pairs is None else self._act(self.in_action, x[pairs], g[pairs])
+
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        r""":math:`E(x)` as a plain tensor of the latent's size."""
+        if isinstance(self.encoder, EquivariantModule):
+            z = self.encoder(GeometricTensor(x, self.encoder.in_type))
+        else:
+            z = self.encoder(x)
+        z = _tensor(z, "encoder", self.latent.size)
+        if z.dim() < 2 or z.shape[0] != x.shape[0] or z.shape[1] != self.latent.size:
+            raise ValueError(
+                f"the encoder's latent has shape {tuple(z.shape)} for {x.shape[0]} samples but {self.latent!r} needs "
+                f"(B, {self.latent.size}, ...)"
+            )
+        return z
+
+    def _decode(self, z: torch.Tensor) -> Any:
+        r""":math:`D(z)` on a copy of ``z``, so that a head that changes its input in place
+        leaves ``z`` as it is."""
+        z = z.clone()
+        out = self.head(GeometricTensor(z, self.head.in_type) if isinstance(self.head, EquivariantModule) else z)
+        return out.tensor if isinstance(out, GeometricTensor) else out
 
     def _equivariance(self, z_g: torch.Tensor, rz: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         r"""The equivariance term: the MSE, or with ``relative`` the ratio of the batch sums
@@ -553,12 +779,6 @@ class SoftEquivarianceLoss(nn.Module):
             return F.mse_loss(z_g, rz)
         scale = z.pow(2).sum()
         return (z_g - rz).pow(2).sum() / scale.clamp_min(torch.finfo(scale.dtype).tiny)
-
-    def _check_latent(self, z: torch.Tensor) -> None:
-        if z.dim() < 2 or z.shape[1] != self.latent.size:
-            raise ValueError(
-                f"the encoder's latent has shape {tuple(z.shape)} but {self.latent!r} needs (B, {self.latent.size}, ...)"
-            )
 
     def _warn_if_grid_is_fixed(self, z: torch.Tensor) -> None:
         r"""Warn if the input's grid moves but the latent's, a feature map, does not."""
@@ -577,4 +797,4 @@ class SoftEquivarianceLoss(nn.Module):
     def extra_repr(self) -> str:
         return (f"latent={self.latent!r}, lam={float(self.lam)}, shifted_weight={float(self.shifted_weight)}, "
                 f"task_weight={float(self.task_weight)}, input_task_weight={float(self.input_task_weight)}, "
-                f"relative={self.relative}")
+                f"relative={self.relative}, pair_fraction={self.pair_fraction}, fused={self.fused}")

@@ -410,7 +410,11 @@ def test_weights_may_be_numbers_or_scalar_tensors():
     out = loss_fn(x, y, g=g)
     torch.testing.assert_close(out.total, out.task + 2 * out.shifted + 0.5 * out.equivariance)
     assert out.equivariance > 0
-    loss_fn.lam = torch.tensor(0.0)
+    loss_fn.lam = torch.tensor(0.0)  # a tensor weight is never branched on: the term is computed, weighted by 0
+    out = loss_fn(x, y, g=g)
+    assert out.equivariance > 0
+    torch.testing.assert_close(out.total, out.task + 2 * out.shifted)
+    loss_fn.lam = 0.0                  # the number 0 skips the term
     assert loss_fn(x, y, g=g).equivariance.item() == 0
 
 
@@ -515,3 +519,281 @@ def test_relative_equivariance_term_definition_and_scale_invariance():
     assert make_loss(StrictEncoder().eval(), relative=True)(x, y).equivariance < 1e-10
     with pytest.raises(TypeError, match="relative must be True or False"):
         make_loss(encoder, relative=1)
+
+
+# --- heads that change their input in place ------------------------------------------------------------------------
+
+
+def _signed_encoder():
+    r"""A plain encoder whose latent has negative entries (a linear layer last), which an in-place ReLU would change."""
+    return nn.Sequential(plain_encoder(), nn.Linear(16, 16))
+
+
+def _in_place_pair(mode, in_place):
+    r"""``(loss, reference)``-ready pieces of one network: an encoder and a head that starts with a ReLU, as an
+    explicit pair or as one model cut by ``from_layer``."""
+    torch.manual_seed(0)
+    encoder, head = _signed_encoder().eval(), nn.Sequential(nn.ReLU(inplace=in_place), nn.Linear(16, 10))
+    return encoder, head
+
+
+@pytest.mark.parametrize("relative", [False, True])
+@pytest.mark.parametrize("lam, w, b", [(1.0, 0.0, 0.0), (1.0, 1.0, 0.0), (1.0, 1.0, 0.5), (0.5, 2.0, 0.5)])
+@pytest.mark.parametrize("mode", ["explicit", "from_layer"])
+def test_a_head_that_starts_in_place_changes_nothing(mode, lam, w, b, relative):
+    r"""``nn.ReLU(inplace=True)`` right after the cut gives the very terms, latent and gradients of ``nn.ReLU()``,
+    before and after backward, and the equivariance term is the hand-computed one of the encoder's latent."""
+    x, y = batch()
+    g = torch.tensor([0, 1, 2, 3, 3, 2, 1, 0])
+    outs, grads = [], []
+    for in_place in (True, False):
+        encoder, head = _in_place_pair(mode, in_place)
+        kw = dict(lam=lam, shifted_weight=w, input_task_weight=b, relative=relative)
+        if mode == "explicit":
+            loss_fn = make_loss(encoder, head, **kw)
+        else:
+            loss_fn = _layer_loss(nn.Sequential(encoder, *head), "0", **kw)
+        out = loss_fn(x, y, g=g)
+        z = encoder(x)
+        assert torch.equal(out.latent, z) and (z < 0).any()
+        diff = (encoder(loss_fn.in_action(x, g)) - loss_fn.latent(z, g)).pow(2)
+        expected = diff.sum() / z.pow(2).sum() if relative else diff.mean()
+        torch.testing.assert_close(out.equivariance, expected, rtol=1e-6, atol=0)
+        outs.append(out)
+        out.total.backward()
+        grads.append([p.grad.clone() for p in loss_fn.parameters()])
+    for name in ("total", "task", "shifted", "equivariance", "input_task", "output", "latent"):
+        assert torch.equal(getattr(outs[0], name), getattr(outs[1], name)), name
+    for p, q in zip(*grads):
+        assert torch.equal(p, q)
+
+
+# --- tensor weights, checked at every eager call -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [-5.0, float("nan"), float("inf")])
+@pytest.mark.parametrize("name", WEIGHTS)
+def test_tensor_weights_changed_in_place_are_checked_again(name, bad):
+    loss_fn = make_loss(plain_encoder(), **{name: torch.tensor(1.0)})
+    x, y = batch()
+    getattr(loss_fn, name).fill_(bad)
+    with pytest.raises(ValueError, match=f"{name} must be a finite number >= 0.*changed in place.*loss_fn.{name} ="):
+        loss_fn(x, y)
+    setattr(loss_fn, name, torch.tensor(0.5))  # a valid value again
+    loss_fn(x, y)
+
+
+def test_in_place_changes_of_a_valid_tensor_weight_take_effect():
+    loss_fn = make_loss(plain_encoder().eval())
+    x, y = batch()
+    g = torch.randint(4, (8,))
+    lam = torch.tensor(1.0)
+    loss_fn.lam = lam
+    lam.fill_(0.25)                   # the tensor that was assigned: the loss holds it, not a copy
+    out = loss_fn(x, y, g=g)
+    torch.testing.assert_close(out.total, out.task + out.shifted + 0.25 * out.equivariance)
+    lam.fill_(-1.0)
+    with pytest.raises(ValueError, match="lam must be a finite number >= 0"):
+        loss_fn(x, y, g=g)
+
+
+def test_trainable_weights_are_refused():
+    r"""A weight that requires a gradient would be pushed below zero by an optimiser: refused when it is
+    assigned, and at the next call if it starts requiring one later."""
+    with pytest.raises(ValueError, match="lam must be .* requires no gradient.*lam.detach"):
+        make_loss(plain_encoder(), lam=torch.tensor(1.0, requires_grad=True))
+    loss_fn = make_loss(plain_encoder(), lam=torch.tensor(1.0))
+    with pytest.raises(ValueError, match="shifted_weight must be .* requires no gradient"):
+        loss_fn.shifted_weight = torch.tensor(1.0, requires_grad=True)
+    loss_fn.lam.requires_grad_()
+    with pytest.raises(ValueError, match="requires no gradient"):
+        loss_fn(*batch())
+
+
+# --- clear errors for inputs the loss cannot take ------------------------------------------------------------------
+
+
+def test_an_empty_batch_is_refused():
+    with pytest.raises(ValueError, match=r"x is an empty batch \(0 samples\).*drop_last=True"):
+        make_loss(plain_encoder())(torch.randn(0, 1, 15, 15), torch.randint(10, (0,)))
+
+
+class _TupleEncoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = plain_encoder()
+
+    def forward(self, x):
+        z = self.net(x)
+        return z, z.mean()
+
+
+def test_an_encoder_that_returns_a_tuple_is_refused():
+    with pytest.raises(TypeError, match=r"the encoder returned a tuple.*one tensor \(B, 16, \.\.\.\).*encoder\(x\)\[0\]"):
+        make_loss(_TupleEncoder())(*batch())
+
+
+def test_escnn_modules_and_geometric_tensors():
+    r"""An escnn ``EquivariantModule`` encoder takes the plain batch wrapped in its input type and returns a
+    ``GeometricTensor``: the loss equals that of the same network behind a plain wrapper, for a plain or a
+    ``GeometricTensor`` input."""
+    hidden = enn.FieldType(R4, [R4.regular_repr] * 4)
+    escnn_encoder = enn.SequentialModule(enn.R2Conv(SCALAR, hidden, 5, padding=2), enn.ReLU(hidden),
+                                         enn.PointwiseAdaptiveAvgPool2D(hidden, 1)).eval()
+
+    class Wrapped(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = escnn_encoder
+
+        def forward(self, x):
+            return self.net(enn.GeometricTensor(x, SCALAR)).tensor
+
+    head = nn.Sequential(nn.Flatten(), nn.Linear(16, 10))
+    x, y = batch()
+    g = torch.randint(4, (8,))
+    wrapped = make_loss(Wrapped(), head)(x, y, g=g)
+    for loss_input in (x, enn.GeometricTensor(x, SCALAR)):
+        out = make_loss(escnn_encoder, head)(loss_input, y, g=g)
+        for name in ("total", "task", "shifted", "equivariance", "latent"):
+            assert torch.equal(getattr(out, name), getattr(wrapped, name)), name
+    assert out.equivariance < 1e-10
+    with pytest.raises(ValueError, match="x has field type .* but the encoder takes"):
+        make_loss(escnn_encoder, head)(enn.GeometricTensor(torch.randn(8, 16, 15, 15), hidden), y)
+
+
+# --- pair_fraction: the second pass on a subset ----------------------------------------------------------------------
+
+
+def _rows_seen(module):
+    r"""The batch sizes ``module`` is called with, in order."""
+    rows = []
+    module.register_forward_hook(lambda m, args, out: rows.append(args[0].shape[0]))
+    return rows
+
+
+@pytest.mark.parametrize("relative", [False, True])
+def test_pair_fraction_one_is_the_full_loss_and_draws_no_random_numbers(relative):
+    r"""The default ``pair_fraction=1`` computes every term with the very operations of the full two-pass loss,
+    bit for bit, and leaves torch's random number stream (and a given generator's) where it was."""
+    encoder, head = _signed_encoder().eval(), nn.Linear(16, 10)
+    loss_fn = make_loss(encoder, head, lam=0.5, shifted_weight=2.0, input_task_weight=0.3, relative=relative,
+                        pair_fraction=1)
+    x, y = batch(10)
+    g = torch.randint(4, (10,))
+    generator = torch.Generator().manual_seed(3)
+    state, generator_state = torch.get_rng_state(), generator.get_state()
+    out = loss_fn(x, y, g=g, generator=generator)
+    assert torch.equal(torch.get_rng_state(), state) and torch.equal(generator.get_state(), generator_state)
+    assert out.pairs is None
+    ce = nn.functional.cross_entropy
+    z = encoder(x)
+    rz = loss_fn.latent(z, g)
+    z_g = encoder(loss_fn.in_action(x, g))
+    equivariance = ((z_g - rz).pow(2).sum() / z.pow(2).sum().clamp_min(torch.finfo(z.dtype).tiny) if relative
+                    else nn.functional.mse_loss(z_g, rz))
+    task, shifted, input_task = ce(head(z), y), ce(head(rz), y), ce(head(z_g), y)
+    assert torch.equal(out.total, 1.0 * task + 0.3 * input_task + 2.0 * shifted + 0.5 * equivariance)
+    for name, value in (("task", task), ("shifted", shifted), ("input_task", input_task), ("equivariance", equivariance)):
+        assert torch.equal(getattr(out, name), value), name
+
+
+@pytest.mark.parametrize("relative", [False, True])
+@pytest.mark.parametrize("beta, k", [(0.5, 5), (0.25, 3), (0.1, 1)])
+def test_pair_fraction_runs_the_second_pass_on_a_subset(beta, k, relative):
+    encoder, head = _signed_encoder().eval(), nn.Linear(16, 10)
+    rows = _rows_seen(encoder)
+    loss_fn = make_loss(encoder, head, lam=0.5, shifted_weight=2.0, input_task_weight=0.3, relative=relative,
+                        pair_fraction=beta)
+    x, y = batch(10)
+    g = torch.randint(4, (10,))
+    out = loss_fn(x, y, g=g, generator=torch.Generator().manual_seed(0))
+    assert rows == [10, k]                                   # the plain pass on B samples, the second on ceil(beta B)
+    p = out.pairs
+    assert p.shape == (k,) and len(set(p.tolist())) == k and 0 <= p.min() and p.max() < 10
+    rows.clear()
+    ce = nn.functional.cross_entropy
+    z = encoder(x)
+    rz = loss_fn.latent(z, g)
+    z_g = encoder(loss_fn.in_action(x[p], g[p]))
+    diff = (z_g - rz[p]).pow(2)
+    torch.testing.assert_close(out.equivariance, diff.sum() / z[p].pow(2).sum() if relative else diff.mean())
+    torch.testing.assert_close(out.input_task, ce(head(z_g), y[p]))
+    torch.testing.assert_close(out.shifted, ce(head(rz), y))              # all B samples: no encoder pass needed
+    torch.testing.assert_close(out.task, ce(head(z), y))
+    torch.testing.assert_close(out.total, out.task + 0.3 * out.input_task + 2.0 * out.shifted + 0.5 * out.equivariance)
+
+
+def test_pair_fraction_gradients_reach_the_encoder_and_the_generator_fixes_the_subset():
+    encoder = _signed_encoder()
+    loss_fn = make_loss(encoder, lam=1.0, shifted_weight=0.0, task_weight=0.0, pair_fraction=0.25)
+    x, y = batch(16)
+    state = torch.get_rng_state()
+    first = loss_fn(x, y, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(torch.get_rng_state(), state)                # g and the subset came from the generator
+    again = loss_fn(x, y, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(first.pairs, again.pairs) and torch.equal(first.g, again.g)
+    assert first.total.item() == first.equivariance.item() > 0
+    first.total.backward()
+    for name, param in encoder.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, name
+    with pytest.raises(TypeError, match="generator must be a torch.Generator, got int"):
+        loss_fn(x, y, generator=7)
+
+
+@pytest.mark.parametrize("beta", [1.0, 0.5])
+def test_fused_equals_unfused_without_batch_statistics(beta):
+    torch.manual_seed(0)
+    encoder, head = _signed_encoder(), nn.Linear(16, 10)
+    rows = _rows_seen(encoder)
+    kw = dict(lam=0.5, shifted_weight=1.0, input_task_weight=0.3, pair_fraction=beta)
+    unfused, fused = make_loss(encoder, head, **kw), make_loss(encoder, head, fused=True, **kw)
+    x, y = batch(10)
+    g = torch.randint(4, (10,))
+    results = []
+    for loss_fn in (unfused, fused):
+        encoder.zero_grad(), head.zero_grad()
+        out = loss_fn(x, y, g=g, generator=torch.Generator().manual_seed(1))
+        out.total.backward()
+        results.append((out, [p.grad.clone() for p in loss_fn.parameters()]))
+    k = 10 if beta == 1 else 5
+    assert rows == [10, k, 10 + k]                            # unfused: two passes; fused: one over both
+    (a, grads_a), (b, grads_b) = results
+    for name in ("total", "task", "shifted", "equivariance", "input_task", "latent", "pairs"):
+        torch.testing.assert_close(getattr(a, name), getattr(b, name), rtol=1e-5, atol=1e-6, msg=name)
+    for p, q in zip(grads_a, grads_b):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+
+BAD_FRACTIONS = [(0, ValueError), (0.0, ValueError), (-0.5, ValueError), (1.5, ValueError), (float("nan"), ValueError),
+                 (float("inf"), ValueError), ("0.5", TypeError), (True, TypeError), (None, TypeError)]
+
+
+@pytest.mark.parametrize("value, error", BAD_FRACTIONS, ids=[repr(v) for v, _ in BAD_FRACTIONS])
+def test_bad_pair_fractions_are_refused(value, error):
+    with pytest.raises(error, match=r"pair_fraction must be a number in \(0, 1\]"):
+        make_loss(plain_encoder(), pair_fraction=value)
+    loss_fn = make_loss(plain_encoder())
+    with pytest.raises(error, match=r"pair_fraction must be a number in \(0, 1\]"):
+        loss_fn.pair_fraction = value
+    assert loss_fn.pair_fraction == 1.0
+
+
+def test_fused_needs_an_explicit_pair():
+    with pytest.raises(ValueError, match="fused=True needs an explicit encoder and head"):
+        _layer_loss(nn.Sequential(plain_encoder(), nn.Linear(16, 10)), "0", fused=True)
+    with pytest.raises(TypeError, match="fused must be True or False"):
+        make_loss(plain_encoder(), fused=1)
+
+
+def test_from_layer_with_a_subset():
+    r"""A hooked model decodes :math:`\rho_Z(g) z` on the full batch before the second pass changes the
+    encoder's last input: the loss equals the explicit split's."""
+    enc, head = _signed_encoder().eval(), nn.Linear(16, 10)
+    x, y = batch(12)
+    g = torch.randint(4, (12,))
+    kw = dict(lam=1.0, shifted_weight=1.0, input_task_weight=0.5, pair_fraction=0.5)
+    a = make_loss(enc, head, **kw)(x, y, g=g, generator=torch.Generator().manual_seed(2))
+    b = _layer_loss(nn.Sequential(enc, head), "0", **kw)(x, y, g=g, generator=torch.Generator().manual_seed(2))
+    for name in ("total", "task", "shifted", "equivariance", "input_task", "pairs"):
+        torch.testing.assert_close(getattr(a, name), getattr(b, name))

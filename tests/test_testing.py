@@ -148,7 +148,7 @@ def test_off_grid_groups_need_an_interpolating_action():
     scalar, regular = enn.FieldType(r8, [r8.trivial_repr]), enn.FieldType(r8, [r8.regular_repr])
     conv = enn.R2Conv(scalar, regular, 7, padding=3).eval()
     x = blobs([(10, 17), (14, 14), (17, 11)])
-    with pytest.raises(ValueError, match="interpolation='bilinear'.*callable.*in_action="):
+    with pytest.raises(ValueError, match="interpolation='spline'.*callable.*in_action="):
         equivariance_error(conv, x)
     err = equivariance_error(conv, x, field_action(scalar, interpolation="bilinear"),
                              field_action(regular, interpolation="bilinear"))
