@@ -63,10 +63,16 @@ def test_measuring_equivariance():
 
 def test_does_it_pay(tmp_path):
     out = _run("04_does_it_pay.py", "--train-size", "64", "--epochs", "1", "--seeds", "0", "--out", str(tmp_path))
-    assert "| cnn-aug |" in out and "| soft |" in out
-    assert "2 run(s) trained, 0 reused" in out
+    assert "| cnn-aug |" in out and "| soft |" in out and "| scnn |" in out
+    assert "3 run(s) trained, 0 reused" in out
     assert {"summary.md", "results.csv", "compare.png"} <= {p.name for p in tmp_path.iterdir()}
-    assert out.count("seed 0: test accuracy") == 4                # the runner's lines and the page's own
+    assert out.count("seed 0: test accuracy") == 6                # the runner's lines and the page's own
+    lines = {model: next(line for line in out.splitlines() if line.startswith(f"{model} ") and "seed 0:" in line)
+             for model in ("cnn-aug", "soft", "scnn")}
+    for model in ("cnn-aug", "soft"):                             # the latent is measured for both
+        assert len(_numbers(lines[model].split("latent equivariance error")[1].split(",")[0])) == 1
+    assert "latent equivariance error —" in lines["scnn"]         # scnn declares no latent
+    assert _numbers(lines["scnn"].split("output equivariance error")[1])[0] < 1e-5    # invariant by construction
 
 
 def test_learned_actions():
@@ -78,8 +84,27 @@ def test_learned_actions():
 
 def test_off_the_grid():
     out = _run("06_off_the_grid.py")
-    for action in ("escnn transform", "bilinear field_action"):
-        errors = _numbers(next(line for line in out.splitlines() if line.startswith(action)))
-        assert len(errors) == 8
-        assert max(errors[0::2]) < 1e-5                        # multiples of 90° permute the grid
-        assert min(errors[1::2]) > 1e-3                        # 45° + k·90° resample it
+    lines = out.splitlines()
+    resampled = _numbers(next(line for line in lines if line.startswith("largest difference from escnn")))
+    assert resampled[1] < resampled[0] / 5                     # spline, bilinear: the images rotated by 45°
+    assert "closest to escnn's transform: spline" in out
+    errors = {}
+    for action in ("escnn transform", "bilinear field_action", "spline field_action"):
+        errors[action] = _numbers(next(line for line in lines if line.startswith(action)))
+        assert len(errors[action]) == 8
+        assert max(errors[action][0::2]) < 1e-5                # multiples of 90° permute the grid
+        assert min(errors[action][1::2]) > 1e-3                # 45° + k·90° resample it
+    for k in range(1, 8, 2):                                   # the 45° elements
+        escnn, bilinear, spline = (errors[action][k] for action in errors)
+        assert escnn / 1.5 < spline < 1.5 * escnn and bilinear > max(escnn, spline)
+    odd = {action: _numbers(next(line for line in lines if line.startswith(f"at 45° + k·90°: {action}")))
+           for action in errors}
+    assert odd["escnn transform"][1] == 1.0 and 1 / 1.5 < odd["spline field_action"][1] < 1.5
+    assert odd["bilinear field_action"][1] > 1
+    assert "closest to escnn's transform at 45°: spline field_action" in out
+    table = [_numbers(line) for line in lines if line.startswith("σ = ")]
+    assert len(table) == 5
+    for column in range(1, 4):                                 # the error falls as the inputs get smoother
+        assert all(a[column] > b[column] for a, b in zip(table, table[1:]))
+    for sigma, escnn, bilinear, spline, bilinear_ratio, spline_ratio in table:
+        assert bilinear > escnn and bilinear_ratio > 1 and 1 / 1.5 < spline_ratio < 1.5
