@@ -1,5 +1,6 @@
 r"""Write results/exploration/README.md (and one README.md and eigenvalues.png per experiment)
-from the committed runs' result.json files: every number in them comes from those files.
+from the committed runs' result.json files: every number in them comes from those files. Runs
+that diverged (training loss not finite) have no numbers: they are listed in a closing section.
 
 Run:  python scripts/exploration_readme.py [--out results/exploration] [--check]
 
@@ -20,6 +21,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from escnn_soft.experiments.reports import is_diverged
 from escnn_soft.learned.reports import multiplicity_table, plot_eigenvalues
 from escnn_soft.records import atomic_write_text, format_mean_std, mean_std
 
@@ -108,13 +110,18 @@ def experiments(out: Path) -> Tuple[str, ...]:
     return EXPERIMENTS + tuple(e for e in BEYOND if any((out / folder(e) / "runs").glob("*/result.json")))
 
 
+def _every_run(out: Path, e: str) -> List[Dict[str, Any]]:
+    r"""Every run result of experiment ``e``, diverged runs included."""
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted((out / folder(e) / "runs").glob("*/result.json"))]
+
+
 def load_runs(out: Path) -> Dict[str, Dict[str, List[Dict[str, Any]]]]:
-    r"""The finished runs by experiment and model, sorted by seed."""
+    r"""The finished runs (not those that diverged) by experiment and model, sorted by seed."""
     runs: Dict[str, Dict[str, List[Dict[str, Any]]]] = {e: {m: [] for m in MODELS} for e in experiments(out)}
     for e in runs:
-        for path in sorted((out / folder(e) / "runs").glob("*/result.json")):
-            r = json.loads(path.read_text(encoding="utf-8"))
-            runs[e][r["config"]["model"]].append(r)
+        for r in _every_run(out, e):
+            if not is_diverged(r):
+                runs[e][r["config"]["model"]].append(r)
     for e in runs:
         for m in runs[e]:
             runs[e][m].sort(key=lambda r: r["config"]["seed"])
@@ -333,12 +340,24 @@ def _paper_cell(e: str) -> str:
     return f"not run ({REFERENCE_LABELS[e]}: {numbers})" if e in REFERENCE_LABELS else numbers
 
 
+def diverged_section(out: Path, names: Sequence[str]) -> str:
+    r"""A README's closing section listing the runs of the experiments ``names`` that diverged (their
+    training loss was not finite), which every table above leaves out; empty when none did."""
+    lines = [f"- `{r['name']}` ({r['config']['model']} seed {r['config']['seed']}): diverged at epoch "
+             f"{r['diverged_at_epoch']} of {r['config']['epochs']}"
+             for e in names for r in _every_run(out, e) if is_diverged(r)]
+    if not lines:
+        return ""
+    return ("\n## Diverged runs\n\nTheir training loss was not finite, so they stopped without a result; every "
+            "table above leaves them out.\n\n" + "\n".join(lines) + "\n")
+
+
 def render(out: Path) -> Dict[Path, str]:
     r"""The READMEs the runs under ``out`` give, by path."""
     runs = load_runs(out)
-    pages = {out / "README.md": top_readme(runs)}
+    pages = {out / "README.md": top_readme(runs) + diverged_section(out, list(runs))}
     for e in runs:
-        pages[out / folder(e) / "README.md"] = experiment_readme(e, runs[e])
+        pages[out / folder(e) / "README.md"] = experiment_readme(e, runs[e]) + diverged_section(out, [e])
     return pages
 
 

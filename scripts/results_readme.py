@@ -1,11 +1,12 @@
 r"""Write the READMEs of results/ddmnist, results/ddmnist-5ep, results/medmnist3d and results/smoke from their committed runs.
 
 Every figure of the READMEs comes from the ``runs/*/result.json`` files beside them
-(means and sample standard deviations over seeds, epochs, data sizes, devices, histories),
-except the paper's Tables 4, 5 and 6, which are :data:`PAPER_TABLE_4`, :data:`PAPER_TABLE_5` and
-:data:`PAPER_TABLE_6` below. The prose around the
-figures is fixed here. ``--check`` writes nothing and fails if a README differs from what
-the runs give (the test suite checks the same).
+(means and sample standard deviations over seeds, epochs, data sizes, devices, histories);
+runs that diverged (training loss not finite) are left out of every figure and listed in a
+closing section of their README instead. The exceptions are the paper's Tables 4, 5 and 6,
+which are :data:`PAPER_TABLE_4`, :data:`PAPER_TABLE_5` and :data:`PAPER_TABLE_6` below. The
+prose around the figures is fixed here. ``--check`` writes nothing and fails if a README
+differs from what the runs give (the test suite checks the same).
 
 Run:  python scripts/results_readme.py [--check]
 """
@@ -18,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
+from escnn_soft.experiments.reports import is_diverged
 from escnn_soft.records import atomic_write_text, format_mean_std, mean_std
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,11 +81,11 @@ r"""The model of every committed soft run: soft with its latent after the BatchN
 
 
 class Runs:
-    r"""The finished runs of one comparison folder, as their ``result.json`` hold them."""
+    r"""The finished runs of one comparison folder (not those that diverged), as their ``result.json`` hold them."""
 
     def __init__(self, folder: Path):
         self.folder = folder
-        self.all = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("runs/*/result.json"))]
+        self.all = _results(folder)
         if not self.all:
             raise FileNotFoundError(f"no runs/*/result.json under {folder}")
 
@@ -364,8 +366,26 @@ def short_readme(runs: Runs) -> str:
         "```bash\n" + command(runs, models) + "\n```\n")
 
 
-def _results(folder: Path) -> List[Dict[str, Any]]:
+def _every_run(folder: Path) -> List[Dict[str, Any]]:
+    r"""Every run result under ``folder/runs``, diverged runs included."""
     return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("runs/*/result.json"))]
+
+
+def _results(folder: Path) -> List[Dict[str, Any]]:
+    r"""The finished runs under ``folder/runs``: every result but those of runs that diverged."""
+    return [r for r in _every_run(folder) if not is_diverged(r)]
+
+
+def diverged_section(*folders: Path) -> str:
+    r"""A README's closing section listing the runs under ``folders`` that diverged (their training
+    loss was not finite), which every figure above leaves out; empty when none did."""
+    lines = [f"- `{r['name']}` ({r['config']['group']} {r['config']['model']} seed {r['config']['seed']}): "
+             f"diverged at epoch {r['diverged_at_epoch']} of {r['config']['epochs']}"
+             for folder in folders for r in _every_run(folder) if is_diverged(r)]
+    if not lines:
+        return ""
+    return ("\n## Diverged runs\n\nTheir training loss was not finite, so they stopped without scores; every table "
+            "and figure above leaves them out.\n\n" + "\n".join(lines) + "\n")
 
 
 def _table(results: Sequence[Dict[str, Any]], budget: Optional[int] = None) -> str:
@@ -952,9 +972,12 @@ def smoke_readme() -> str:
 def readmes() -> Dict[Path, str]:
     r"""The READMEs the committed runs give, by path."""
     full, short = Runs(FULL), Runs(SHORT)
-    return {FULL / "README.md": full_readme(full, short, _results(PAPER_PROTOCOL), _results(L2_PILOTS)),
-            SHORT / "README.md": short_readme(short), MEDMNIST3D / "README.md": medmnist3d_readme(),
-            SMOKE / "README.md": smoke_readme()}
+    fixtures = [MEDMNIST3D / "fixtures" / flag for flag in PAPER_FLAGS]
+    return {FULL / "README.md": full_readme(full, short, _results(PAPER_PROTOCOL), _results(L2_PILOTS))
+            + diverged_section(FULL, PAPER_PROTOCOL, L2_PILOTS),
+            SHORT / "README.md": short_readme(short) + diverged_section(SHORT),
+            MEDMNIST3D / "README.md": medmnist3d_readme() + diverged_section(MEDMNIST3D, *fixtures),
+            SMOKE / "README.md": smoke_readme() + diverged_section(SMOKE)}
 
 
 def main(argv: Sequence[str]) -> int:

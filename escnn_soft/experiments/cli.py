@@ -87,6 +87,23 @@ inputs (256 by default) with the best-validation weights. The exploration runs a
 the decomposition of the learned latent action into irreps (in ``result.json`` under
 ``analysis``).
 
+**Quick runs.** ``--eval-size N`` scores every run on a fixed sample of ``N`` validation and
+``N`` test samples (and ``N`` of each extra test set) instead of the whole sets, and
+``--equivariance-elements K`` measures the equivariance errors at a fixed sample of ``K``
+non-identity elements instead of all of them (the default for groups of order up to 64;
+:func:`~escnn_soft.experiments.runner.equivariance_elements`); both samples are drawn from
+the data seed, so every run of a comparison sees the same ones. Each is part of the run's key
+when given. A check of a set-up with a 100-sample, 1-epoch run::
+
+    escnn-soft compare --task ddmnist --group D4 --models cnn-aug,soft --epochs 1 --train-size 100 \
+        --eval-size 500 --equivariance-elements 8
+
+**Diverged runs.** A run whose training loss is not finite in some epoch stops there and is
+recorded as diverged (``diverged_at_epoch`` in its ``result.json``). The tables list it as
+diverged and leave it out of every mean; it is not trained again, since its seed would
+diverge again, unless ``--retrain-diverged`` is given. A run whose loss stays finite is
+reported as it scores, at chance or not.
+
 Everything goes under ``--out``:
 
 * ``runs/<task>-<group>-<model>-seed<seed>-<hash>/``: ``result.json`` (settings,
@@ -98,12 +115,21 @@ Everything goes under ``--out``:
   last epoch, and never reuses runs made with other settings.
 * ``results.csv`` (one row per run), ``summary.csv`` and ``summary.md`` (one row
   per group and model) and ``compare.png`` (score against parameters and against
-  training time), for the runs of the last invocation.
+  training time), for the runs of the last invocation; ``--report-dir DIR`` writes them
+  to ``DIR`` instead.
 
-``--report-only`` trains nothing and needs no data file: it finds the finished runs by
-the settings recorded in their ``result.json`` (task, group, model, seed, epochs, train
-size, batch size, hyperparameters, data seed, protocol); with a data source (``--data``,
-``--data-dir`` or ``--mnist``) it also requires the data's fingerprint to match.
+A run folder is used only if its ``result.json`` records the settings of the folder's name:
+a result copied into another run's folder, a result or checkpoint that cannot be read
+(empty, truncated, not JSON), and a checkpoint of other settings stop the command with one
+line that names the file and what to do. ``--restart-corrupt`` starts the runs whose
+checkpoint cannot be read afresh (the others resume).
+
+``--report-only`` trains nothing and needs no data file: it finds the finished runs as
+training does (:func:`~escnn_soft.experiments.runner.find_runs`), by the settings recorded in
+their ``result.json`` (task, group, model, seed, epochs, train size, batch size,
+hyperparameters, data seed, protocol), without the data's fingerprint unless a data source
+(``--data``, ``--data-dir`` or ``--mnist``) is given. It only reads ``--out``: on a folder it
+may not write to, give ``--report-dir DIR`` for the reports.
 
 **Clusters and several processes.** ``--cluster slurm`` sends every unfinished run to
 SLURM through submitit (:mod:`escnn_soft.experiments.cluster`; ``pip install
@@ -111,8 +137,10 @@ escnn_soft[cluster]``): ``--partition``, ``--time`` (minutes per job), ``--gpus-
 ``--cpus-per-job``, ``--array`` (one job array instead of one job per run) and
 ``--array-parallelism``; ``--cluster local`` and ``--cluster debug`` run the same jobs on this
 machine (a process per job, or in this process). Jobs claim their runs
-(:mod:`escnn_soft.experiments.claims`), so launchers racing for one grid never train a run
-twice; pre-empted or timed-out jobs are requeued and continue from the last epoch.
+(:mod:`escnn_soft.experiments.claims`), as the runs trained here one after the other or in
+``--jobs`` processes do, so commands racing for one grid never train a run twice (a run
+another live process holds is skipped and listed); pre-empted or timed-out jobs are
+requeued and continue from the last epoch.
 ``--no-wait`` returns once the jobs are submitted; ``--report-only`` later reports what has
 finished and lists the runs still being trained, with their host and pid. Under ``torchrun``
 (``WORLD_SIZE`` above 1) every run is trained by all processes together, data-parallel
@@ -122,7 +150,9 @@ all of them::
     torchrun --nproc-per-node 4 -m escnn_soft.experiments.cli compare --task ddmnist --models soft --sync-bn
 
 Bad arguments print one line on stderr and exit with status 2; they are checked
-before torch, escnn or any task is loaded (from :data:`~escnn_soft.experiments.specs.TASK_SPECS`).
+before torch, escnn or any task is loaded (from :data:`~escnn_soft.experiments.specs.TASK_SPECS`),
+and so are a non-finite number, an ``--out`` that is a file or cannot be written and data
+that cannot be read. Run folders that cannot be used (above) end the same way.
 """
 
 from __future__ import annotations
@@ -133,7 +163,7 @@ import math
 import os
 import re
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -148,12 +178,14 @@ COMMANDS: Mapping[str, str] = {
     "compare": "train the models of a task (plain, augmented, soft and strict; or the exploration experiments' "
                "learned latent actions) on the same data, seeds and budget, and compare them (without options: "
                f"a quick check on {DEFAULT_TASK})",
+    "doctor": "print the versions of Python, torch, numpy, escnn, lie-learn and py3nj and check that escnn "
+              "works here (for bug reports)",
 }
 r"""The subcommands of ``escnn-soft`` and what they do."""
 
 
 class UsageError(ValueError):
-    r"""A bad command line: reported in one line, exit status 2."""
+    r"""A bad command line, or data or run folders it cannot use: reported in one line, exit status 2."""
 
 
 @dataclass(frozen=True)
@@ -197,6 +229,14 @@ class Options:
             executors) as jobs (:mod:`~escnn_soft.experiments.cluster`); ``None``: train here.
         sync_bn (bool): with several processes per run (``torchrun``, or a multi-GPU job),
             batch statistics over all of them.
+        eval_size (int, optional): validation and test sets cut to a fixed sample of this many
+            (:attr:`~escnn_soft.experiments.runner.RunConfig.eval_size`); ``None``: whole.
+        equivariance_elements (int, optional): equivariance errors at a fixed sample of this many
+            non-identity elements (:attr:`~escnn_soft.experiments.runner.RunConfig.equivariance_elements`);
+            ``None``: the default, all of them for groups of order up to 64.
+        retrain_diverged (bool): train the runs that diverged again, from the start.
+        restart_corrupt (bool): start the runs whose checkpoint cannot be read afresh.
+        report_dir (Path, optional): where the reports go; ``None``: ``out``.
     """
 
     task: str
@@ -224,6 +264,11 @@ class Options:
     jobs: int = 1
     cluster: Optional[ClusterOptions] = None
     sync_bn: bool = False
+    eval_size: Optional[int] = None
+    equivariance_elements: Optional[int] = None
+    retrain_diverged: bool = False
+    restart_corrupt: bool = False
+    report_dir: Optional[Path] = None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -280,6 +325,12 @@ def _parser() -> argparse.ArgumentParser:
                                                             "fixed poses (default 0)")
     p.add_argument("--equivariance-batch", type=int, default=256,
                    help="test images the equivariance errors are measured on (default 256)")
+    p.add_argument("--equivariance-elements", type=int, metavar="K",
+                   help="measure the equivariance errors at a fixed sample of K non-identity group elements "
+                        "(part of the run's key; default: all of them for groups of order up to 64)")
+    p.add_argument("--eval-size", type=int, metavar="N",
+                   help="score on a fixed sample of N validation and N test samples (part of the run's key; "
+                        "default: the whole sets)")
     p.add_argument("--threads", type=int, help="CPU threads for torch, per run (default: torch's choice, 1 with "
                                                "--jobs above 1); on a machine shared with other jobs, fewer threads "
                                                "can be much faster")
@@ -295,6 +346,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="train nothing and read no data: report the finished runs of these settings (found by the "
                         "settings in their result.json; with a data source also by the data's fingerprint) and list "
                         "the missing ones")
+    p.add_argument("--report-dir", metavar="DIR", help="write the reports (results.csv, summary.csv, summary.md, "
+                                                        "compare.png) to DIR (default: --out)")
+    p.add_argument("--retrain-diverged", action="store_true",
+                   help="train the runs that diverged (training loss not finite) again, from the start")
+    p.add_argument("--restart-corrupt", action="store_true",
+                   help="start the runs whose checkpoint.pt cannot be read (empty, truncated) afresh")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     c = p.add_argument_group("clusters and several processes (submitit: pip install escnn_soft[cluster])")
     c.add_argument("--cluster", choices=EXECUTORS,
@@ -444,6 +501,44 @@ def _device(text: Optional[str]) -> Optional[str]:
     return text
 
 
+def _finite_numbers(args: argparse.Namespace) -> None:
+    r"""Raise a :class:`UsageError` for any number option of ``args`` that is not finite (``inf``, ``nan``)."""
+    for name, value in vars(args).items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UsageError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
+
+
+def _unwritable(path: Path, flag: str) -> Optional[str]:
+    r"""Why ``path`` cannot be a folder this command writes to (made if missing), or ``None``."""
+    if path.exists() and not path.is_dir():
+        return f"{flag} {path} is a file, not a folder"
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{flag} {path} lies inside {existing}, which is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{flag} {path} is not writable" + ("" if existing == path else f" ({existing} is not)")
+    return None
+
+
+def _check_output(out: Path, report_dir: Optional[Path], report_only: bool) -> None:
+    r"""Raise a :class:`UsageError` unless the runs can be kept in ``out`` and the reports written to
+    ``report_dir`` (or ``out``); ``--report-only`` only reads ``out``."""
+    if report_only and out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder: give the folder of the runs to report")
+    for path, flag in ((out, "--out"), (report_dir, "--report-dir")):
+        if path is None or (report_only and flag == "--out" and report_dir is not None):
+            continue
+        problem = _unwritable(path, flag)
+        if problem is None:
+            continue
+        if report_only and flag == "--out":
+            raise UsageError(f"{problem}, and --report-only writes its reports there: give --report-dir DIR for "
+                             f"them (the runs are only read)")
+        raise UsageError(f"{problem}: give a folder you can write to (it is made if missing)")
+
+
 def parse_args(argv: Sequence[str]) -> Options:
     r"""Parse the options of ``escnn-soft compare`` (without the program and command names) into :class:`Options`.
 
@@ -452,8 +547,9 @@ def parse_args(argv: Sequence[str]) -> Options:
     size) is checked by :func:`prepare`.
 
     Raises:
-        UsageError: for unknown tasks, groups, models or devices, bad numbers, a missing
-            ``--data-dir`` and contradicting data options.
+        UsageError: for unknown tasks, groups, models or devices, bad or non-finite numbers, a
+            missing ``--data-dir``, contradicting data options and an ``--out`` (or ``--report-dir``)
+            that is a file or cannot be written.
     """
     args = _parser().parse_args(list(argv))
     if args.task not in TASK_SPECS:
@@ -467,7 +563,8 @@ def parse_args(argv: Sequence[str]) -> Options:
     for flag, value in (("--epochs", epochs), ("--train-size", train_size), ("--batch-size", batch_size),
                         ("--equivariance-batch", args.equivariance_batch), ("--threads", args.threads),
                         ("--jobs", args.jobs), ("--patience", args.patience),
-                        ("--budget-report", args.budget_report)):
+                        ("--budget-report", args.budget_report), ("--eval-size", args.eval_size),
+                        ("--equivariance-elements", args.equivariance_elements)):
         if value is not None and value <= 0:
             raise UsageError(f"{flag} must be positive, got {value}")
     if args.lr is not None and not args.lr > 0:
@@ -478,6 +575,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         raise UsageError(f"--shifted-weight must be >= 0, got {args.shifted_weight}")
     if args.l2 is not None and not (math.isfinite(args.l2) and args.l2 >= 0):
         raise UsageError(f"--l2 must be a finite number >= 0, got {args.l2}")
+    _finite_numbers(args)
     if args.c4_data == "paper":
         if args.task != "ddmnist":
             raise UsageError(f"--c4-data is an option of the ddmnist task; drop it for --task {args.task}")
@@ -487,6 +585,11 @@ def parse_args(argv: Sequence[str]) -> Options:
                              f"run the other groups without it")
     if args.data_seed < 0:
         raise UsageError(f"--data-seed must be >= 0, got {args.data_seed}")
+    if args.report_only and (args.retrain_diverged or args.restart_corrupt):
+        flag = "--retrain-diverged" if args.retrain_diverged else "--restart-corrupt"
+        raise UsageError(f"--report-only trains nothing: drop {flag}, or --report-only to train")
+    report_dir = None if args.report_dir is None else Path(args.report_dir)
+    _check_output(Path(args.out), report_dir, args.report_only)
     seeds = _seeds(args.seeds, args.num_seeds)
     threads = 1 if args.threads is None and args.jobs > 1 else args.threads
     options = Options(task=args.task, groups=groups, models=models, seeds=seeds, epochs=epochs,
@@ -497,7 +600,9 @@ def parse_args(argv: Sequence[str]) -> Options:
                    equivariance_batch=args.equivariance_batch, threads=threads,
                    progress=False if args.no_progress else None, shifted_weight=args.shifted_weight,
                    report_only=args.report_only, patience=args.patience, budget_report=args.budget_report,
-                   jobs=args.jobs)
+                   jobs=args.jobs, eval_size=args.eval_size, equivariance_elements=args.equivariance_elements,
+                   retrain_diverged=args.retrain_diverged, restart_corrupt=args.restart_corrupt,
+                   report_dir=report_dir)
     return replace(options, cluster=None if options.report_only else _cluster(args, options.batch_size, train_size),
                    sync_bn=args.sync_bn)
 
@@ -522,7 +627,8 @@ def _configs(task: Any, options: Options, group: str, data: str) -> List[Any]:
             configs.append(RunConfig(task=task.name, group=group, model=model, seed=seed, epochs=options.epochs,
                                      train_size=options.train_size, batch_size=options.batch_size,
                                      hyperparameters=hyper, data=data, data_seed=options.data_seed,
-                                     patience=options.patience))
+                                     patience=options.patience, eval_size=options.eval_size,
+                                     equivariance_elements=options.equivariance_elements))
     return configs
 
 
@@ -531,13 +637,26 @@ def _settings(config: Mapping[str, Any]) -> str:
     return json.dumps({k: v for k, v in config.items() if k != "data"}, sort_keys=True)
 
 
-def _finished(out: Path) -> Dict[str, List[Dict[str, Any]]]:
-    r"""The finished runs under ``out/runs`` by :func:`_settings`."""
-    found: Dict[str, List[Dict[str, Any]]] = {}
-    for path in sorted((out / "runs").glob("*/result.json")):
-        result = json.loads(path.read_text(encoding="utf-8"))
-        found.setdefault(_settings(result["config"]), []).append(result)
-    return found
+def _finished_runs(options: Options, configs: Sequence[Any], *, match_data: bool) -> List[Optional[Dict[str, Any]]]:
+    r"""The finished or diverged run of each of ``configs`` under ``options.out``, or ``None``; training
+    and ``--report-only`` find runs alike (:func:`~escnn_soft.experiments.runner.find_runs`), the latter
+    without their data unless ``match_data``.
+
+    Raises:
+        UsageError: for a run folder that cannot be read or records other settings than its
+            name's, and for finished runs that differ only in their data.
+    """
+    from .runner import RunFolderError, find_runs
+
+    try:
+        found = find_runs(Path(options.out) / "runs", configs, match_data=match_data)
+    except RunFolderError as e:
+        raise UsageError(str(e)) from None
+    for config, runs in zip(configs, found):
+        if len(runs) > 1:
+            raise UsageError(f"{len(runs)} finished runs of {_label(config)} differ only in their data "
+                             f"({', '.join(r['name'] for r in runs)}); give --data to pick by the data")
+    return [runs[0] if runs else None for runs in found]
 
 
 def _task(name: str) -> Any:
@@ -570,45 +689,42 @@ def _label(config: Any) -> str:
     return f"{config.group} {config.model} seed {config.seed}"
 
 
-def _report_only(options: Options) -> Tuple[Any, List[Dict[str, Any]], List[str]]:
+def _report_only(options: Options) -> Tuple[Any, _Outcome]:
+    r"""The task and the finished (and diverged) runs of ``options``, found as training finds them
+    (:func:`_finished_runs`), and the runs not finished, with those held by a live process."""
     if options.source is None:
         task, fingerprint = _task(options.task), None
     else:
         task, source = prepare(options)
         fingerprint = source.fingerprint
     from .claims import held_runs
+    from .reports import is_diverged
 
-    finished = _finished(Path(options.out))
+    configs = [config for group in options.groups for config in _configs(task, options, group, data=fingerprint or "")]
+    found = _finished_runs(options, configs, match_data=fingerprint is not None)
     training = {_settings(info["run"]): info for info in held_runs(Path(options.out) / "runs").values()
                 if info.get("run")}
     results, missing = [], []
-    for group in options.groups:
-        for config in _configs(task, options, group, data=""):
-            runs = [r for r in finished.get(_settings(config.to_dict()), [])
-                    if fingerprint is None or r["config"]["data"] == fingerprint]
-            if len(runs) > 1:
-                raise UsageError(f"{len(runs)} finished runs of {_label(config)} differ only in their data "
-                                 f"({', '.join(r['name'] for r in runs)}); give --data to pick by the data")
-            held = training.get(_settings(config.to_dict()))
-            if runs:
-                results.append(runs[0])
-            elif held is not None:
-                missing.append(f"{_label(config)} (training on {held['host']}, pid {held['pid']}, since "
-                               f"{held['claimed']})")
-            else:
-                missing.append(_label(config))
-    return task, results, missing
+    for config, result in zip(configs, found):
+        held = training.get(_settings(config.to_dict()))
+        if result is not None:
+            results.append(result)
+        elif held is not None:
+            missing.append(f"{_label(config)} (training on {held['host']}, pid {held['pid']}, since "
+                           f"{held['claimed']})")
+        else:
+            missing.append(_label(config))
+    return task, _Outcome(results=results, reused=sum(not is_diverged(r) for r in results), missing=missing)
 
 
 def compare(options: Options, *, on_epoch: Optional[Callable[[int, Dict[str, Any]], None]] = None
             ) -> List[Dict[str, Any]]:
-    r"""Run (or reuse) every run of a comparison and write its reports; returns the run results.
+    r"""Run (or reuse) every run of a comparison and write its reports; returns the run results
+    (finished and diverged).
 
     With ``options.report_only``, trains nothing and reads the finished runs' ``result.json``
-    alone (the data only with ``options.source``, to check its fingerprint).
-
-    Raises:
-        UsageError: from :func:`prepare`, before any training.
+    alone (the data only with ``options.source``, to check its fingerprint). Runs another live
+    process holds (:mod:`~escnn_soft.experiments.claims`) are skipped and listed.
 
     Args:
         options (Options): the comparison.
@@ -616,66 +732,145 @@ def compare(options: Options, *, on_epoch: Optional[Callable[[int, Dict[str, Any
             with ``options.jobs`` 1 only (it would be called in the training processes).
 
     Raises:
+        UsageError: from :func:`prepare`, before any training, and for run folders that cannot be
+            used (:class:`~escnn_soft.experiments.runner.RunFolderError`).
         ValueError: for ``on_epoch`` with ``options.jobs`` above 1.
     """
-    import torch
-    from tqdm.auto import tqdm
-
-    from . import runner
     from .reports import format_table, summarize, write_reports
 
-    out = Path(options.out)
-    missing: List[str] = []
-    elsewhere: List[str] = []
-    trained = 0
     if (options.jobs > 1 or options.cluster is not None) and on_epoch is not None:
         raise ValueError("on_epoch is called in the training process: give it with jobs=1 only, without a cluster")
     main_process = options.report_only or _world_size() == 1 or int(os.environ.get("RANK", "0")) == 0
     if options.report_only:
-        task, results, missing = _report_only(options)
+        task, outcome = _report_only(options)
     else:
-        task, source = prepare(options)
-        if options.threads is not None:
-            torch.set_num_threads(options.threads)
-        grid = [(group, config) for group in options.groups
-                for config in _configs(task, options, group, data=source.fingerprint)]
-        found = {config.name(): runner.load_result(out / "runs" / config.name()) for _, config in grid}
-        todo = list({c.name(): (g, c) for g, c in grid if found[c.name()] is None}.values())  # each run once
-        bar = tqdm(total=len(grid), desc="runs",
-                   disable=True if not main_process else None if options.progress is None else not options.progress)
-        write = bar.write if main_process else (lambda line: None)
-        for _, config in grid:
-            if found[config.name()] is not None:
-                bar.update()
-                write(_run_line(config, found[config.name()], task))
-        for config, result in _runs(options, elsewhere)(task, source, options, todo, on_epoch):
-            found[config.name()] = result
-            trained += 1
+        task, outcome = _train_grid(options, on_epoch, main_process)
+        if options.cluster is not None and not options.cluster.wait:
+            print(f"{outcome.submitted} run(s) submitted; escnn-soft compare with the same options and --report-only "
+                  f"reports those that have finished")
+            return outcome.results
+    if not main_process:
+        return outcome.results
+    reports = Path(options.report_dir or options.out)
+    if outcome.results:
+        write_reports(outcome.results, reports, task, budget=options.budget_report)
+        print(format_table(summarize(outcome.results, options.budget_report), task))
+    for line in _outcome_lines(outcome, reports):
+        print(line)
+    return outcome.results
+
+
+@dataclass
+class _Outcome:
+    r"""What a comparison found and did: its ``results`` (finished and diverged runs), the counts of
+    runs ``trained`` here and ``reused``, and the labels of the runs trained by other cluster
+    workers meanwhile (``elsewhere``), held by another live process (``held``) or not finished
+    (``missing``, with ``--report-only``); ``submitted``: the runs sent to be trained."""
+
+    results: List[Dict[str, Any]]
+    trained: int = 0
+    reused: int = 0
+    elsewhere: List[str] = field(default_factory=list)
+    held: List[str] = field(default_factory=list)
+    missing: List[str] = field(default_factory=list)
+    submitted: int = 0
+
+
+def _needs_training(result: Optional[Mapping[str, Any]], options: Options) -> bool:
+    r"""Whether a run whose folder holds ``result`` (``None``: nothing finished) is to be trained:
+    unfinished, or diverged with ``--retrain-diverged``."""
+    from .reports import is_diverged
+
+    return result is None or (options.retrain_diverged and is_diverged(result))
+
+
+def _train_grid(options: Options, on_epoch: Optional[Callable[[int, Dict[str, Any]], None]], main_process: bool
+                ) -> Tuple[Any, _Outcome]:
+    r"""Train the runs of ``options`` that need it (:func:`_needs_training`) and reuse the others;
+    returns the task and the :class:`_Outcome`."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from .reports import is_diverged
+    from .runner import RunFolderError
+
+    task, source = prepare(options)
+    if options.threads is not None:
+        torch.set_num_threads(options.threads)
+    grid = [(group, config) for group in options.groups
+            for config in _configs(task, options, group, data=source.fingerprint)]
+    found = dict(zip([c.name() for _, c in grid], _finished_runs(options, [c for _, c in grid], match_data=True)))
+    todo = list({c.name(): (g, c) for g, c in grid if _needs_training(found[c.name()], options)}.values())  # once each
+    outcome = _Outcome(results=[], submitted=len(todo))
+    bar = tqdm(total=len(grid), desc="runs",
+               disable=True if not main_process else None if options.progress is None else not options.progress)
+    write = bar.write if main_process else (lambda line: None)
+    for _, config in grid:
+        result = found[config.name()]
+        if not _needs_training(result, options):
+            outcome.reused += not is_diverged(result)
             bar.update()
             write(_run_line(config, result, task))
-        bar.close()
-        results = [found[config.name()] for _, config in grid if found[config.name()] is not None]
-        if options.cluster is not None and not options.cluster.wait:
-            print(f"{len(todo)} run(s) submitted; escnn-soft compare with the same options and --report-only "
-                  f"reports those that have finished")
-            return results
-    if not main_process:
-        return results
-    if results:
-        write_reports(results, out, task, budget=options.budget_report)
-        print(format_table(summarize(results, options.budget_report), task))
-    print(f"{trained - len(elsewhere)} run(s) trained, {len(results) - trained} reused"
-          + (f", {len(elsewhere)} trained by other workers meanwhile" if elsewhere else "") + f"; reports in {out}")
-    if missing:
-        print(f"{len(missing)} run(s) not finished, left out: {', '.join(missing)}; "
-              f"the same command without --report-only trains them")
-    return results
+    try:
+        for config, result in _runs(options, outcome.elsewhere)(task, source, options, todo, on_epoch):
+            bar.update()
+            if result is None:
+                outcome.held.append(_held_label(options, config))
+                write(f"{outcome.held[-1]}: skipped")
+                continue
+            found[config.name()] = result
+            outcome.trained += 1
+            write(_run_line(config, result, task))
+    except RunFolderError as e:
+        raise UsageError(str(e)) from None
+    bar.close()
+    outcome.results = [found[config.name()] for _, config in grid if found[config.name()] is not None]
+    return task, outcome
+
+
+def _outcome_lines(outcome: _Outcome, reports: Path) -> List[str]:
+    r"""The closing lines of a comparison: what was trained and reused, and the runs that diverged, are
+    held by another process or have not finished."""
+    from .reports import is_diverged
+
+    lines = [f"{outcome.trained - len(outcome.elsewhere)} run(s) trained, {outcome.reused} reused"
+             + (f", {len(outcome.elsewhere)} trained by other workers meanwhile" if outcome.elsewhere else "")
+             + f"; reports in {reports}"]
+    diverged = [r for r in outcome.results if is_diverged(r)]
+    if diverged:
+        lines.append(f"{len(diverged)} run(s) diverged (training loss not finite), left out of every mean: "
+                     + ", ".join(f"{_result_label(r)} at epoch {r['diverged_at_epoch']}" for r in diverged)
+                     + "; --retrain-diverged trains them again from the start")
+    if outcome.held:
+        lines.append(f"{len(outcome.held)} run(s) held by another process, left out: {'; '.join(outcome.held)}; "
+                     f"the same command reports them once they have finished")
+    if outcome.missing:
+        lines.append(f"{len(outcome.missing)} run(s) not finished, left out: {', '.join(outcome.missing)}; "
+                     f"the same command without --report-only trains them")
+    return lines
+
+
+def _result_label(result: Mapping[str, Any]) -> str:
+    c = result["config"]
+    return f"{c['group']} {c['model']} seed {c['seed']}"
+
+
+def _held_label(options: Options, config: Any) -> str:
+    r"""A run another live process holds, with that process (:func:`~escnn_soft.experiments.claims.holder`)."""
+    from .claims import holder
+
+    info = holder(Path(options.out) / "runs" / config.name())
+    where = "" if info is None else f" ({info['host']}, pid {info['pid']}, since {info['claimed']})"
+    return f"{_label(config)}: trained by another process{where}"
 
 
 def _run_line(config: Any, result: Mapping[str, Any], task: Any) -> str:
     from ..learned import record_summary
-    from .reports import format_score
+    from .reports import format_score, is_diverged
 
+    if is_diverged(result):
+        return (f"{_label(config)}: diverged at epoch {result['diverged_at_epoch']}/{config.epochs} (training loss "
+                f"not finite); no scores")
     score = format_score(result["test_score"], None, task.metric, unit=True)
     decomposition = result.get("analysis", {}).get("decomposition")
     learned = None if decomposition is None else record_summary(decomposition)
@@ -713,26 +908,46 @@ def _train(task: Any, source: Any, options: Options, group: str, config: Any, da
                          device=torch.device(device), **data_settings(task, config.hyperparameters))
     result = (trainer or runner.train_run)(task, data, config, Path(options.out) / "runs" / config.name(), device=device,
                               equivariance_batch=options.equivariance_batch, extra={"source": source.description},
-                              on_epoch=on_epoch, progress=options.progress)
+                              on_epoch=on_epoch, progress=options.progress, retrain_diverged=options.retrain_diverged,
+                              restart_corrupt=options.restart_corrupt)
     return data, result
+
+
+def _train_claimed(task: Any, source: Any, options: Options, group: str, config: Any, data: Any,
+                   on_epoch: Optional[Callable[[int, Dict[str, Any]], None]],
+                   trainer: Optional[Callable[..., Any]] = None) -> Tuple[Any, Optional[Dict[str, Any]]]:
+    r""":func:`_train` while holding a claim on the run (:func:`~escnn_soft.experiments.claims.claim`),
+    as cluster jobs do; returns ``(data, None)`` without training (or loading data) when another
+    live process holds the run."""
+    from . import claims
+
+    held = claims.claim(Path(options.out) / "runs" / config.name(), config.to_dict())
+    if held is None:
+        return data, None
+    with held:
+        return _train(task, source, options, group, config, data, on_epoch, trainer=trainer)
 
 
 def _train_sequential(task: Any, source: Any, options: Options, todo: _Todo,
                       on_epoch: Optional[Callable[[int, Dict[str, Any]], None]],
-                      trainer: Optional[Callable[..., Any]] = None):
+                      trainer: Optional[Callable[..., Any]] = None, claim: bool = True):
     r"""The runs of ``todo`` one after the other, in this process (with ``trainer``, as :func:`_train`),
-    the data of each group (and data settings) loaded once."""
+    the data of each group (and data settings) loaded once; each under a claim
+    (:func:`_train_claimed`, whose ``None`` it yields for a run another process holds) unless
+    ``claim`` is false."""
     data, loaded = None, None
+    train = _train_claimed if claim else _train
     for group, config in todo:
         key = _data_key(task, group, config)
         if key != loaded:
             data, loaded = None, key
-        data, result = _train(task, source, options, group, config, data, on_epoch, trainer=trainer)
+        data, result = train(task, source, options, group, config, data, on_epoch, trainer=trainer)
         yield config, result
 
 
 _WORKER: Dict[str, Any] = {}
-r"""A worker process's task, source and the data of its last group and data settings (see :func:`_train_in_worker`)."""
+r"""A worker process's task, source and the data of its last group and data settings, and whether it is
+training (see :func:`_train_in_worker`)."""
 
 _PR_SET_PDEATHSIG = 1
 r"""The ``prctl`` option that has Linux signal a process when its parent ends (``<linux/prctl.h>``)."""
@@ -749,45 +964,60 @@ def _exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, leave)
 
 
+def _leave_worker(signum: int, frame: Any) -> None:
+    r"""SIGTERM in a ``--jobs`` process: :class:`SystemExit` while it trains a run, so that
+    ``finally`` blocks run and its claim is released; an immediate, silent exit when it is idle
+    or already ending (as when the comparison stops its processes)."""
+    if _WORKER.get("training"):
+        raise SystemExit(128 + signum)
+    os._exit(128 + signum)
+
+
 def _start_worker(parent: int) -> None:
     r"""Initialiser of a ``--jobs`` process: it ends with its parent, however the parent ends.
 
     On Linux the kernel sends it SIGTERM when the parent dies, SIGKILL included
     (``prctl(PR_SET_PDEATHSIG)``); a parent already gone before that was set makes it exit at
-    once. SIGTERM is turned into :class:`SystemExit` (see :func:`_exit_on_sigterm`)."""
-    _exit_on_sigterm()
+    once. SIGTERM ends it as :func:`_leave_worker` says."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _leave_worker)
     if sys.platform.startswith("linux"):
         import ctypes
-        import signal
 
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
     if os.getppid() != parent:
         raise SystemExit(1)
 
 
-def _train_in_worker(job: Tuple[int, Options, str, Any]) -> Tuple[int, Dict[str, Any]]:
-    r"""Run ``index, options, group, config = job`` of ``--jobs``, in a spawned process, with its
-    index; the task and its data are opened once per process (and the data once per group and
-    data settings), threads set as ``options.threads``."""
+def _train_in_worker(job: Tuple[int, Options, str, Any]) -> Tuple[int, Optional[Dict[str, Any]]]:
+    r"""Run ``index, options, group, config = job`` of ``--jobs``, in a spawned process, under a
+    claim (:func:`_train_claimed`: ``None`` for a run another process holds), with its index; the
+    task and its data are opened once per process (and the data once per group and data
+    settings), threads set as ``options.threads``."""
     import torch
 
     index, options, group, config = job
-    if not _WORKER:
-        if options.threads is not None:
-            torch.set_num_threads(options.threads)
-        _WORKER["task"], _WORKER["source"] = prepare(options)
-    key = _data_key(_WORKER["task"], group, config)
-    if _WORKER.get("key") != key:
-        _WORKER["key"], _WORKER["data"] = key, None
-    _WORKER["data"], result = _train(_WORKER["task"], _WORKER["source"], replace(options, progress=False), group,
-                                     config, _WORKER["data"], None)
+    _WORKER["training"] = True
+    try:
+        if "task" not in _WORKER:
+            if options.threads is not None:
+                torch.set_num_threads(options.threads)
+            _WORKER["task"], _WORKER["source"] = prepare(options)
+        key = _data_key(_WORKER["task"], group, config)
+        if _WORKER.get("key") != key:
+            _WORKER["key"], _WORKER["data"] = key, None
+        _WORKER["data"], result = _train_claimed(_WORKER["task"], _WORKER["source"], replace(options, progress=False),
+                                                 group, config, _WORKER["data"], None)
+    finally:
+        _WORKER["training"] = False
     return index, result
 
 
 def _train_parallel(task: Any, source: Any, options: Options, todo: _Todo,
                     on_epoch: Optional[Callable[[int, Dict[str, Any]], None]]):
     r"""The runs of ``todo``, ``options.jobs`` at a time in spawned processes, each given to one
-    process only; yields them as they finish.
+    process only (and trained under a claim, :func:`_train_in_worker`); yields them as they finish.
 
     The processes end with the comparison: when it stops (an error, Ctrl-C, SIGTERM, which the
     main thread turns into :class:`SystemExit` while the runs train) they are terminated, and on
@@ -814,7 +1044,8 @@ def _train_parallel(task: Any, source: Any, options: Options, todo: _Todo,
 def _train_distributed(task: Any, source: Any, options: Options, todo: _Todo,
                        on_epoch: Optional[Callable[[int, Dict[str, Any]], None]]):
     r"""The runs of ``todo`` one after the other, each by all processes of ``torchrun`` together
-    (:func:`~escnn_soft.experiments.distributed.train_run`)."""
+    (:func:`~escnn_soft.experiments.distributed.train_run`), without claims: every process
+    trains every run."""
     from functools import partial
 
     from . import distributed
@@ -822,7 +1053,7 @@ def _train_distributed(task: Any, source: Any, options: Options, todo: _Todo,
     here, device = distributed.init(options.device)
     options = replace(options, device=device, progress=options.progress if here.main else False)
     yield from _train_sequential(task, source, options, todo, on_epoch if here.main else None,
-                                 trainer=partial(distributed.train_run, sync_bn=options.sync_bn))
+                                 trainer=partial(distributed.train_run, sync_bn=options.sync_bn), claim=False)
 
 
 def _train_cluster(elsewhere: List[str]):
@@ -877,6 +1108,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             fix = f"unknown command {command!r}; commands: {', '.join(COMMANDS)} ({PROG} -h describes them)"
         print(f"{PROG}: error: {fix}", file=sys.stderr)
         return 2
+    if command == "doctor":
+        from escnn_soft.doctor import main as doctor  # imports escnn inside its checks only
+        return doctor(rest)
     try:
         compare(parse_args(rest))
     except UsageError as e:

@@ -132,8 +132,9 @@ class RunJob:
     r"""One run of a comparison as a job: claim it, train it (or resume it), release it.
 
     Returns ``{"status": "trained" | "finished" | "claimed", ...}``: the result of the run
-    it trained (``"trained"``) or found finished (``"finished"``), or the claim of the
-    worker that holds it (``"claimed"``), in which case it trained nothing.
+    it trained (``"trained"``) or found finished or diverged (``"finished"``; a diverged run is
+    trained again with the comparison's ``retrain_diverged``), or the claim of the worker that
+    holds it (``"claimed"``), in which case it trained nothing.
     """
 
     options: Any
@@ -142,11 +143,12 @@ class RunJob:
     sync_bn: bool = False
 
     def __call__(self) -> Dict[str, Any]:
-        from .runner import load_result
+        from .reports import is_diverged
+        from .runner import finished_run
 
         run_dir = Path(self.options.out) / "runs" / self.config.name()
-        done = load_result(run_dir)
-        if done is not None:
+        done = finished_run(run_dir, self.config)
+        if done is not None and not (self.options.retrain_diverged and is_diverged(done)):
             return {"status": "finished", "result": done}
         if _tasks() > 1:
             return self._distributed(run_dir)

@@ -16,6 +16,11 @@ selected, without a second run.
 Scores are shown as the task's metric says (:func:`format_score`): accuracies (fractions)
 as percentages, any other score (e.g. the exploration autoencoders' negative
 reconstruction MSE) as it is, to four significant digits.
+
+A run that diverged (:func:`is_diverged`: its training loss was not finite) has no scores:
+it is left out of every mean, listed per group and model (``diverged`` in the summary, a
+column of the table when any run diverged) and kept in ``results.csv`` with its
+``diverged_at_epoch`` and no scores.
 """
 
 from __future__ import annotations
@@ -32,8 +37,8 @@ from ..records import atomic_write, atomic_write_text, format_mean_std, mean_std
 if TYPE_CHECKING:
     from .task import Task
 
-__all__ = ["is_percentage", "score_label", "format_score", "run_devices", "best_epoch_index", "summarize",
-           "format_table", "write_reports"]
+__all__ = ["is_percentage", "score_label", "format_score", "run_devices", "best_epoch_index", "is_diverged",
+           "diverged_label", "summarize", "format_table", "write_reports"]
 
 
 def is_percentage(metric: str) -> bool:
@@ -92,6 +97,22 @@ def best_epoch_index(history: Sequence[Mapping[str, Any]], within: Optional[int]
     return max(range(count), key=lambda i: (history[i]["val_score"], -i))
 
 
+def is_diverged(result: Mapping[str, Any]) -> bool:
+    r"""Whether the run of ``result`` diverged: an epoch's training loss was not finite, so the
+    run stopped there without scores (``result["diverged_at_epoch"]``)."""
+    return result.get("diverged_at_epoch") is not None
+
+
+def diverged_label(result: Mapping[str, Any]) -> str:
+    r"""How tables name a diverged run: ``"seed 1 (epoch 3)"``.
+
+    Example:
+        >>> diverged_label({"config": {"seed": 1}, "diverged_at_epoch": 3})
+        'seed 1 (epoch 3)'
+    """
+    return f"seed {result['config']['seed']} (epoch {result['diverged_at_epoch']})"
+
+
 def _extra_names(results: Sequence[Dict[str, Any]]) -> List[str]:
     r"""The names of the extra test sets of ``results``, in the order first met."""
     return list(dict.fromkeys(name for r in results for name in r.get("test_scores", {})))
@@ -118,9 +139,13 @@ def _scores(result: Dict[str, Any], names: Sequence[str], budget: Optional[int],
     task metrics ``test <metric>``, ``<name> test <metric>``) and, with a ``budget``, at its best
     within the first ``budget`` epochs (``..._within_<budget>``, ``... within <budget>``)."""
     extra = result.get("test_scores", {})
-    scores = {"test_score": result["test_score"], **{f"test_score_{n}": extra.get(n) for n in names},
+    scores = {"test_score": result.get("test_score"), **{f"test_score_{n}": extra.get(n) for n in names},
               **_metric_keys(result.get("metrics", {}), names, metric_names)}
-    if budget is not None:
+    if budget is not None and is_diverged(result):
+        scores[f"test_score_within_{budget}"] = None
+        scores.update({f"test_score_{n}_within_{budget}": None for n in names})
+        scores.update(_metric_keys({}, names, metric_names, f" within {budget}"))
+    elif budget is not None:
         epoch = result["history"][best_epoch_index(result["history"], within=budget)]
         scores[f"test_score_within_{budget}"] = epoch["test_score"]
         scores.update({f"test_score_{n}_within_{budget}": epoch.get("test_scores", {}).get(n) for n in names})
@@ -135,7 +160,7 @@ def _latent(config: Mapping[str, Any]) -> Optional[str]:
 _RUN_COLUMNS = ("task", "group", "model", "seed", "epochs", "patience", "epochs_trained", "train_size", "batch_size",
                 "lr", "lam", "latent", "best_epoch", "val_score", "final_test_score", "parameters",
                 "seconds_per_epoch", "train_seconds", "latent_equivariance_error", "output_equivariance_error",
-                "device", "name")
+                "diverged_at_epoch", "device", "name")
 
 
 def _run_row(result: Dict[str, Any], names: Sequence[str], budget: Optional[int],
@@ -147,21 +172,23 @@ def _run_row(result: Dict[str, Any], names: Sequence[str], budget: Optional[int]
     row["lr"] = config["hyperparameters"]["lr"]
     row["lam"] = config["hyperparameters"].get("lam")
     row["latent"] = _latent(config)
-    row.update({k: result[k] for k in _RUN_COLUMNS if k not in row})
+    row.update({k: result.get(k) for k in _RUN_COLUMNS if k not in row})
     row["device"] = ", ".join(run_devices(result))
     return {**row, **_scores(result, names, budget, metric_names)}
 
 
 def _mean_std(values: Sequence[Optional[float]]) -> Tuple[Optional[float], Optional[float]]:
-    r"""Mean and sample standard deviation, or ``(None, None)`` unless every value is there."""
-    return mean_std(values) if None not in values else (None, None)
+    r"""Mean and sample standard deviation, or ``(None, None)`` unless every value is there (and there is one)."""
+    return mean_std(values) if values and None not in values else (None, None)
 
 
 def summarize(results: Sequence[Dict[str, Any]], budget: Optional[int] = None) -> List[Dict[str, Any]]:
     r"""One row per task, group and model (in the order first met): means and sample
     standard deviations over seeds of the run results, the scores on the extra test sets
     and, with a ``budget``, the scores at the best validation epoch within its first
-    ``budget`` epochs (``None`` where a run lacks them)."""
+    ``budget`` epochs (``None`` where a run lacks them). Runs that diverged are left out of
+    every mean and of ``seeds``, and listed in ``diverged`` (:func:`diverged_label`, ``None``
+    when none did)."""
     names = _extra_names(results)
     metric_names = _metric_names(results)
     groups: Dict[Tuple[str, str, str], List[Dict[str, Any]]] = {}
@@ -169,21 +196,23 @@ def summarize(results: Sequence[Dict[str, Any]], budget: Optional[int] = None) -
         c = r["config"]
         groups.setdefault((c["task"], c["group"], c["model"]), []).append(r)
     rows = []
-    for (task, group, model), runs in groups.items():
-        c = runs[0]["config"]
+    for (task, group, model), every in groups.items():
+        runs = [r for r in every if not is_diverged(r)]
+        c = every[0]["config"]
         row: Dict[str, Any] = {"task": task, "group": group, "model": model, "seeds": len(runs),
                                "epochs": c["epochs"], "patience": c.get("patience"), "train_size": c["train_size"],
                                "batch_size": c["batch_size"], "lr": c["hyperparameters"]["lr"],
                                "lam": c["hyperparameters"].get("lam"), "latent": _latent(c),
-                               "parameters": runs[0]["parameters"]}
+                               "parameters": every[0]["parameters"]}
         scores = [_scores(r, names, budget, metric_names) for r in runs]
-        for key in scores[0]:
+        for key in _scores(every[0], names, budget, metric_names):
             row[f"{key}_mean"], row[f"{key}_std"] = _mean_std([s[key] for s in scores])
         row["epochs_trained_mean"], row["epochs_trained_std"] = mean_std([len(r["history"]) for r in runs])
         for key in ("final_test_score", "seconds_per_epoch", "train_seconds",
                     "latent_equivariance_error", "output_equivariance_error"):
             row[f"{key}_mean"], row[f"{key}_std"] = mean_std([r[key] for r in runs])
-        row["device"] = ", ".join(sorted({d for r in runs for d in run_devices(r)}))
+        row["device"] = ", ".join(sorted({d for r in every for d in run_devices(r)}))
+        row["diverged"] = ", ".join(diverged_label(r) for r in every if is_diverged(r)) or None
         rows.append(row)
     return rows
 
@@ -225,7 +254,8 @@ def format_table(rows: Sequence[Dict[str, Any]], task: "Task") -> str:
     per extra test set (e.g. ``upright``); the task's metrics of the test sets (e.g. ``test AUC``,
     ``upright test AUC``; three decimals); with a budget, the same scores at the best
     validation within the budget's epochs; the epochs trained, where early stopping was on;
-    parameters, seconds per epoch, the equivariance errors and the devices."""
+    parameters, seconds per epoch, the equivariance errors and the devices; and the runs that
+    diverged, where any did (left out of every other column)."""
     metric = task.metric
     budget = _budget(rows)
     names = [k[len("test_score_"):-len("_mean")] for k in (rows[0] if rows else {})
@@ -238,6 +268,7 @@ def format_table(rows: Sequence[Dict[str, Any]], task: "Task") -> str:
         patience = sorted({r["patience"] for r in sub if r.get("patience") is not None})
         stopping = f" (early stopping, patience {'/'.join(map(str, patience))})" if patience else ""
         latent = any(r.get("latent") is not None for r in sub)
+        diverged = any(r.get("diverged") for r in sub)
         scores = [("test_score", score_label(metric))] + [(f"test_score_{n}", f"{n} {score_label(metric)}")
                                                           for n in names]
         scores += [(k, k) for k in _row_metric_keys(first)]
@@ -247,6 +278,9 @@ def format_table(rows: Sequence[Dict[str, Any]], task: "Task") -> str:
         heads += (["epochs trained"] if patience else []) + ["parameters", "s/epoch", "latent equiv. error",
                                                             "output equiv. error", "device"]
         align = ["---"] + (["---"] if latent else []) + ["---:"] * (len(heads) - 2 - latent) + ["---"]
+        if diverged:
+            heads.append("diverged")
+            align.append("---")
         within = f" (and among the first {budget} epochs)" if budget is not None else ""
         lines = [
             f"## {key[0]} {key[1]}: {'/'.join(map(str, seeds))} seed(s), {first['epochs']} epochs{stopping}, "
@@ -264,9 +298,10 @@ def format_table(rows: Sequence[Dict[str, Any]], task: "Task") -> str:
             cells += [format_mean_std(r[f"{k}_mean"], r[f"{k}_std"], ".3f") if " " in k
                       else format_score(r[f"{k}_mean"], r[f"{k}_std"], metric) for k, _ in scores]
             cells += [format_mean_std(r["epochs_trained_mean"], None, ".0f")] if patience else []
-            cells += [f"{r['parameters']:,}", f"{r['seconds_per_epoch_mean']:.2f}",
+            cells += [f"{r['parameters']:,}", format_mean_std(r["seconds_per_epoch_mean"], None, ".2f"),
                       format_mean_std(r["latent_equivariance_error_mean"], None, ".3g"),
                       format_mean_std(r["output_equivariance_error_mean"], None, ".3g"), r["device"]]
+            cells += [r.get("diverged") or "—"] if diverged else []
             lines.append("| " + " | ".join(cells) + " |")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"
@@ -311,7 +346,10 @@ def _plot(rows: Sequence[Dict[str, Any]], path: Path, metric: str) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    rows = [r for r in rows if r["test_score_mean"] is not None]   # not the models whose every run diverged
     keys = list(dict.fromkeys((r["task"], r["group"]) for r in rows))
+    if not keys:
+        return
     scale = 100 if is_percentage(metric) else 1
     fig = Figure(figsize=(10, 4 * len(keys)), layout="constrained")
     FigureCanvasAgg(fig)
@@ -335,8 +373,8 @@ def _plot(rows: Sequence[Dict[str, Any]], path: Path, metric: str) -> None:
 
 
 def write_reports(results: Sequence[Dict[str, Any]], out: Path, task: "Task", budget: Optional[int] = None) -> None:
-    r"""Write ``results.csv``, ``summary.csv``, ``summary.md`` and ``compare.png`` under ``out``
-    (``budget``: as :func:`summarize`)."""
+    r"""Write ``results.csv``, ``summary.csv``, ``summary.md`` and ``compare.png`` (unless every run
+    diverged) under ``out`` (``budget``: as :func:`summarize`)."""
     rows = summarize(results, budget)
     names = _extra_names(results)
     metric_names = _metric_names(results)

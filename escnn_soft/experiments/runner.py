@@ -17,11 +17,21 @@ and the best-validation model is still the one tested. At the end it measures, o
 best model and a fixed batch of test inputs, the mean relative equivariance errors
 
 .. math::
-    \bar\epsilon = \frac{1}{|G| - 1} \sum_{g \neq e} \epsilon(g)
+    \bar\epsilon = \frac{1}{|S|} \sum_{g \in S} \epsilon(g)
 
 of the output (invariance of the logits when the targets are invariant) and, for
 models with a latent representation :math:`\rho_Z`, of the encoder (see
-:func:`~escnn_soft.equivariance_error`).
+:func:`~escnn_soft.equivariance_error`), over the non-identity elements :math:`S` of
+:func:`equivariance_elements`: all of them for groups of order up to 64, or a fixed sample
+(:attr:`RunConfig.equivariance_elements`). With :attr:`RunConfig.eval_size` the validation
+and test sets are a fixed sample of that many (:func:`evaluation_subset`).
+
+A run **diverges** when the mean training loss of an epoch is not finite: it stops there
+and its ``result.json`` records ``diverged_at_epoch`` and the history up to that epoch,
+without scores. :func:`train_run` returns a diverged run as it is, like a finished one,
+and trains it afresh only with ``retrain_diverged`` (the same seed diverges again unless
+the code or settings change). Every ``result.json`` is strict JSON: a number that is not
+finite (a NaN loss, say) is written as ``null``.
 
 Each run trains with Adam at the learning rate ``"lr"`` of its hyperparameters, with the L2
 penalty ``"weight_decay"`` (Adam's, default 0) where they have one, and with ``"lr_decay"``
@@ -39,6 +49,11 @@ Every epoch of the history records the device it was trained on (a run resumed o
 another device says so), and ``result.json`` the code it was finished with
 (:func:`~escnn_soft.records.provenance`).
 
+A run folder is trusted only if its ``result.json`` records the settings of its name
+(:func:`finished_run`, :func:`find_runs`): a result copied into the folder of other settings,
+a checkpoint of other settings and a file that cannot be read (empty, truncated, not JSON)
+raise :class:`RunFolderError`, which names the file and what to do.
+
 What a task provides is written down by :class:`Task`, :class:`TaskData` and
 :class:`TrainingSetup`; the tasks themselves live in :mod:`escnn_soft.experiments.tasks`.
 """
@@ -47,9 +62,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import pickle
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -62,16 +79,22 @@ from ..actions import ActionLike
 from ..groups import GroupTable
 from ..records import atomic_write, atomic_write_text, provenance
 from ..testing import equivariance_error
-from .reports import best_epoch_index
+from .reports import best_epoch_index, is_diverged
 from .task import Task, TaskData, TrainingSetup, data_settings
 
 __all__ = [
     "PROTOCOL_VERSION",
+    "EQUIVARIANCE_ELEMENTS",
     "RunConfig",
+    "RunFolderError",
     "train_run",
     "load_result",
+    "finished_run",
+    "find_runs",
     "predict",
     "evaluate",
+    "evaluation_subset",
+    "equivariance_elements",
     "mean_equivariance_error",
 ]
 
@@ -79,7 +102,15 @@ PROTOCOL_VERSION: int = 1
 r"""Part of every run's key; bumped when the training protocol changes, so that old
 results are not reused for new ones."""
 
+EQUIVARIANCE_ELEMENTS: int = 63
+r"""How many non-identity elements the equivariance errors are measured at by default
+(:func:`equivariance_elements`): all of them for groups of order up to 64, such as
+:math:`D_4 \times D_4`; a fixed sample of this many for larger groups."""
+
 PathLike = Union[str, os.PathLike]
+
+_KEYED_WHEN_SET = ("patience", "eval_size", "equivariance_elements")
+r"""The settings of :class:`RunConfig` that are part of a run's key only when set (not ``None``)."""
 
 
 @dataclass(frozen=True)
@@ -90,11 +121,16 @@ class RunConfig:
     another.
 
     ``patience`` (early stopping, see the module documentation; ``None``: train all
-    ``epochs``) is part of the key only when set, so the keys of runs without it are
-    those they had before it existed.
+    ``epochs``), ``eval_size`` (the validation and test sets cut to a fixed sample of this
+    many, :func:`evaluation_subset`; ``None``: whole) and ``equivariance_elements`` (the
+    equivariance errors measured at a fixed sample of this many non-identity elements,
+    :func:`equivariance_elements`; ``None``: the default, all of them for groups of order up
+    to 64) are part of the key only when set, so the keys of runs without them are those
+    they had before these settings existed.
 
     Raises:
-        ValueError: for a ``patience`` that is not a positive integer.
+        ValueError: for a ``patience``, ``eval_size`` or ``equivariance_elements`` that is not
+            a positive integer, and for hyperparameters that are not finite (``inf``, ``nan``).
     """
 
     task: str
@@ -109,27 +145,80 @@ class RunConfig:
     data_seed: int = 0
     protocol: int = PROTOCOL_VERSION
     patience: Optional[int] = None
+    eval_size: Optional[int] = None
+    equivariance_elements: Optional[int] = None
 
     def __post_init__(self) -> None:
-        if self.patience is not None and (isinstance(self.patience, bool) or not isinstance(self.patience, int)
-                                          or self.patience < 1):
-            raise ValueError(f"patience must be a positive number of epochs or None, got {self.patience!r}")
+        for field, unit in (("patience", "epochs"), ("eval_size", "samples"),
+                            ("equivariance_elements", "group elements")):
+            value = getattr(self, field)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{field} must be a positive number of {unit} or None, got {value!r}")
+        infinite = [f"{k}={v}" for k, v in self.hyperparameters.items()
+                    if isinstance(v, float) and not math.isfinite(v)]
+        if infinite:
+            raise ValueError(f"hyperparameters must be finite numbers, got {', '.join(infinite)}")
 
     def to_dict(self) -> Dict[str, Any]:
         d = asdict(self)
         d["hyperparameters"] = dict(sorted(self.hyperparameters.items()))
-        if self.patience is None:
-            del d["patience"]
+        for field in _KEYED_WHEN_SET:
+            if d[field] is None:
+                del d[field]
         return d
 
     def digest(self) -> str:
         r"""A short hash of :meth:`to_dict`."""
-        text = json.dumps(self.to_dict(), sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:10]
+        return _digest(self.to_dict())
 
     def name(self) -> str:
         r"""The run's directory name: readable settings and :meth:`digest`."""
-        return f"{self.task}-{self.group}-{self.model}-seed{self.seed}-{self.digest()}"
+        return _run_name(self.to_dict())
+
+
+def _canonical(settings: Mapping[str, Any]) -> str:
+    r"""Run settings (:meth:`RunConfig.to_dict`, or as a ``result.json`` records them) as the text their key hashes."""
+    return json.dumps(settings, sort_keys=True)
+
+
+def _digest(settings: Mapping[str, Any]) -> str:
+    return hashlib.sha256(_canonical(settings).encode()).hexdigest()[:10]
+
+
+def _run_name(settings: Mapping[str, Any]) -> str:
+    r"""The folder name of the run with ``settings`` (:meth:`RunConfig.name`)."""
+    return f"{settings['task']}-{settings['group']}-{settings['model']}-seed{settings['seed']}-{_digest(settings)}"
+
+
+class RunFolderError(RuntimeError):
+    r"""A run folder that cannot be trusted or read: a ``result.json`` or ``checkpoint.pt`` that
+    cannot be read, or that belongs to other settings than the run's. The message names the
+    file and what to do (one line)."""
+
+
+def _differences(ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> Tuple[str, str]:
+    r"""The settings in which two runs differ, as ``"key=value, ..."`` for each side
+    (hyperparameters as ``hyperparameters.name``; ``no key`` where one side lacks it)."""
+    def flat(settings: Mapping[str, Any]) -> Dict[str, Any]:
+        found = {k: v for k, v in settings.items() if k != "hyperparameters"}
+        found.update({f"hyperparameters.{k}": v for k, v in dict(settings.get("hyperparameters") or {}).items()})
+        return found
+
+    a, b = flat(ours), flat(theirs)
+    keys = [k for k in dict.fromkeys([*a, *b]) if json.dumps(a.get(k), sort_keys=True) != json.dumps(
+        b.get(k), sort_keys=True) or (k in a) != (k in b)]
+
+    def show(side: Mapping[str, Any]) -> str:
+        return ", ".join(f"{k}={json.dumps(side[k], sort_keys=True)}" if k in side else f"no {k}" for k in keys)
+
+    return show(a), show(b)
+
+
+def _foreign_result(path: Path, ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> RunFolderError:
+    folder, recorded = _differences(ours, theirs)
+    return RunFolderError(f"{path} records other settings than its run folder {path.parent}: the folder is for "
+                          f"{folder}, the file has {recorded}; delete or move the folder {path.parent} (its run is "
+                          f"then trained again)")
 
 
 def _atomic_save(path: Path, obj: Any) -> None:
@@ -137,11 +226,96 @@ def _atomic_save(path: Path, obj: Any) -> None:
 
 
 def load_result(run_dir: PathLike) -> Optional[Dict[str, Any]]:
-    r"""The ``result.json`` of a finished run, or ``None``."""
+    r"""The ``result.json`` of a finished or diverged run, or ``None`` if there is none.
+
+    Raises:
+        RunFolderError: if it cannot be read, is empty, is not JSON or records no settings.
+    """
     path = Path(run_dir) / "result.json"
     if not path.is_file():
         return None
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        text = path.read_text(encoding="utf-8")
+        result = json.loads(text)
+        problem = None if isinstance(result, dict) and isinstance(result.get("config"), dict) else "no run settings"
+    except (OSError, UnicodeDecodeError) as e:
+        problem = f"{type(e).__name__}: {e}"
+    except ValueError as e:
+        problem = "the file is empty" if not text.strip() else f"not JSON: {e}"
+    if problem is not None:
+        raise RunFolderError(f"{path} cannot be read as a run result ({problem}): delete or move the folder "
+                             f"{path.parent} (its run is then trained again)")
+    return result
+
+
+def finished_run(run_dir: PathLike, config: RunConfig) -> Optional[Dict[str, Any]]:
+    r"""The result of the run ``config`` in ``run_dir`` (finished or diverged), or ``None`` if it has none.
+
+    Raises:
+        RunFolderError: if its ``result.json`` cannot be read (:func:`load_result`) or records
+            other settings than ``config`` (copied in by hand, say), naming the settings that differ.
+    """
+    result = load_result(run_dir)
+    if result is not None and _canonical(result["config"]) != _canonical(config.to_dict()):
+        raise _foreign_result(Path(run_dir) / "result.json", config.to_dict(), result["config"])
+    return result
+
+
+def _check_folder(folder: Path, result: Optional[Dict[str, Any]], config: RunConfig) -> None:
+    r"""Raise a :class:`RunFolderError` unless ``result`` (read from ``folder``, a folder whose name
+    starts as ``config``'s) is missing or records the settings the folder's name stands for; it
+    names the settings that differ when the folder is that of ``config`` (up to the data)."""
+    if result is None or _run_name(result["config"]) == folder.name:
+        return
+    for stands_for in (config, replace(config, data=result["config"].get("data", config.data))):
+        if stands_for.name() == folder.name:
+            raise _foreign_result(folder / "result.json", stands_for.to_dict(), result["config"])
+    raise RunFolderError(f"{folder / 'result.json'} records the settings of the run {_run_name(result['config'])}, "
+                         f"not those of its folder {folder.name}; delete or move the folder {folder} (its run is "
+                         f"then trained again)")
+
+
+def find_runs(runs_dir: PathLike, configs: Sequence[RunConfig], *, match_data: bool = True
+              ) -> List[List[Dict[str, Any]]]:
+    r"""The finished or diverged runs of ``configs`` in ``runs_dir`` (one folder per run), as the
+    command line's training and its ``--report-only`` both find them.
+
+    A run folder is read if its name starts as that of a run of ``configs`` (its task, group,
+    model and seed) and is trusted only if its ``result.json`` records the settings its name
+    stands for. A run is found where those settings are ``config``'s; with ``match_data``
+    false, up to the data (:attr:`RunConfig.data`), so that runs are found without their data.
+
+    Returns:
+        for each config, the results found: at most one with ``match_data``; with it false,
+        one per data the run was trained on.
+
+    Raises:
+        RunFolderError: for a folder whose ``result.json`` cannot be read or records other
+            settings than its name's; when the name is that of a config, the message names the
+            settings that differ.
+    """
+    runs_dir = Path(runs_dir)
+    folders = sorted(p for p in runs_dir.iterdir() if p.is_dir()) if runs_dir.is_dir() else []
+    results: Dict[Path, Optional[Dict[str, Any]]] = {}
+    found = []
+    for config in configs:
+        ours = config.to_dict()
+        if not match_data:
+            ours.pop("data")
+        prefix = f"{config.task}-{config.group}-{config.model}-seed{config.seed}-"  # as _run_name begins
+        matches = []
+        for folder in (f for f in folders if f.name.startswith(prefix)):
+            if folder not in results:
+                results[folder] = load_result(folder)
+            result = results[folder]
+            _check_folder(folder, result, config)
+            theirs = None if result is None else dict(result["config"])
+            if theirs is not None and not match_data:
+                theirs.pop("data", None)
+            if theirs is not None and _canonical(theirs) == _canonical(ours):
+                matches.append(result)
+        found.append(matches)
+    return found
 
 
 def _sync(device: torch.device) -> None:
@@ -193,13 +367,91 @@ def _score_sets(task: Task, model: nn.Module, sets: Mapping[str, Tuple[torch.Ten
             record.setdefault("test_scores", {})[name] = value
 
 
+def _seed(data_seed: int, what: str) -> int:
+    r"""A seed for the fixed draw ``what`` of a run with ``data_seed``: the same in every run of that data seed."""
+    return int(hashlib.sha256(f"{data_seed}:{what}".encode()).hexdigest()[:15], 16)
+
+
+def _fixed_sample(n: int, size: int, seed: int) -> List[int]:
+    r"""``size`` of ``range(n)`` drawn from ``seed``, in increasing order (all of them if ``size >= n``)."""
+    if size >= n:
+        return list(range(n))
+    return sorted(torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:size].tolist())
+
+
+def equivariance_elements(group: GroupTable, count: Optional[int] = None, data_seed: int = 0) -> List[int]:
+    r"""The non-identity elements of ``group`` the equivariance errors of a run are measured at.
+
+    All of them when there are at most ``count`` (:data:`EQUIVARIANCE_ELEMENTS` when ``None``,
+    so all for groups of order up to 64); otherwise a fixed sample of ``count`` of them, drawn
+    from ``data_seed`` alone, so that every run of a comparison is measured at the same ones.
+
+    Returns:
+        the element indices of ``group``, in increasing order.
+
+    Example:
+        >>> from escnn.group import cyclic_group
+        >>> from escnn_soft import group_table
+        >>> equivariance_elements(group_table(cyclic_group(4)))
+        [1, 2, 3]
+        >>> len(equivariance_elements(group_table(cyclic_group(128)))), len(equivariance_elements(
+        ...     group_table(cyclic_group(128)), 8))
+        (63, 8)
+    """
+    others = [e for e in range(group.order) if e != group.identity]
+    count = EQUIVARIANCE_ELEMENTS if count is None else count
+    return [others[i] for i in _fixed_sample(len(others), count, _seed(data_seed, "equivariance elements"))]
+
+
 def mean_equivariance_error(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, in_action: ActionLike,
-                            out_action: Optional[ActionLike], group: GroupTable) -> Tuple[float, List[float]]:
-    r"""The equivariance error of ``f`` averaged over the non-identity elements, and per element."""
-    elements = [e for e in range(group.order) if e != group.identity]
-    errors = equivariance_error(f, x, in_action, out_action, group=group, elements=elements).relative_mean
+                            out_action: Optional[ActionLike], group: GroupTable,
+                            elements: Optional[Sequence[int]] = None) -> Tuple[float, List[float]]:
+    r"""The equivariance error of ``f`` averaged over ``elements`` (``None``: every non-identity
+    element), and per element."""
+    if elements is None:
+        elements = [e for e in range(group.order) if e != group.identity]
+    errors = equivariance_error(f, x, in_action, out_action, group=group, elements=list(elements)).relative_mean
     per_element = [float(e) for e in errors.cpu()]
     return sum(per_element) / len(per_element), per_element
+
+
+class _EvaluationSubset(TaskData):
+    r"""A task's data with fixed samples of its evaluation sets (see :func:`evaluation_subset`);
+    everything else, the task's own attributes included, is the data's."""
+
+    def __init__(self, data: TaskData, size: int, data_seed: int):
+        self.data = data
+        for name in ("train_size", "group", "in_action", "out_action", "settings"):
+            setattr(self, name, getattr(data, name))
+        self.val = _cut(data.val, size, _seed(data_seed, "evaluation subset val"))
+        self.test = _cut(data.test, size, _seed(data_seed, "evaluation subset test"))
+        self.extra_test = {name: _cut(split, size, _seed(data_seed, "evaluation subset test"))
+                           for name, split in data.extra_test.items()}
+
+    def __getattr__(self, name: str) -> Any:
+        if "data" not in self.__dict__:
+            raise AttributeError(name)
+        return getattr(self.__dict__["data"], name)
+
+    def train_batch(self, index: torch.Tensor, *, augment: bool, generator: torch.Generator):
+        return self.data.train_batch(index, augment=augment, generator=generator)
+
+
+def _cut(split: Tuple[torch.Tensor, torch.Tensor], size: int, seed: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    x, y = split
+    index = torch.tensor(_fixed_sample(x.shape[0], size, seed), dtype=torch.long, device=x.device)
+    return x[index], y[index.to(y.device)]
+
+
+def evaluation_subset(data: TaskData, size: int, data_seed: int = 0) -> TaskData:
+    r"""``data`` with its validation set, its test set and each extra test set cut to a fixed
+    sample of ``size`` samples (a set no larger is kept whole), for quick runs.
+
+    The samples are drawn from ``data_seed`` alone, so every run of a comparison is scored on
+    the same ones, and an extra test set of the test set's length keeps the test set's samples
+    (e.g. ddmnist's upright pairs remain the test pairs, upright). Training is ``data``'s own.
+    """
+    return _EvaluationSubset(data, size, data_seed)
 
 
 def _random_states(generator: torch.Generator, device: torch.device) -> Dict[str, Any]:
@@ -282,12 +534,61 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def _read_checkpoint(path: Path, device: torch.device, config: RunConfig, restart_corrupt: bool
+                     ) -> Optional[Dict[str, Any]]:
+    r"""The checkpoint of the run ``config`` at ``path``; ``None`` if it is corrupt and
+    ``restart_corrupt`` (it is then deleted, and the run starts afresh).
+
+    Raises:
+        RunFolderError: for a checkpoint that cannot be read (empty, truncated, not a checkpoint)
+            without ``restart_corrupt``, and for one of other settings.
+    """
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError):
+        ckpt = None
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("config"), dict):
+        size = path.stat().st_size
+        what = "it is empty" if size == 0 else f"{size:,} bytes, truncated or not a checkpoint"
+        if restart_corrupt:
+            path.unlink()
+            tqdm.write(f"{path} could not be read ({what}): deleted; {config.name()} starts afresh")
+            return None
+        raise RunFolderError(f"{path} cannot be read ({what}): delete it to start its run afresh, or give "
+                             f"--restart-corrupt to start afresh every run whose checkpoint cannot be read")
+    if _canonical(ckpt["config"]) != _canonical(config.to_dict()):
+        ours, theirs = _differences(config.to_dict(), ckpt["config"])
+        raise RunFolderError(f"{path} belongs to other settings; delete it to start the run afresh (the run has "
+                             f"{ours}, the checkpoint {theirs})")
+    return ckpt
+
+
+def _finite(value: Any) -> Any:
+    r"""``value`` with every float that is not finite replaced by ``None`` (JSON's ``null``), in
+    nested dicts and lists too."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _write_result(run_dir: Path, result: Dict[str, Any]) -> Dict[str, Any]:
+    r"""Write ``result`` as ``run_dir/result.json``, strict JSON (:func:`_finite`); returns what was written."""
+    result = _finite(result)
+    atomic_write_text(run_dir / "result.json", json.dumps(result, indent=2, allow_nan=False) + "\n")
+    return result
+
+
 def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, *,
               device: Union[torch.device, str], equivariance_batch: int = 256, eval_batch_size: int = 500,
               extra: Optional[Mapping[str, Any]] = None,
               on_epoch: Optional[Callable[[int, Dict[str, Any]], None]] = None,
-              progress: Optional[bool] = None) -> Dict[str, Any]:
-    r"""Train one run to the end, or return it if it has finished; resume it if it was interrupted.
+              progress: Optional[bool] = None, retrain_diverged: bool = False,
+              restart_corrupt: bool = False) -> Dict[str, Any]:
+    r"""Train one run to the end, or return it if it has finished (or diverged); resume it if it was interrupted.
 
     Args:
         task (Task): the task.
@@ -296,7 +597,7 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
         run_dir (path-like): the run's directory.
         device: where to train.
         equivariance_batch (int): how many test inputs (the first ones) the
-            equivariance errors are measured on.
+            equivariance errors are measured on, at the elements of :func:`equivariance_elements`.
         eval_batch_size (int): batch size of evaluation.
         extra (mapping, optional): more facts to record in ``result.json`` (e.g. the
             data source, the commit).
@@ -304,9 +605,16 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
             checkpoint is saved; ``epoch`` counts from 1. (The training setup's own
             per-epoch measurements are :attr:`~escnn_soft.experiments.task.TrainingSetup.monitor`.)
         progress (bool, optional): show progress bars; ``None``: only on a terminal.
+        retrain_diverged (bool): train a run that has diverged again, from the start, instead
+            of returning it.
+        restart_corrupt (bool): delete a checkpoint that cannot be read and start the run
+            afresh, instead of raising.
 
     Returns:
-        the run's result, as written to ``result.json``: ``config``, per-epoch
+        the run's result, as written to ``result.json``. A run that diverged has ``config``,
+        ``diverged_at_epoch`` (the first epoch whose mean training loss is not finite, recorded
+        as ``null``), its ``history`` up to that epoch, ``epochs_trained``, ``parameters``,
+        ``train_seconds``, devices and code, and no scores. A finished run has ``config``, per-epoch
         ``history`` (each epoch with its ``device``, its ``val_score`` and its ``monitor``
         record where the setup has one; each epoch that beat the best validation score so far
         also with its ``test_score`` and its ``test_scores`` on the extra test sets), ``best_epoch``,
@@ -317,23 +625,33 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
         epoch; empty for tasks without them, whose epochs record none),
         ``epochs_trained`` and ``stopped_early``, ``parameters``,
         ``seconds_per_epoch`` (training only, mean), ``train_seconds``, the equivariance
-        errors, ``device`` (where it finished), ``threads`` and ``cpu_capability`` (the CPU
-        kernels PyTorch chose, which ``ATEN_CPU_CAPABILITY`` sets) of the process that finished it,
+        errors and the ``equivariance_elements`` they are measured at, ``device`` (where it
+        finished), ``threads`` and ``cpu_capability`` (the CPU kernels PyTorch chose, which
+        ``ATEN_CPU_CAPABILITY`` sets) of the process that finished it,
         and the code it finished with: ``version``,
         ``commit`` and ``dirty`` (:func:`~escnn_soft.records.provenance`).
+
+    Raises:
+        RunFolderError: for a ``result.json`` or checkpoint in ``run_dir`` that cannot be read
+            or belongs to other settings (:func:`finished_run`).
+        ValueError: for data loaded with other data settings than the run's.
     """
     run_dir = Path(run_dir)
-    done = load_result(run_dir)
-    if done is not None:
+    done = finished_run(run_dir, config)
+    if done is not None and not (retrain_diverged and is_diverged(done)):
         return done
     needed = data_settings(task, config.hyperparameters)
     if dict(data.settings) != needed:
         raise ValueError(f"{config.name()} trains on data loaded with {needed or 'the defaults'}, but this data was "
                          f"loaded with {dict(data.settings) or 'the defaults'}: load it with "
                          f"task.load(..., **data_settings(task, config.hyperparameters))")
+    if config.eval_size is not None:
+        data = evaluation_subset(data, config.eval_size, config.data_seed)
     device = torch.device(device)
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_path = run_dir / "checkpoint.pt"
+    if done is not None:
+        (run_dir / "result.json").unlink()   # a diverged run, trained again from the start
 
     torch.manual_seed(config.seed)
     setup = task.build(config.model, config.group, config.hyperparameters)
@@ -349,10 +667,8 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
     started = _now()
     resumed_from = 0
     reseeded_at: Optional[int] = None
-    if checkpoint_path.is_file():
-        ckpt = torch.load(checkpoint_path, map_location=device, weights_only=True)
-        if ckpt["config"] != config.to_dict():
-            raise RuntimeError(f"{checkpoint_path} belongs to other settings; delete it to start the run afresh")
+    ckpt = _read_checkpoint(checkpoint_path, device, config, restart_corrupt) if checkpoint_path.is_file() else None
+    if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         if scheduler is not None:
@@ -371,6 +687,7 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
     epochs = tqdm(range(resumed_from + 1, config.epochs + 1), desc=f"{config.model} seed {config.seed}",
                   initial=resumed_from, total=config.epochs, leave=False,
                   disable=None if progress is None else not progress)
+    diverged_at: Optional[int] = None
     for epoch in epochs:
         if _stops(history, config.patience) or (setup.stop is not None and history and setup.stop(history)):
             break
@@ -381,6 +698,11 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
                                    step=sum(r.get("train_steps", 0) for r in history), total_steps=total_steps))
         _sync(device)
         t1 = time.perf_counter()
+        if not math.isfinite(record["train_loss"]):
+            record["train_seconds"] = t1 - t0
+            history.append(record)
+            diverged_at = epoch
+            break
         _score_sets(task, model, {"val": data.val}, record, eval_batch_size, progress)
         improved = not history or record["val_score"] > max(r["val_score"] for r in history)
         if improved:
@@ -409,6 +731,15 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
             on_epoch(epoch, record)
 
     epochs.close()
+    train_seconds = [r["train_seconds"] for r in history]
+    if diverged_at is not None:
+        result = _write_result(run_dir, {
+            "name": config.name(), "config": config.to_dict(), "metric": task.metric,
+            "diverged_at_epoch": diverged_at, "epochs_trained": len(history),
+            "parameters": sum(p.numel() for p in model.parameters()), "train_seconds": sum(train_seconds),
+            "history": history, **_ending(device, started, resumed_from, reseeded_at, extra)})
+        checkpoint_path.unlink(missing_ok=True)
+        return result
     final = {**history[-1], "metrics": dict(history[-1].get("metrics", {}))}
     if "test_score" not in final:  # the last epoch did not improve: score its model now
         _score_sets(task, model, test_sets, final, eval_batch_size, progress)
@@ -416,14 +747,15 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
     model.load_state_dict(best_state)
     model.eval()
     x = data.test[0][:equivariance_batch]
-    output_error, output_per_element = mean_equivariance_error(model, x, data.in_action, data.out_action, data.group)
+    elements = equivariance_elements(data.group, config.equivariance_elements, config.data_seed)
+    output_error, output_per_element = mean_equivariance_error(model, x, data.in_action, data.out_action, data.group,
+                                                               elements)
     latent_error = latent_per_element = None
     if setup.latent is not None:
         encoder, rho_z = setup.latent
         latent_error, latent_per_element = mean_equivariance_error(
-            model.get_submodule(encoder), x, data.in_action, rho_z, data.group)
+            model.get_submodule(encoder), x, data.in_action, rho_z, data.group, elements)
 
-    train_seconds = [r["train_seconds"] for r in history]
     result = {
         "name": config.name(),
         "config": config.to_dict(),
@@ -447,7 +779,22 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
         "latent_equivariance_error_per_element": latent_per_element,
         "output_equivariance_error_per_element": output_per_element,
         "equivariance_batch": int(x.shape[0]),
+        "equivariance_elements": elements,
         "history": history,
+        **_ending(device, started, resumed_from, reseeded_at, extra),
+    }
+    if setup.analysis is not None:
+        result["analysis"] = setup.analysis(data, history)
+    _atomic_save(run_dir / "model.pt", best_state)
+    result = _write_result(run_dir, result)
+    checkpoint_path.unlink(missing_ok=True)
+    return result
+
+
+def _ending(device: torch.device, started: str, resumed_from: int, reseeded_at: Optional[int],
+            extra: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    r"""Where, when and with what code a run ends, as its ``result.json`` records it."""
+    return {
         "device": _describe(device),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
@@ -459,12 +806,6 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
         **provenance(),
         **dict(extra or {}),
     }
-    if setup.analysis is not None:
-        result["analysis"] = setup.analysis(data, history)
-    _atomic_save(run_dir / "model.pt", best_state)
-    atomic_write_text(run_dir / "result.json", json.dumps(result, indent=2, allow_nan=True) + "\n")
-    checkpoint_path.unlink(missing_ok=True)
-    return result
 
 
 def _describe(device: torch.device) -> str:

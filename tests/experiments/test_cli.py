@@ -160,6 +160,13 @@ def test_module_entry_point_reports_bad_arguments():
     (["--task", "ddmnist", "--l2", "-1"], "--l2 must be a finite number >= 0, got -1.0"),
     (["--task", "ddmnist", "--l2", "nan"], "--l2 must be a finite number >= 0, got nan"),
     (["--task", "ddmnist", "--l2", "inf"], "--l2 must be a finite number >= 0, got inf"),
+    (["--task", "ddmnist", "--lr", "inf"], "--lr must be a finite number, got inf"),
+    (["--task", "ddmnist", "--lam", "inf"], "--lam must be a finite number, got inf"),
+    (["--task", "ddmnist", "--shifted-weight", "inf"], "--shifted-weight must be a finite number, got inf"),
+    (["--task", "ddmnist", "--eval-size", "0"], "--eval-size must be positive, got 0"),
+    (["--task", "ddmnist", "--equivariance-elements", "-1"], "--equivariance-elements must be positive, got -1"),
+    (["--task", "ddmnist", "--report-only", "--retrain-diverged"], "--report-only trains nothing: drop "
+                                                                   "--retrain-diverged"),
     (["--task", "ddmnist", "--group", "D4", "--c4-data", "paper"],
      "--c4-data paper is the paper's C4 data: it needs --group C4, got D4"),
     (["--task", "ddmnist", "--group", "C4,D1,D4", "--c4-data", "paper"], "it needs --group C4, got D1,D4"),
@@ -329,10 +336,11 @@ def test_report_only_tells_runs_apart_by_their_data_only_when_asked(tmp_path, ca
             "--no-progress", "--threads", "1", "--equivariance-batch", "16"]
     assert main(["compare", *argv]) == 0
     (run,) = (tmp_path / "out" / "runs").iterdir()
-    other = run.with_name(run.name + "-other-data")
-    shutil.copytree(run, other)
-    result = json.loads((other / "result.json").read_text())
+    result = json.loads((run / "result.json").read_text())
     result["config"]["data"] = "another fingerprint"
+    result["name"] = runner.RunConfig(**result["config"]).name()  # the run of other data, in its own folder
+    other = run.with_name(result["name"])
+    shutil.copytree(run, other)
     (other / "result.json").write_text(json.dumps(result))
     capsys.readouterr()
 
@@ -481,3 +489,26 @@ def test_each_run_trains_on_the_data_of_its_settings(monkeypatch):
     assert a is b and c is d and a is not c  # one load per group and data settings
     assert dict(a.settings) == {} and dict(c.settings) == {"c4_data": "paper"} == {
         k: v for k, v in soft.hyperparameters.items() if k == "c4_data"}
+
+
+def test_eval_size_and_equivariance_elements_are_in_the_keys_only_when_given():
+    task = get_task("ddmnist")
+    argv = ["--task", "ddmnist", "--group", "D4", "--models", "cnn-aug,soft,scnn-gxg"]
+    assert (parse_args(argv).eval_size, parse_args(argv).equivariance_elements) == (None, None)
+    plain, quick = (cmp._configs(task, parse_args(argv + extra), "D4", data="x")
+                    for extra in ([], ["--eval-size", "500", "--equivariance-elements", "8"]))
+    for before, after in zip(plain, quick):
+        assert {"eval_size", "equivariance_elements"}.isdisjoint(before.to_dict())  # the keys runs have had
+        assert (after.eval_size, after.equivariance_elements) == (500, 8) and after.name() != before.name()
+        assert runner.RunConfig(**after.to_dict()) == after
+
+
+def test_a_quick_run_scores_samples_of_its_evaluation_sets_at_a_sample_of_elements(tmp_path, monkeypatch):
+    task, sizes = get_task("mnist"), set()
+    score = task.score
+    monkeypatch.setattr(task, "score", lambda output, target: sizes.add(target.shape[0]) or score(output, target))
+    (result,) = compare(parse_args(_mnist_grid(tmp_path, "--models", "cnn", "--eval-size", "40",
+                                               "--equivariance-elements", "2")))
+    assert sizes == {32, 40}  # the training batches and the evaluation sets
+    assert len(result["equivariance_elements"]) == 2 == len(result["output_equivariance_error_per_element"])
+    assert (result["config"]["eval_size"], result["config"]["equivariance_elements"]) == (40, 2)

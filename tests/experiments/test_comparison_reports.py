@@ -1,5 +1,6 @@
 r"""Reports of a comparison, and the committed results READMEs against their runs."""
 
+import csv
 import importlib.util
 import json
 import statistics
@@ -265,3 +266,48 @@ def test_the_l2_pilots_pick_the_norm_closest_to_softs_and_list_the_missing_ones(
     assert "The norm closest to soft's 4.00 is 3.90, at 1e-2: cnn-aug-l2 takes it." in every
     assert "Not run yet: the pilot" not in every and "pilots that pick" not in every
     assert "for l2 in 1e-4 1e-3 1e-2; do" in module.paper_protocol_section(runs, [])
+
+
+def _diverged(model, seed, epoch):
+    result = _result(model, seed, None)
+    for key in ("best_epoch", "val_score", "test_score", "final_test_score", "seconds_per_epoch",
+                "latent_equivariance_error", "output_equivariance_error"):
+        del result[key]
+    return {**result, "diverged_at_epoch": epoch, "history": [{"epoch": k + 1} for k in range(epoch)]}
+
+
+def test_a_diverged_run_is_listed_as_diverged_and_left_out_of_every_mean(tmp_path):
+    results = [_result("a", 0, 0.5), _diverged("a", 1, 3), _diverged("b", 0, 2)]
+    a, b = summarize(results)
+    (within,) = summarize([_diverged("c", 0, 2)], budget=1)
+    assert within["test_score_within_1_mean"] is None and within["seeds"] == 0
+    assert (a["seeds"], a["test_score_mean"], a["test_score_std"], a["diverged"]) == (1, 0.5, None, "seed 1 (epoch 3)")
+    assert (b["seeds"], b["test_score_mean"], b["seconds_per_epoch_mean"], b["diverged"]) == (0, None, None,
+                                                                                             "seed 0 (epoch 2)")
+    table = format_table([a, b], Metric())
+    assert "| model | test accuracy (%) |" in table and "| output equiv. error | device | diverged |" in table
+    assert "| a | 50.00 |" in table and table.rstrip().endswith("| cpu | seed 0 (epoch 2) |")
+    assert "| b | — |" in table
+    assert "diverged" not in format_table(summarize([_result("a", 0, 0.5)]), Metric())  # no column without one
+    write_reports(results, tmp_path, Metric())
+    with open(tmp_path / "results.csv") as f:
+        rows = {(r["model"], r["seed"]): r for r in csv.DictReader(f)}
+    assert rows[("a", "1")]["diverged_at_epoch"] == "3" and rows[("a", "1")]["test_accuracy"] == ""
+    assert rows[("a", "0")]["diverged_at_epoch"] == "" and rows[("a", "0")]["test_accuracy"] == "0.5"
+
+
+def _write_runs(folder, results):
+    for r in results:
+        path = folder / "runs" / r["name"] / "result.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(r))
+
+
+def test_the_results_readmes_list_diverged_runs_apart_from_every_figure(tmp_path):
+    module = _readme_script()
+    _write_runs(tmp_path, [_result("a", 0, 0.5), _diverged("a", 1, 3)])
+    assert [r["config"]["seed"] for r in module.Runs(tmp_path).all] == [0] == [
+        r["config"]["seed"] for r in module._results(tmp_path)]
+    section = module.diverged_section(tmp_path)
+    assert section.startswith("\n## Diverged runs\n") and "- `a-1` (G a seed 1): diverged at epoch 3 of 1" in section
+    assert module.diverged_section(tmp_path / "none") == ""

@@ -207,6 +207,18 @@ def test_committed_readmes_match_the_runs():
         assert path.read_text(encoding="utf-8") == text, f"{path} is out of date: run {readme.README_COMMAND}"
 
 
+def test_the_readmes_list_diverged_runs_apart_from_every_table(tmp_path):
+    readme = _module(ROOT / "scripts" / "exploration_readme.py", "exploration_readme")
+    config = {"task": "d3-autoencoder", "group": "D3", "model": "learned", "seed": 4, "epochs": 20}
+    run = tmp_path / "d3_autoencoder" / "runs" / "d3-autoencoder-D3-learned-seed4-0123456789"
+    run.mkdir(parents=True)
+    (run / "result.json").write_text(json.dumps({"name": run.name, "config": config, "diverged_at_epoch": 7}))
+    assert readme.load_runs(tmp_path)["d3-autoencoder"]["learned"] == []
+    section = readme.diverged_section(tmp_path, ["d3-autoencoder"])
+    assert f"- `{run.name}` (learned seed 4): diverged at epoch 7 of 20" in section
+    assert readme.diverged_section(tmp_path, ["c2-typefaces"]) == ""
+
+
 # ---------------------------------------------------------------- o-adrenal: the study on O in 3D
 
 @pytest.fixture(scope="module")

@@ -1,14 +1,18 @@
 r"""The runner on a tiny fake task: best-validation selection, resuming, the checkpoint guard."""
 
+import json
+
 import pytest
 import torch
 from conftest import cuda_devices
-from escnn.group import cyclic_group
+from escnn.group import cyclic_group, dihedral_group, direct_product
 from torch import nn
 
 from escnn_soft import group_table, trivial_action
 from escnn_soft.experiments.specs import TaskSpec
-from escnn_soft.experiments.runner import RunConfig, evaluate, load_result, train_run
+from escnn_soft.experiments.reports import is_diverged
+from escnn_soft.experiments.runner import (RunConfig, RunFolderError, equivariance_elements, evaluate,
+                                           evaluation_subset, load_result, train_run)
 from escnn_soft.experiments.task import Source, Task, TaskData, TrainingSetup
 from escnn_soft.records import provenance
 
@@ -366,3 +370,132 @@ def test_a_task_stop_rule_ends_the_run_and_the_best_epoch_is_still_tested(tmp_pa
     assert asked == [1, 2, 3]  # before epochs 2, 3 and 4; never before the first
     assert (result["epochs_trained"], result["stopped_early"], result["best_epoch"]) == (3, True, 2)
     assert result["test_score"] == script["test"][1]
+
+
+def _strict_json(path):
+    return json.loads(path.read_text(), parse_constant=lambda token: pytest.fail(f"{path} holds {token}"))
+
+
+class DivergingTask(FakeTask):
+    r"""FakeTask whose loss is NaN from its step ``after + 1`` on (6 steps per epoch)."""
+
+    def __init__(self, after):
+        super().__init__()
+        self.after, self.steps = after, 0
+
+    def build(self, model, group, hyperparameters):
+        setup = super().build(model, group, hyperparameters)
+        plain = setup.loss
+
+        def loss(x, y, generator):
+            total, output, parts = plain(x, y, generator)
+            self.steps += 1
+            return total * float("nan") if self.steps > self.after else total, output, parts
+
+        setup.loss = loss
+        return setup
+
+
+def test_a_run_whose_training_loss_is_not_finite_is_kept_as_diverged_and_retrained_only_on_request(tmp_path):
+    config, run_dir = _config(epochs=3), tmp_path / "run"
+    result = _run(DivergingTask(after=8), config, run_dir)
+    assert is_diverged(result) and result["diverged_at_epoch"] == 2 and result["epochs_trained"] == 2
+    assert "test_score" not in result and "val_score" in result["history"][0]
+    assert result["history"][1]["train_loss"] is None  # NaN, written as null
+    assert _strict_json(run_dir / "result.json") == result == load_result(run_dir)
+    assert sorted(p.name for p in run_dir.iterdir()) == ["result.json"]  # no checkpoint, no model
+    unused = FakeTask()
+    unused.build = lambda *a: pytest.fail("a diverged run was trained again")
+    assert _run(unused, config, run_dir) == result
+    again = DivergingTask(after=0)
+    assert _run(again, config, run_dir, retrain_diverged=True)["diverged_at_epoch"] == 1 and again.steps == 6
+    with pytest.raises(ValueError, match="hyperparameters must be finite numbers, got lr=inf"):
+        _config(lr=float("inf"))
+    at_chance = _run(FakeTask({"val": [0.5], "test": [0.5]}), _config(epochs=1), tmp_path / "chance")
+    assert not is_diverged(at_chance) and at_chance["test_score"] == 0.5  # a finite loss is reported as it scores
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "random bytes"])
+def test_a_checkpoint_that_cannot_be_read_is_named_and_restarted_on_request(tmp_path, damage):
+    with pytest.raises(Interrupt):
+        _run(FakeTask(), _config(), tmp_path / "run", on_epoch=_interrupt_after(1))
+    path = tmp_path / "run" / "checkpoint.pt"
+    saved = path.read_bytes()
+    path.write_bytes({"truncated": saved[:len(saved) // 2], "empty": b"",
+                      "random bytes": bytes(range(256)) * 16}[damage])
+    with pytest.raises(RunFolderError) as error:
+        _run(FakeTask(), _config(), tmp_path / "run")
+    message = str(error.value)
+    assert message.startswith(f"{path} cannot be read") and "--restart-corrupt" in message
+    assert "\n" not in message and "weights_only" not in message
+    epochs = []
+    result = _run(FakeTask(), _config(), tmp_path / "run", restart_corrupt=True, on_epoch=lambda e, r: epochs.append(e))
+    assert epochs == [1, 2, 3] and result["resumed_from_epoch"] is None
+
+
+@pytest.mark.parametrize("text", ["", "{\"config\": ", "[1, 2]"])
+def test_a_result_that_cannot_be_read_is_named(tmp_path, text):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "result.json").write_text(text)
+    with pytest.raises(RunFolderError) as error:
+        _run(FakeTask(), _config(), tmp_path / "run")
+    assert str(error.value).startswith(f"{tmp_path / 'run' / 'result.json'} cannot be read as a run result")
+
+
+def test_a_result_of_other_settings_is_not_taken_for_the_run(tmp_path):
+    _run(FakeTask(), _config(epochs=2), tmp_path / "run")
+    with pytest.raises(RunFolderError, match="the folder is for epochs=3, the file has epochs=2; delete or move"):
+        _run(FakeTask(), _config(epochs=3), tmp_path / "run")
+
+
+def test_eval_size_scores_a_fixed_sample_of_each_evaluation_set(tmp_path):
+    task, scored = FakeTask(), []
+    score = task.score
+    task.score = lambda output, target: scored.append((int(target[0]), target.shape[0])) or score(output, target)
+    config = RunConfig(task="fake", group="C2", model="mlp", seed=0, epochs=2, train_size=96, batch_size=16,
+                       hyperparameters={"lr": 1e-2}, data="fake", eval_size=10)
+    result = _run(task, config, tmp_path / "run")
+    assert {size for split, size in scored if split in (VAL, TEST)} == {10}  # of 20 validation and 30 test samples
+    assert result["config"]["eval_size"] == 10 and "eval_size" not in _config().to_dict()
+    assert config.name() != _config(epochs=2).name()
+
+
+def test_the_evaluation_subset_is_fixed_by_the_data_seed_and_shared_by_test_sets_of_one_length():
+    data = FakeData(torch.device("cpu"))
+    data.extra_test = {"again": data.test}
+    a, b, other = (evaluation_subset(data, 10, seed) for seed in (0, 0, 1))
+    assert a.val[0].shape[0] == a.test[0].shape[0] == 10 and torch.equal(a.test[0], b.test[0])
+    assert not torch.equal(a.test[0], other.test[0])
+    assert torch.equal(a.extra_test["again"][0], a.test[0]) and torch.equal(a.extra_test["again"][1], a.test[1])
+    assert all(any(torch.equal(row, full) for full in data.test[0]) for row in a.test[0])
+    assert (a.train_size, a.group, a.settings) == (data.train_size, data.group, data.settings)
+    assert torch.equal(evaluation_subset(data, 100, 0).test[0], data.test[0])
+
+
+def test_the_equivariance_elements_are_all_for_groups_up_to_order_64_or_a_fixed_sample():
+    d4xd4 = group_table(direct_product(dihedral_group(4), dihedral_group(4)))
+    assert equivariance_elements(d4xd4) == [e for e in range(64) if e != d4xd4.identity]
+    sample = equivariance_elements(d4xd4, 8)
+    assert len(set(sample)) == 8 and d4xd4.identity not in sample and sample == sorted(sample)
+    assert sample == equivariance_elements(d4xd4, 8, 0) != equivariance_elements(d4xd4, 8, 1)
+    assert len(equivariance_elements(group_table(cyclic_group(100)))) == 63
+
+
+class C8Data(FakeData):
+    def __init__(self, device):
+        super().__init__(device)
+        self.group = group_table(cyclic_group(8))
+        self.in_action = trivial_action(self.group)
+
+
+def test_a_run_measures_its_equivariance_errors_at_the_sampled_elements(tmp_path):
+    config = RunConfig(task="fake", group="C2", model="mlp", seed=0, epochs=1, train_size=96, batch_size=16,
+                       hyperparameters={"lr": 1e-2}, data="fake", equivariance_elements=3)
+    result = train_run(FakeTask(), C8Data(torch.device("cpu")), config, tmp_path / "run", device="cpu",
+                       equivariance_batch=8, progress=False)
+    assert result["equivariance_elements"] == equivariance_elements(group_table(cyclic_group(8)), 3)
+    assert len(result["output_equivariance_error_per_element"]) == 3
+    every = train_run(FakeTask(), C8Data(torch.device("cpu")), _config(epochs=1), tmp_path / "every", device="cpu",
+                      equivariance_batch=8, progress=False)
+    assert every["equivariance_elements"] == list(range(1, 8))
+    assert RunConfig(**config.to_dict()) == config and config.name() != _config(epochs=1).name()

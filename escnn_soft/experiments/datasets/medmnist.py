@@ -33,7 +33,7 @@ from typing import Dict, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .mnist import _digest, _fetch, cache_root
+from .mnist import _digest, _fetch, _read_npz, cache_root
 
 __all__ = [
     "MEDMNIST3D_LABELS",
@@ -156,28 +156,24 @@ def _read(path: Path, flag: str) -> MedMNIST3D:
     labels = MEDMNIST3D_LABELS[flag]
     n_classes = len(labels)
     keys = [f"{s}_{kind}" for s in _SPLITS for kind in ("images", "labels")]
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{path} is not a readable .npz file: {e}") from e
+    f = _read_npz(path, f"the official {flag}.npz")
+    missing = [k for k in keys if k not in f]
+    if missing:
+        raise ValueError(f"{path} lacks the keys {missing} (it has {sorted(f)}); "
+                         f"a MedMNIST npz has {', '.join(keys)}")
     out = {}
-    with archive as f:
-        missing = [k for k in keys if k not in f.files]
-        if missing:
-            raise ValueError(f"{path} lacks the keys {missing} (it has {sorted(f.files)}); "
-                             f"a MedMNIST npz has {', '.join(keys)}")
-        for s in _SPLITS:
-            x, y = f[f"{s}_images"], f[f"{s}_labels"]
-            if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != (_SIDE,) * 3:
-                raise ValueError(f"{path}: {s}_images must be uint8 of shape (N, 28, 28, 28), "
-                                 f"got {x.dtype} {x.shape}")
-            if y.shape not in ((x.shape[0],), (x.shape[0], 1)):
-                raise ValueError(f"{path}: {s}_labels must have shape ({x.shape[0]}, 1) to match {s}_images, "
-                                 f"got {y.shape}")
-            if not np.issubdtype(y.dtype, np.integer) or (y.size and (y.min() < 0 or y.max() >= n_classes)):
-                raise ValueError(f"{path}: {s}_labels must be integers in 0..{n_classes - 1} ({flag} has "
-                                 f"{n_classes} classes), got {y.dtype} values {np.unique(y)[:10].tolist()}")
-            out[f"x_{s}"], out[f"y_{s}"] = x, y.reshape(-1).astype(np.int64)
+    for s in _SPLITS:
+        x, y = f[f"{s}_images"], f[f"{s}_labels"]
+        if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != (_SIDE,) * 3:
+            raise ValueError(f"{path}: {s}_images must be uint8 of shape (N, 28, 28, 28), "
+                             f"got {x.dtype} {x.shape}")
+        if y.shape not in ((x.shape[0],), (x.shape[0], 1)):
+            raise ValueError(f"{path}: {s}_labels must have shape ({x.shape[0]}, 1) to match {s}_images, "
+                             f"got {y.shape}")
+        if not np.issubdtype(y.dtype, np.integer) or (y.size and (y.min() < 0 or y.max() >= n_classes)):
+            raise ValueError(f"{path}: {s}_labels must be integers in 0..{n_classes - 1} ({flag} has "
+                             f"{n_classes} classes), got {y.dtype} values {np.unique(y)[:10].tolist()}")
+        out[f"x_{s}"], out[f"y_{s}"] = x, y.reshape(-1).astype(np.int64)
     return MedMNIST3D(flag=flag, n_classes=n_classes, labels=labels, **out)
 
 
