@@ -48,7 +48,9 @@ setup(
         "torch>=2.1",
         "escnn>=1.0.11",
         "lie-learn",
-        "numpy>=1.23,<2",  # lie-learn 0.0.2 needs numpy 1.x
+        # no cap: lie-learn's wheels ask for numpy < 2 themselves, and lie-learn built from its source
+        # (scripts/lie_learn.sh) runs with numpy 2
+        "numpy>=1.23",
         # escnn hands np.matrix to scikit-learn's randomized_svd, which scikit-learn >= 1.6 rejects
         # (e.g. when building fullOctaOnR3)
         "scikit-learn<1.6",
@@ -57,8 +59,8 @@ setup(
         "tqdm>=4.60",
     ],
     extras_require={
-        "test": ["pytest>=7", "sphinx>=7", "submitit>=1.5", *SMOKE],
-        "docs": ["sphinx>=7"],
+        "test": ["pytest>=7", "sphinx>=7", "sphinx-gallery>=0.17", "submitit>=1.5", *SMOKE],
+        "docs": ["sphinx>=7", "sphinx-gallery>=0.17"],  # the user guide: examples/ run and shown with their figures
         "medmnist": ["medmnist>=3"],  # downloads of the MedMNIST 3D files (load_medmnist3d(download=True))
         "cluster": ["submitit>=1.5"],  # escnn-soft compare --cluster slurm|local|debug
         "smoke": SMOKE,  # generates the SMOKE simulations (escnn_soft.experiments.datasets.generate_smoke)
