@@ -13,23 +13,12 @@ twice the Adam steps at about the same cost per epoch, and the algebra loss need
 identity plus noise 0.1, the no-data control on O in 48 dimensions is not yet a representation
 after 570 steps, and is after about 800.
 
-Costs, measured on the 2-core CPU at one torch thread while other training jobs held both cores
-(medians of 5 interleaved rounds in one process): a step of the objective (two encoder passes, as
-soft's) 4.1 s at batch 16 and 7.7 s at batch 32, a plain step 3.75 s at batch 32, one evaluation
-pass over the 298 test volumes 9.8 s. One whole epoch through the runner at batch 16: 428 s of
-training (75 steps, 5.7 s each, the machine more loaded still), 23 s of evaluation (validation,
-test and upright test), and 114 s at the end of the run (equivariance errors, test figures, the
-no-data control and the decompositions). On a core of its own a plain step takes about 2.5 s
-(95 s an epoch, the MedMNIST3D measurement), 0.7 of the 3.3-3.75 s here, which puts the objective
-at about 2.8 s a step: about 220 s an epoch, 45 min a run, 4.5 core-hours for the 6 runs, about
-2.3 h on the two cores as two shards of three runs (``--shard 0/2`` and ``--shard 1/2``). That
-fits the 3-hour budget only with the cores free: at the load of the measurement a run takes about
-90 min.
-
-Runs go to ``<out>/<experiment>/runs/<run name>/`` (``result.json``; ``model.pt`` and, while a run
-trains, ``checkpoint.pt``). Finished runs are skipped and interrupted ones resumed, so the
-same command completes a sweep; ``--shard K/N`` takes every N-th run from the K-th, so that N
-processes share a sweep.
+Each experiment is a grid of ``escnn-soft compare`` per model (:func:`options`), trained by
+:func:`escnn_soft.experiments.execution.train_runs`. Runs go to ``<out>/<experiment>/runs/<run name>/``
+(``result.json``; ``model.pt`` and, while a run trains, ``checkpoint.pt``). Finished runs are reused and
+interrupted ones resumed, so the same command completes a sweep; ``--shard K/N`` takes every N-th run
+from the K-th, so that N processes share a sweep (each run is claimed by the process training it,
+:mod:`escnn_soft.experiments.claims`, so commands that overlap never train a run twice).
 
 Run:  python scripts/exploration_runs.py --mnist PATH/TO/mnist.npz --threads 1
       python scripts/exploration_runs.py --experiments o-adrenal --threads 1 --shard K/2   (K = 0, 1)
@@ -38,14 +27,14 @@ Run:  python scripts/exploration_runs.py --mnist PATH/TO/mnist.npz --threads 1
 from __future__ import annotations
 
 import argparse
-import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
-import torch
-
-from escnn_soft.experiments.runner import RunConfig, train_run
-from escnn_soft.experiments.task import Source
+from escnn_soft.experiments.comparison import prepare, run_configs
+from escnn_soft.experiments.execution import train_runs
+from escnn_soft.experiments.options import Options
+from escnn_soft.experiments.runner import RunConfig, finished_run
 from escnn_soft.experiments.tasks.exploration import EXPLORATION_TASKS, ExplorationTask
 
 TRAIN_SIZES: Dict[str, int] = {"d3-autoencoder": 12_000, "c2-typefaces": 8_000, "c4-classifier": 12_000,
@@ -74,18 +63,24 @@ def planned(tasks: Sequence[ExplorationTask]) -> List[Tuple[ExplorationTask, str
     return [(task, model, seed) for task in tasks for model, chosen in seeds(task).items() for seed in chosen]
 
 
+def options(task: ExplorationTask, model: str, *, out: Path = Path("results/exploration"),
+            mnist: Optional[str] = None, adrenal: Optional[str] = None, device: str = "cpu",
+            threads: Optional[int] = None) -> Options:
+    r"""The ``escnn-soft compare`` grid of ``model`` in ``task``'s sweep: its seeds, the task's default group
+    and epochs, the sweep's training set, batch and equivariance batch, and the experiment's data source (the
+    MNIST source, the drawn typefaces, or the Adrenal volumes)."""
+    source = None if task.name == "c2-typefaces" else adrenal if task.name == "o-adrenal" else mnist
+    return Options(task=task.name, groups=(task.default_group,), models=(model,), seeds=seeds(task)[model],
+                   epochs=task.default_epochs, train_size=TRAIN_SIZES[task.name],
+                   batch_size=BATCH_SIZES.get(task.name, BATCH_SIZE), source=source, out=out / folder(task),
+                   device=device, equivariance_batch=EQUIVARIANCE_BATCHES.get(task.name, EQUIVARIANCE_BATCH),
+                   threads=threads, progress=False)
+
+
 def run_config(task: ExplorationTask, model: str, seed: int, data: str) -> RunConfig:
     r"""The key of one run of the sweep on data of fingerprint ``data``."""
-    return RunConfig(task=task.name, group=task.default_group, model=model, seed=seed, epochs=task.default_epochs,
-                     train_size=TRAIN_SIZES[task.name], batch_size=BATCH_SIZES.get(task.name, BATCH_SIZE),
-                     hyperparameters=task.hyperparameters(model, task.default_group), data=data)
-
-
-def open_source(task: ExplorationTask, mnist: Optional[str], adrenal: Optional[str]) -> Source:
-    r"""The data of ``task``'s sweep: the MNIST source, the drawn typefaces, or the Adrenal volumes."""
-    if task.name == "c2-typefaces":
-        return task.open(None)
-    return task.open(adrenal if task.name == "o-adrenal" else mnist)
+    (config,) = run_configs(task, replace(options(task, model), seeds=(seed,)), task.default_group, data)
+    return config
 
 
 def _shard(text: str) -> Tuple[int, int]:
@@ -118,28 +113,27 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     unknown = [name for name in names if name not in known]
     if unknown:
         p.error(f"unknown experiments {unknown}; valid: {', '.join(known)}")
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
     tasks = [t for t in EXPLORATION_TASKS if t.name in names]
-    runs = planned(tasks)[k::n]
-    sources = {}
-    for task, model, seed in runs:
-        if task.name not in sources:
-            source = open_source(task, args.mnist, args.adrenal)
-            task.check(source, TRAIN_SIZES[task.name])
-            data = task.load(task.default_group, source, train_size=TRAIN_SIZES[task.name], data_seed=0,
-                             device=torch.device(args.device))
-            sources[task.name] = (source, data)
-        source, data = sources[task.name]
-        config = run_config(task, model, seed, source.fingerprint)
-        start = time.perf_counter()
-        result = train_run(task, data, config, args.out / folder(task) / "runs" / config.name(), device=args.device,
-                           equivariance_batch=EQUIVARIANCE_BATCHES.get(task.name, EQUIVARIANCE_BATCH),
-                           extra={"source": source.description}, progress=False)
-        analysis = result["analysis"]
-        print(f"{task.name} {model} seed {seed}: {analysis['decomposition']['summary']} (control "
-              f"{analysis['control_decomposition']['summary']}), test {task.metric} {result['test_score']:.4f}, "
-              f"{time.perf_counter() - start:.0f} s", flush=True)
+    mine = planned(tasks)[k::n]
+    for task in tasks:
+        grids = [replace(options(task, model, out=args.out, mnist=args.mnist, adrenal=args.adrenal,
+                                 device=args.device, threads=args.threads), seeds=chosen)
+                 for model in seeds(task)
+                 for chosen in [tuple(s for t, m, s in mine if t is task and m == model)] if chosen]
+        if not grids:
+            continue
+        _, source = prepare(grids[0])
+        todo = [(task.default_group, config) for grid in grids
+                for config in run_configs(task, grid, task.default_group, source.fingerprint)
+                if finished_run(grid.out / "runs" / config.name(), config) is None]
+        for config, result in train_runs(task, source, grids[0], todo):
+            if result is None:
+                print(f"{task.name} {config.model} seed {config.seed}: trained by another process", flush=True)
+                continue
+            analysis = result["analysis"]
+            print(f"{task.name} {config.model} seed {config.seed}: {analysis['decomposition']['summary']} (control "
+                  f"{analysis['control_decomposition']['summary']}), test {task.metric} {result['test_score']:.4f}",
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -11,12 +11,22 @@ key. This script changes the ``config`` of every ``runs/*/result.json`` (and
 * ``--rename OLD=NEW,...`` renames models;
 * ``--set KEY=VALUE,...`` sets hyperparameters (``VALUE`` read as JSON, else as a string)
   of the models ``--models`` (named as after ``--rename``), which it requires;
+* ``--default KEY=VALUE,...`` sets hyperparameters where a run has none of that name (of the
+  models ``--models`` if given, else of every model), e.g. a setting once left out at its default;
+* ``--set-config KEY=VALUE,...`` sets the run settings outside the hyperparameters that a
+  protocol change may need (:data:`CONFIG_SETTINGS`: ``protocol``, ``patience``, ``eval_size``,
+  ``equivariance_elements``; ``null`` for none);
 
 then renames each run folder to its new key and records the first old name in
 ``result.json`` as ``migrated_from``. Runs already migrated are left alone, so it can run
 again; a new name that is taken stops it before anything is changed.
 
 Run:  python scripts/migrate_runs.py --drop optimizer results/ddmnist results/ddmnist-5ep
+
+A new protocol version, with the DDMNIST runs' C4 data recorded where it was left out:
+
+    python scripts/migrate_runs.py --set-config protocol=2 results/*/ results/exploration/*/
+    python scripts/migrate_runs.py --task ddmnist --default c4_data=corrected results/ddmnist*/
 
 The DDMNIST latent choice (every earlier soft run had the post-BN latent, and the plain
 CNNs were measured there):
@@ -36,13 +46,17 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from escnn_soft.records import atomic_write_text
 
+CONFIG_SETTINGS: Tuple[str, ...] = ("protocol", "patience", "eval_size", "equivariance_elements")
+r"""The settings of a run's config outside its hyperparameters that ``--set-config`` may set."""
+
 
 @dataclass(frozen=True)
 class Change:
     r"""What changes in the configs (see the module docstring).
 
     Raises:
-        ValueError: for ``set`` without ``models``.
+        ValueError: for ``set`` without ``models``, and for a ``config`` setting not in
+            :data:`CONFIG_SETTINGS`.
     """
 
     drop: Tuple[str, ...] = ()
@@ -50,10 +64,18 @@ class Change:
     set: Mapping[str, Any] = field(default_factory=dict)
     models: Tuple[str, ...] = ()
     task: Optional[str] = None
+    default: Mapping[str, Any] = field(default_factory=dict)
+    config: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.set and not self.models:
             raise ValueError("--set needs --models: the models whose hyperparameters it sets")
+        unknown = sorted(set(self.config) - set(CONFIG_SETTINGS))
+        if unknown:
+            raise ValueError(f"--set-config sets {', '.join(CONFIG_SETTINGS)}; got {', '.join(unknown)}")
+
+    def __bool__(self) -> bool:
+        return bool(self.drop or self.rename or self.set or self.default or self.config)
 
     def __call__(self, config: Dict[str, Any]) -> Dict[str, Any]:
         from escnn_soft.experiments.runner import RunConfig
@@ -64,7 +86,9 @@ class Change:
         hyper = {k: v for k, v in config["hyperparameters"].items() if k not in self.drop}
         if model in self.models:
             hyper.update(self.set)
-        return RunConfig(**{**config, "model": model, "hyperparameters": hyper}).to_dict()
+        if not self.models or model in self.models:
+            hyper = {**self.default, **hyper}
+        return RunConfig(**{**config, **self.config, "model": model, "hyperparameters": hyper}).to_dict()
 
 
 def plan(folders: Sequence[Path], change: Change) -> List[Tuple[Path, Path, Dict[str, Any]]]:
@@ -139,17 +163,24 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--drop", help="comma-separated hyperparameters to drop, e.g. optimizer")
     parser.add_argument("--rename", help="comma-separated model renames OLD=NEW, e.g. soft=soft-postbn")
     parser.add_argument("--set", help="comma-separated hyperparameters KEY=VALUE to set on the models of --models")
-    parser.add_argument("--models", help="comma-separated models (after --rename) that --set applies to")
+    parser.add_argument("--models", help="comma-separated models (after --rename) that --set (and --default) "
+                                         "apply to")
+    parser.add_argument("--default", help="comma-separated hyperparameters KEY=VALUE to set where a run has none "
+                                          "of that name")
+    parser.add_argument("--set-config", help=f"comma-separated run settings KEY=VALUE to set, KEY one of "
+                                             f"{', '.join(CONFIG_SETTINGS)} (VALUE null for none)")
     parser.add_argument("--dry-run", action="store_true", help="list the renames, change nothing")
     args = parser.parse_args(argv)
     try:
         change = Change(drop=tuple(_list(args.drop)), rename=_pairs(args.rename, "--rename"),
                         set={k: _value(v) for k, v in _pairs(args.set, "--set").items()},
-                        models=tuple(_list(args.models)), task=args.task)
+                        models=tuple(_list(args.models)), task=args.task,
+                        default={k: _value(v) for k, v in _pairs(args.default, "--default").items()},
+                        config={k: _value(v) for k, v in _pairs(args.set_config, "--set-config").items()})
     except ValueError as e:
         parser.error(str(e))
-    if not (change.drop or change.rename or change.set):
-        parser.error("nothing to change: give --drop, --rename or --set")
+    if not change:
+        parser.error("nothing to change: give --drop, --rename, --set, --default or --set-config")
     moves = plan(args.folders, change) if args.dry_run else migrate(args.folders, change)
     for old, target, _ in moves:
         print(f"{old} -> {target.name}")

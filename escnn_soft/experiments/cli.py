@@ -125,7 +125,7 @@ line that names the file and what to do. ``--restart-corrupt`` starts the runs w
 checkpoint cannot be read afresh (the others resume).
 
 ``--report-only`` trains nothing and needs no data file: it finds the finished runs as
-training does (:func:`~escnn_soft.experiments.runner.find_runs`), by the settings recorded in
+training does (:func:`~escnn_soft.experiments.results.find_runs`), by the settings recorded in
 their ``result.json`` (task, group, model, seed, epochs, train size, batch size,
 hyperparameters, data seed, protocol), without the data's fingerprint unless a data source
 (``--data``, ``--data-dir`` or ``--mnist``) is given. It only reads ``--out``: on a folder it
@@ -158,19 +158,19 @@ that cannot be read. Run folders that cannot be used (above) end the same way.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import re
+import shlex
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
-from .cluster import EXECUTORS, ClusterOptions, check_split, require_submitit
+from .options import EXECUTORS, ClusterOptions, Options, UsageError, check_split, require_submitit, world
 from .specs import DDMNIST_C4_DATA, DEFAULT_TASK, TASK_SPECS
 
-__all__ = ["COMMANDS", "Options", "UsageError", "parse_args", "prepare", "compare", "main"]
+__all__ = ["COMMANDS", "parse_args", "format_command", "main"]
 
 PROG = "escnn-soft"
 
@@ -184,108 +184,37 @@ COMMANDS: Mapping[str, str] = {
 r"""The subcommands of ``escnn-soft`` and what they do."""
 
 
-class UsageError(ValueError):
-    r"""A bad command line, or data or run folders it cannot use: reported in one line, exit status 2."""
-
-
-@dataclass(frozen=True)
-class Options:
-    r"""The settings of one comparison (the parsed command line).
-
-    Attributes:
-        task (str): a registered task.
-        groups (tuple of str): its groups to run.
-        models (tuple of str): its models to run.
-        seeds (tuple of int): the seeds; each model is trained once per seed.
-        epochs (int): epochs per run.
-        train_size (int): training samples.
-        batch_size (int): training batch size.
-        source (str, optional): the data source, as the task's ``open`` takes it (``None``: the
-            task's default).
-        out (Path): the output directory.
-        device (str, optional): where to train; ``None``: CUDA if available, else the CPU.
-        lr (float, optional): one learning rate for all models, instead of the task's.
-        lam (float, optional): :math:`\lambda` for the soft model, instead of the task's.
-        l2 (float, optional): the L2 coefficient of cnn-aug-l2 (hyperparameter ``l2``),
-            instead of the task's.
-        c4_data (str): ddmnist's C4 data, one of
-            :data:`~escnn_soft.experiments.specs.DDMNIST_C4_DATA`; ``"paper"`` is recorded in
-            every run's hyperparameters, the default ``"corrected"`` is not.
-        data_seed (int): fixes the data (pairs, evaluation sets, fixed poses).
-        equivariance_batch (int): the number of test inputs for equivariance errors.
-        threads (int, optional): CPU threads for torch (``torch.set_num_threads``);
-            ``None`` leaves torch's default.
-        progress (bool, optional): progress bars; ``None``: only on a terminal.
-        shifted_weight (float, optional): the weight of the soft model's shifted task
-            term, instead of the task's.
-        report_only (bool): train nothing; report the finished runs and list the others.
-        patience (int, optional): early stopping after this many epochs without a better
-            validation score (:attr:`~escnn_soft.experiments.runner.RunConfig.patience`);
-            ``None``: every run trains all its epochs.
-        budget_report (int, optional): also report the scores at the best validation epoch
-            among the first this many.
-        jobs (int): runs trained at a time, each in its own process.
-        cluster (ClusterOptions, optional): send the runs to a cluster (or submitit's local
-            executors) as jobs (:mod:`~escnn_soft.experiments.cluster`); ``None``: train here.
-        sync_bn (bool): with several processes per run (``torchrun``, or a multi-GPU job),
-            batch statistics over all of them.
-        eval_size (int, optional): validation and test sets cut to a fixed sample of this many
-            (:attr:`~escnn_soft.experiments.runner.RunConfig.eval_size`); ``None``: whole.
-        equivariance_elements (int, optional): equivariance errors at a fixed sample of this many
-            non-identity elements (:attr:`~escnn_soft.experiments.runner.RunConfig.equivariance_elements`);
-            ``None``: the default, all of them for groups of order up to 64.
-        retrain_diverged (bool): train the runs that diverged again, from the start.
-        restart_corrupt (bool): start the runs whose checkpoint cannot be read afresh.
-        report_dir (Path, optional): where the reports go; ``None``: ``out``.
-    """
-
-    task: str
-    groups: Tuple[str, ...]
-    models: Tuple[str, ...]
-    seeds: Tuple[int, ...]
-    epochs: int
-    train_size: int
-    batch_size: int = 256
-    source: Optional[str] = None
-    out: Path = Path("runs/compare")
-    device: Optional[str] = None
-    lr: Optional[float] = None
-    lam: Optional[float] = None
-    l2: Optional[float] = None
-    c4_data: str = "corrected"
-    data_seed: int = 0
-    equivariance_batch: int = 256
-    threads: Optional[int] = None
-    progress: Optional[bool] = None
-    shifted_weight: Optional[float] = None
-    report_only: bool = False
-    patience: Optional[int] = None
-    budget_report: Optional[int] = None
-    jobs: int = 1
-    cluster: Optional[ClusterOptions] = None
-    sync_bn: bool = False
-    eval_size: Optional[int] = None
-    equivariance_elements: Optional[int] = None
-    retrain_diverged: bool = False
-    restart_corrupt: bool = False
-    report_dir: Optional[Path] = None
-
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:
         raise UsageError(message)
 
 
 def _parser() -> argparse.ArgumentParser:
+    r"""The parser of ``escnn-soft``: one subparser per command of :data:`COMMANDS`."""
+    top = _Parser(prog=PROG, usage=f"{PROG} <command> [options]",
+                  description="Parameter-free soft equivariance for plain networks (escnn_soft): the comparison "
+                              "harness.",
+                  epilog=f"Run '{PROG} <command> -h' for the options of a command.")
+    commands = top.add_subparsers(dest="command", title="commands", metavar="<command>", parser_class=_Parser)
+    compare = commands.add_parser("compare", help=COMMANDS["compare"], prog=f"{PROG} compare",
+                                  formatter_class=argparse.RawDescriptionHelpFormatter,
+                                  description="Train the models of one task (plain, augmented, soft-equivariant "
+                                              "and strictly equivariant; or the\nexploration experiments' learned "
+                                              "latent actions) with the same data, seeds and budget, and compare them.",
+                                  epilog="The table reports the test score (accuracy, or the task's metric) at the "
+                                         "epoch with the best validation score\n(mean ± std over seeds), parameters, "
+                                         "training seconds per epoch and latent/output equivariance errors.\nFinished "
+                                         "runs are reused and interrupted ones resumed: rerun the same command.")
+    _compare_arguments(compare)
+    compare.set_defaults(run=_run_compare)
+    doctor = commands.add_parser("doctor", help=COMMANDS["doctor"], add_help=False)  # its options: escnn_soft.doctor
+    doctor.set_defaults(run=_run_doctor)
+    return top
+
+
+def _compare_arguments(p: argparse.ArgumentParser) -> None:
+    r"""The options of ``escnn-soft compare``."""
     spec = TASK_SPECS[DEFAULT_TASK]
-    p = _Parser(prog=f"{PROG} compare", formatter_class=argparse.RawDescriptionHelpFormatter,
-                description="Train the models of one task (plain, augmented, soft-equivariant and strictly "
-                            "equivariant; or the\nexploration experiments' learned latent actions) with the same "
-                            "data, seeds and budget, and compare them.",
-                epilog="The table reports the test score (accuracy, or the task's metric) at the epoch with the "
-                       "best validation score\n(mean ± std over seeds), parameters, training seconds per epoch and "
-                       "latent/output equivariance errors.\nFinished runs are reused and interrupted ones resumed: "
-                       "rerun the same command.")
     p.add_argument("--task", default=DEFAULT_TASK,
                    help=f"the task: {', '.join(TASK_SPECS)} (default {DEFAULT_TASK})")
     p.add_argument("--group", help=f"group, or comma-separated groups (default: the task's, {spec.default_group} "
@@ -373,15 +302,6 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--sync-bn", action="store_true",
                    help="with several processes per run (torchrun, or --gpus-per-job above 1): batch statistics "
                         "over all of them")
-    return p
-
-
-def _world_size() -> int:
-    r"""The processes of one run: ``WORLD_SIZE``, as ``torchrun`` sets it (1 without it)."""
-    try:
-        return int(os.environ.get("WORLD_SIZE", "1"))
-    except ValueError:
-        raise UsageError(f"WORLD_SIZE must be a number of processes, got {os.environ['WORLD_SIZE']!r}") from None
 
 
 def _cluster(args: argparse.Namespace, batch_size: int, train_size: int) -> Optional[ClusterOptions]:
@@ -392,7 +312,7 @@ def _cluster(args: argparse.Namespace, batch_size: int, train_size: int) -> Opti
              if value not in (None, False)]
     given += [flag for flag, value, default in (("--time", args.time, 240), ("--gpus-per-job", args.gpus_per_job, 0),
                                                 ("--cpus-per-job", args.cpus_per_job, 1)) if value != default]
-    processes = max(_world_size(), args.gpus_per_job)
+    processes = max(world().size, args.gpus_per_job)
     if args.sync_bn and processes < 2:
         raise UsageError("--sync-bn synchronises batch statistics across the processes of a run: launch with "
                          "torchrun --nproc-per-node N, or give --cluster with --gpus-per-job above 1")
@@ -415,7 +335,7 @@ def _cluster(args: argparse.Namespace, batch_size: int, train_size: int) -> Opti
     if args.jobs > 1:
         raise UsageError("--jobs trains runs in processes here; with --cluster every run is a job of its own: drop "
                          "--jobs")
-    if _world_size() > 1:
+    if world().size > 1:
         raise UsageError("--cluster submits jobs from one launcher: run it without torchrun")
     if args.no_wait and args.cluster != "slurm":
         raise UsageError(f"--no-wait leaves SLURM jobs running; {args.cluster} jobs end with their launcher: drop "
@@ -540,18 +460,24 @@ def _check_output(out: Path, report_dir: Optional[Path], report_only: bool) -> N
 
 
 def parse_args(argv: Sequence[str]) -> Options:
-    r"""Parse the options of ``escnn-soft compare`` (without the program and command names) into :class:`Options`.
+    r"""Parse the options of ``escnn-soft compare`` (without the program and command names) into
+    :class:`~escnn_soft.experiments.options.Options`.
 
     Everything but the device is checked from :data:`~escnn_soft.experiments.specs.TASK_SPECS`,
     without loading torch or the task; whether the data fits (its file, the training set
-    size) is checked by :func:`prepare`.
+    size) is checked by :func:`~escnn_soft.experiments.comparison.prepare`.
 
     Raises:
         UsageError: for unknown tasks, groups, models or devices, bad or non-finite numbers, a
             missing ``--data-dir``, contradicting data options and an ``--out`` (or ``--report-dir``)
             that is a file or cannot be written.
     """
-    args = _parser().parse_args(list(argv))
+    return _options(_parser().parse_args(["compare", *argv]))
+
+
+def _options(args: argparse.Namespace) -> Options:
+    r"""The :class:`~escnn_soft.experiments.options.Options` of the parsed ``compare`` arguments ``args``,
+    checked (see :func:`parse_args`)."""
     if args.task not in TASK_SPECS:
         raise UsageError(f"unknown task {args.task!r}; valid tasks: {', '.join(TASK_SPECS)}")
     spec = TASK_SPECS[args.task]
@@ -607,488 +533,122 @@ def parse_args(argv: Sequence[str]) -> Options:
                    sync_bn=args.sync_bn)
 
 
-def _configs(task: Any, options: Options, group: str, data: str) -> List[Any]:
-    from .runner import RunConfig
-
-    configs = []
-    for seed in options.seeds:
-        for model in options.models:
-            hyper = task.hyperparameters(model, group)
-            if options.lr is not None:
-                hyper["lr"] = options.lr
-            if options.lam is not None and "lam" in hyper:
-                hyper["lam"] = options.lam
-            if options.shifted_weight is not None and "shifted_weight" in hyper:
-                hyper["shifted_weight"] = options.shifted_weight
-            if options.l2 is not None and "l2" in hyper:
-                hyper["l2"] = options.l2
-            if options.c4_data != "corrected":
-                hyper["c4_data"] = options.c4_data
-            configs.append(RunConfig(task=task.name, group=group, model=model, seed=seed, epochs=options.epochs,
-                                     train_size=options.train_size, batch_size=options.batch_size,
-                                     hyperparameters=hyper, data=data, data_seed=options.data_seed,
-                                     patience=options.patience, eval_size=options.eval_size,
-                                     equivariance_elements=options.equivariance_elements))
-    return configs
+def _seeds_text(seeds: Sequence[int]) -> str:
+    r"""``seeds`` as ``--seeds`` takes them, runs of consecutive seeds as ranges: ``0-2,5``."""
+    parts: List[str] = []
+    start = previous = None
+    for seed in list(seeds) + [None]:
+        if previous is not None and seed == previous + 1:
+            previous = seed
+            continue
+        if start is not None:
+            parts.append(str(start) if start == previous else f"{start}-{previous}")
+        start = previous = seed
+    return ",".join(parts)
 
 
-def _settings(config: Mapping[str, Any]) -> str:
-    r"""A run's settings without its data fingerprint, as a comparable string."""
-    return json.dumps({k: v for k, v in config.items() if k != "data"}, sort_keys=True)
+def _number(value: float) -> str:
+    r"""``value`` as short as it is read back exactly."""
+    short = format(value, "g")
+    return short if float(short) == value else repr(value)
 
 
-def _finished_runs(options: Options, configs: Sequence[Any], *, match_data: bool) -> List[Optional[Dict[str, Any]]]:
-    r"""The finished or diverged run of each of ``configs`` under ``options.out``, or ``None``; training
-    and ``--report-only`` find runs alike (:func:`~escnn_soft.experiments.runner.find_runs`), the latter
-    without their data unless ``match_data``.
+def format_command(options: Options) -> str:
+    r"""The ``escnn-soft compare`` command line of ``options``, as READMEs show it.
+
+    The task, groups, models, seeds and epochs are always given, every other option only when it
+    differs from its default, so that :func:`parse_args` of the command (without its first two
+    words) gives ``options`` back.
 
     Raises:
-        UsageError: for a run folder that cannot be read or records other settings than its
-            name's, and for finished runs that differ only in their data.
+        ValueError: for settings no command line gives (``progress=True``, a cluster's
+            ``max_requeues`` other than 3).
+
+    Example:
+        >>> from escnn_soft.experiments.cli import format_command, parse_args
+        >>> format_command(parse_args(["--task", "ddmnist", "--group", "C4,D4", "--seeds", "0-2", "--lam", "0.5"]))
+        'escnn-soft compare --task ddmnist --group C4,D4 --models cnn-aug,soft,scnn --seeds 0-2 --epochs 3 --lam 0.5'
     """
-    from .runner import RunFolderError, find_runs
+    spec = TASK_SPECS[options.task]
+    if options.progress:
+        raise ValueError("progress=True is no command-line option (progress bars show on a terminal): use None")
+    words = [PROG, "compare", "--task", options.task, "--group", ",".join(options.groups),
+             "--models", ",".join(options.models), "--seeds", _seeds_text(options.seeds), "--epochs",
+             str(options.epochs)]
 
-    try:
-        found = find_runs(Path(options.out) / "runs", configs, match_data=match_data)
-    except RunFolderError as e:
-        raise UsageError(str(e)) from None
-    for config, runs in zip(configs, found):
-        if len(runs) > 1:
-            raise UsageError(f"{len(runs)} finished runs of {_label(config)} differ only in their data "
-                             f"({', '.join(r['name'] for r in runs)}); give --data to pick by the data")
-    return [runs[0] if runs else None for runs in found]
-
-
-def _task(name: str) -> Any:
-    from . import tasks  # noqa: F401  (registers the tasks)
-    from .task import get_task
-
-    return get_task(name)
-
-
-def prepare(options: Options) -> Tuple[Any, Any]:
-    r"""Load the task, open the data and check that the settings fit it, before any training.
-
-    Returns:
-        ``(task, source)``: the :class:`~escnn_soft.experiments.task.Task` and its
-        :class:`~escnn_soft.experiments.task.Source`.
-
-    Raises:
-        UsageError: for a missing or unreadable data source or a training set larger than it.
-    """
-    task = _task(options.task)
-    try:
-        source = task.open(options.source)
-        task.check(source, options.train_size)
-    except (OSError, ValueError) as e:
-        raise UsageError(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
-    return task, source
-
-
-def _label(config: Any) -> str:
-    return f"{config.group} {config.model} seed {config.seed}"
-
-
-def _report_only(options: Options) -> Tuple[Any, _Outcome]:
-    r"""The task and the finished (and diverged) runs of ``options``, found as training finds them
-    (:func:`_finished_runs`), and the runs not finished, with those held by a live process."""
-    if options.source is None:
-        task, fingerprint = _task(options.task), None
-    else:
-        task, source = prepare(options)
-        fingerprint = source.fingerprint
-    from .claims import held_runs
-    from .reports import is_diverged
-
-    configs = [config for group in options.groups for config in _configs(task, options, group, data=fingerprint or "")]
-    found = _finished_runs(options, configs, match_data=fingerprint is not None)
-    training = {_settings(info["run"]): info for info in held_runs(Path(options.out) / "runs").values()
-                if info.get("run")}
-    results, missing = [], []
-    for config, result in zip(configs, found):
-        held = training.get(_settings(config.to_dict()))
-        if result is not None:
-            results.append(result)
-        elif held is not None:
-            missing.append(f"{_label(config)} (training on {held['host']}, pid {held['pid']}, since "
-                           f"{held['claimed']})")
+    def add(flag: str, value: object, default: object = None) -> None:
+        if value == default:
+            return
+        if value is True:
+            words.append(flag)
         else:
-            missing.append(_label(config))
-    return task, _Outcome(results=results, reused=sum(not is_diverged(r) for r in results), missing=missing)
-
-
-def compare(options: Options, *, on_epoch: Optional[Callable[[int, Dict[str, Any]], None]] = None
-            ) -> List[Dict[str, Any]]:
-    r"""Run (or reuse) every run of a comparison and write its reports; returns the run results
-    (finished and diverged).
-
-    With ``options.report_only``, trains nothing and reads the finished runs' ``result.json``
-    alone (the data only with ``options.source``, to check its fingerprint). Runs another live
-    process holds (:mod:`~escnn_soft.experiments.claims`) are skipped and listed.
-
-    Args:
-        options (Options): the comparison.
-        on_epoch (callable, optional): passed to :func:`~escnn_soft.experiments.runner.train_run`;
-            with ``options.jobs`` 1 only (it would be called in the training processes).
-
-    Raises:
-        UsageError: from :func:`prepare`, before any training, and for run folders that cannot be
-            used (:class:`~escnn_soft.experiments.runner.RunFolderError`).
-        ValueError: for ``on_epoch`` with ``options.jobs`` above 1.
-    """
-    from .reports import format_table, summarize, write_reports
-
-    if (options.jobs > 1 or options.cluster is not None) and on_epoch is not None:
-        raise ValueError("on_epoch is called in the training process: give it with jobs=1 only, without a cluster")
-    main_process = options.report_only or _world_size() == 1 or int(os.environ.get("RANK", "0")) == 0
-    if options.report_only:
-        task, outcome = _report_only(options)
-    else:
-        task, outcome = _train_grid(options, on_epoch, main_process)
-        if options.cluster is not None and not options.cluster.wait:
-            print(f"{outcome.submitted} run(s) submitted; escnn-soft compare with the same options and --report-only "
-                  f"reports those that have finished")
-            return outcome.results
-    if not main_process:
-        return outcome.results
-    reports = Path(options.report_dir or options.out)
-    if outcome.results:
-        write_reports(outcome.results, reports, task, budget=options.budget_report)
-        print(format_table(summarize(outcome.results, options.budget_report), task))
-    for line in _outcome_lines(outcome, reports):
-        print(line)
-    return outcome.results
-
-
-@dataclass
-class _Outcome:
-    r"""What a comparison found and did: its ``results`` (finished and diverged runs), the counts of
-    runs ``trained`` here and ``reused``, and the labels of the runs trained by other cluster
-    workers meanwhile (``elsewhere``), held by another live process (``held``) or not finished
-    (``missing``, with ``--report-only``); ``submitted``: the runs sent to be trained."""
-
-    results: List[Dict[str, Any]]
-    trained: int = 0
-    reused: int = 0
-    elsewhere: List[str] = field(default_factory=list)
-    held: List[str] = field(default_factory=list)
-    missing: List[str] = field(default_factory=list)
-    submitted: int = 0
-
-
-def _needs_training(result: Optional[Mapping[str, Any]], options: Options) -> bool:
-    r"""Whether a run whose folder holds ``result`` (``None``: nothing finished) is to be trained:
-    unfinished, or diverged with ``--retrain-diverged``."""
-    from .reports import is_diverged
-
-    return result is None or (options.retrain_diverged and is_diverged(result))
-
-
-def _train_grid(options: Options, on_epoch: Optional[Callable[[int, Dict[str, Any]], None]], main_process: bool
-                ) -> Tuple[Any, _Outcome]:
-    r"""Train the runs of ``options`` that need it (:func:`_needs_training`) and reuse the others;
-    returns the task and the :class:`_Outcome`."""
-    import torch
-    from tqdm.auto import tqdm
-
-    from .reports import is_diverged
-    from .runner import RunFolderError
-
-    task, source = prepare(options)
-    if options.threads is not None:
-        torch.set_num_threads(options.threads)
-    grid = [(group, config) for group in options.groups
-            for config in _configs(task, options, group, data=source.fingerprint)]
-    found = dict(zip([c.name() for _, c in grid], _finished_runs(options, [c for _, c in grid], match_data=True)))
-    todo = list({c.name(): (g, c) for g, c in grid if _needs_training(found[c.name()], options)}.values())  # once each
-    outcome = _Outcome(results=[], submitted=len(todo))
-    bar = tqdm(total=len(grid), desc="runs",
-               disable=True if not main_process else None if options.progress is None else not options.progress)
-    write = bar.write if main_process else (lambda line: None)
-    for _, config in grid:
-        result = found[config.name()]
-        if not _needs_training(result, options):
-            outcome.reused += not is_diverged(result)
-            bar.update()
-            write(_run_line(config, result, task))
-    try:
-        for config, result in _runs(options, outcome.elsewhere)(task, source, options, todo, on_epoch):
-            bar.update()
-            if result is None:
-                outcome.held.append(_held_label(options, config))
-                write(f"{outcome.held[-1]}: skipped")
-                continue
-            found[config.name()] = result
-            outcome.trained += 1
-            write(_run_line(config, result, task))
-    except RunFolderError as e:
-        raise UsageError(str(e)) from None
-    bar.close()
-    outcome.results = [found[config.name()] for _, config in grid if found[config.name()] is not None]
-    return task, outcome
-
-
-def _outcome_lines(outcome: _Outcome, reports: Path) -> List[str]:
-    r"""The closing lines of a comparison: what was trained and reused, and the runs that diverged, are
-    held by another process or have not finished."""
-    from .reports import is_diverged
-
-    lines = [f"{outcome.trained - len(outcome.elsewhere)} run(s) trained, {outcome.reused} reused"
-             + (f", {len(outcome.elsewhere)} trained by other workers meanwhile" if outcome.elsewhere else "")
-             + f"; reports in {reports}"]
-    diverged = [r for r in outcome.results if is_diverged(r)]
-    if diverged:
-        lines.append(f"{len(diverged)} run(s) diverged (training loss not finite), left out of every mean: "
-                     + ", ".join(f"{_result_label(r)} at epoch {r['diverged_at_epoch']}" for r in diverged)
-                     + "; --retrain-diverged trains them again from the start")
-    if outcome.held:
-        lines.append(f"{len(outcome.held)} run(s) held by another process, left out: {'; '.join(outcome.held)}; "
-                     f"the same command reports them once they have finished")
-    if outcome.missing:
-        lines.append(f"{len(outcome.missing)} run(s) not finished, left out: {', '.join(outcome.missing)}; "
-                     f"the same command without --report-only trains them")
-    return lines
-
-
-def _result_label(result: Mapping[str, Any]) -> str:
-    c = result["config"]
-    return f"{c['group']} {c['model']} seed {c['seed']}"
-
-
-def _held_label(options: Options, config: Any) -> str:
-    r"""A run another live process holds, with that process (:func:`~escnn_soft.experiments.claims.holder`)."""
-    from .claims import holder
-
-    info = holder(Path(options.out) / "runs" / config.name())
-    where = "" if info is None else f" ({info['host']}, pid {info['pid']}, since {info['claimed']})"
-    return f"{_label(config)}: trained by another process{where}"
-
-
-def _run_line(config: Any, result: Mapping[str, Any], task: Any) -> str:
-    from ..learned import record_summary
-    from .reports import format_score, is_diverged
-
-    if is_diverged(result):
-        return (f"{_label(config)}: diverged at epoch {result['diverged_at_epoch']}/{config.epochs} (training loss "
-                f"not finite); no scores")
-    score = format_score(result["test_score"], None, task.metric, unit=True)
-    decomposition = result.get("analysis", {}).get("decomposition")
-    learned = None if decomposition is None else record_summary(decomposition)
-    stopped = f", stopped at {len(result['history'])}" if result.get("stopped_early") else ""
-    return (f"{_label(config)}: test {task.metric} {score} (best val epoch {result['best_epoch']}/"
-            f"{config.epochs}{stopped}), {result['seconds_per_epoch']:.1f} s/epoch"
-            + ("" if learned is None else f"; learned latent action {learned}"))
-
-
-_Todo = Sequence[Tuple[str, Any]]
-
-
-def _data_key(task: Any, group: str, config: Any) -> str:
-    r"""What the data of run ``config`` depends on beyond the comparison's options: its group and
-    data settings (:func:`~escnn_soft.experiments.task.data_settings`); runs with one key share the data."""
-    from .task import data_settings
-
-    return json.dumps([group, data_settings(task, config.hyperparameters)], sort_keys=True)
-
-
-def _train(task: Any, source: Any, options: Options, group: str, config: Any, data: Any,
-           on_epoch: Optional[Callable[[int, Dict[str, Any]], None]], trainer: Optional[Callable[..., Any]] = None
-           ) -> Tuple[Any, Dict[str, Any]]:
-    r"""Train one run on ``data`` (loaded for ``group`` and the run's data settings when ``None``)
-    with ``trainer`` (:func:`~escnn_soft.experiments.runner.train_run` by default, or
-    :func:`~escnn_soft.experiments.distributed.train_run`); returns the data and the result."""
-    import torch
-
-    from . import runner
-    from .task import data_settings
-
-    device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if data is None:
-        data = task.load(group, source, train_size=options.train_size, data_seed=options.data_seed,
-                         device=torch.device(device), **data_settings(task, config.hyperparameters))
-    result = (trainer or runner.train_run)(task, data, config, Path(options.out) / "runs" / config.name(), device=device,
-                              equivariance_batch=options.equivariance_batch, extra={"source": source.description},
-                              on_epoch=on_epoch, progress=options.progress, retrain_diverged=options.retrain_diverged,
-                              restart_corrupt=options.restart_corrupt)
-    return data, result
-
-
-def _train_claimed(task: Any, source: Any, options: Options, group: str, config: Any, data: Any,
-                   on_epoch: Optional[Callable[[int, Dict[str, Any]], None]],
-                   trainer: Optional[Callable[..., Any]] = None) -> Tuple[Any, Optional[Dict[str, Any]]]:
-    r""":func:`_train` while holding a claim on the run (:func:`~escnn_soft.experiments.claims.claim`),
-    as cluster jobs do; returns ``(data, None)`` without training (or loading data) when another
-    live process holds the run."""
-    from . import claims
-
-    held = claims.claim(Path(options.out) / "runs" / config.name(), config.to_dict())
-    if held is None:
-        return data, None
-    with held:
-        return _train(task, source, options, group, config, data, on_epoch, trainer=trainer)
-
-
-def _train_sequential(task: Any, source: Any, options: Options, todo: _Todo,
-                      on_epoch: Optional[Callable[[int, Dict[str, Any]], None]],
-                      trainer: Optional[Callable[..., Any]] = None, claim: bool = True):
-    r"""The runs of ``todo`` one after the other, in this process (with ``trainer``, as :func:`_train`),
-    the data of each group (and data settings) loaded once; each under a claim
-    (:func:`_train_claimed`, whose ``None`` it yields for a run another process holds) unless
-    ``claim`` is false."""
-    data, loaded = None, None
-    train = _train_claimed if claim else _train
-    for group, config in todo:
-        key = _data_key(task, group, config)
-        if key != loaded:
-            data, loaded = None, key
-        data, result = train(task, source, options, group, config, data, on_epoch, trainer=trainer)
-        yield config, result
-
-
-_WORKER: Dict[str, Any] = {}
-r"""A worker process's task, source and the data of its last group and data settings, and whether it is
-training (see :func:`_train_in_worker`)."""
-
-_PR_SET_PDEATHSIG = 1
-r"""The ``prctl`` option that has Linux signal a process when its parent ends (``<linux/prctl.h>``)."""
-
-
-def _exit_on_sigterm() -> None:
-    r"""Turn SIGTERM into :class:`SystemExit`, so that ``finally`` blocks and context managers run
-    before the process ends."""
-    import signal
-
-    def leave(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, leave)
-
-
-def _leave_worker(signum: int, frame: Any) -> None:
-    r"""SIGTERM in a ``--jobs`` process: :class:`SystemExit` while it trains a run, so that
-    ``finally`` blocks run and its claim is released; an immediate, silent exit when it is idle
-    or already ending (as when the comparison stops its processes)."""
-    if _WORKER.get("training"):
-        raise SystemExit(128 + signum)
-    os._exit(128 + signum)
-
-
-def _start_worker(parent: int) -> None:
-    r"""Initialiser of a ``--jobs`` process: it ends with its parent, however the parent ends.
-
-    On Linux the kernel sends it SIGTERM when the parent dies, SIGKILL included
-    (``prctl(PR_SET_PDEATHSIG)``); a parent already gone before that was set makes it exit at
-    once. SIGTERM ends it as :func:`_leave_worker` says."""
-    import signal
-
-    signal.signal(signal.SIGTERM, _leave_worker)
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
-    if os.getppid() != parent:
-        raise SystemExit(1)
-
-
-def _train_in_worker(job: Tuple[int, Options, str, Any]) -> Tuple[int, Optional[Dict[str, Any]]]:
-    r"""Run ``index, options, group, config = job`` of ``--jobs``, in a spawned process, under a
-    claim (:func:`_train_claimed`: ``None`` for a run another process holds), with its index; the
-    task and its data are opened once per process (and the data once per group and data
-    settings), threads set as ``options.threads``."""
-    import torch
-
-    index, options, group, config = job
-    _WORKER["training"] = True
-    try:
-        if "task" not in _WORKER:
-            if options.threads is not None:
-                torch.set_num_threads(options.threads)
-            _WORKER["task"], _WORKER["source"] = prepare(options)
-        key = _data_key(_WORKER["task"], group, config)
-        if _WORKER.get("key") != key:
-            _WORKER["key"], _WORKER["data"] = key, None
-        _WORKER["data"], result = _train_claimed(_WORKER["task"], _WORKER["source"], replace(options, progress=False),
-                                                 group, config, _WORKER["data"], None)
-    finally:
-        _WORKER["training"] = False
-    return index, result
-
-
-def _train_parallel(task: Any, source: Any, options: Options, todo: _Todo,
-                    on_epoch: Optional[Callable[[int, Dict[str, Any]], None]]):
-    r"""The runs of ``todo``, ``options.jobs`` at a time in spawned processes, each given to one
-    process only (and trained under a claim, :func:`_train_in_worker`); yields them as they finish.
-
-    The processes end with the comparison: when it stops (an error, Ctrl-C, SIGTERM, which the
-    main thread turns into :class:`SystemExit` while the runs train) they are terminated, and on
-    Linux they also die with it if it is killed."""
-    import multiprocessing
-    import signal
-    import threading
-
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = (signal.getsignal(signal.SIGTERM) or signal.SIG_DFL) if main_thread else None
-    if main_thread:
-        _exit_on_sigterm()
-    jobs = [(i, options, group, config) for i, (group, config) in enumerate(todo)]
-    try:
-        with multiprocessing.get_context("spawn").Pool(min(options.jobs, len(todo)) or 1, initializer=_start_worker,
-                                                       initargs=(os.getpid(),)) as pool:
-            for index, result in pool.imap_unordered(_train_in_worker, jobs):
-                yield todo[index][1], result
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def _train_distributed(task: Any, source: Any, options: Options, todo: _Todo,
-                       on_epoch: Optional[Callable[[int, Dict[str, Any]], None]]):
-    r"""The runs of ``todo`` one after the other, each by all processes of ``torchrun`` together
-    (:func:`~escnn_soft.experiments.distributed.train_run`), without claims: every process
-    trains every run."""
-    from functools import partial
-
-    from . import distributed
-
-    here, device = distributed.init(options.device)
-    options = replace(options, device=device, progress=options.progress if here.main else False)
-    yield from _train_sequential(task, source, options, todo, on_epoch if here.main else None,
-                                 trainer=partial(distributed.train_run, sync_bn=options.sync_bn), claim=False)
-
-
-def _train_cluster(elsewhere: List[str]):
-    r"""The runs as cluster jobs (:func:`~escnn_soft.experiments.cluster.train_on_cluster`); the
-    labels of those other workers finished are appended to ``elsewhere``."""
-
-    def runs(task: Any, source: Any, options: Options, todo: _Todo, on_epoch: Any):
-        from .cluster import train_on_cluster
-
-        for config, result, trained_here in train_on_cluster(options, todo, options.cluster):
-            if not trained_here:
-                elsewhere.append(_label(config))
-            yield config, result
-
-    return runs
-
-
-def _runs(options: Options, elsewhere: List[str]) -> Callable[..., Any]:
-    r"""How the runs of ``options`` are trained: as cluster jobs, by ``torchrun``'s processes
-    together, in ``--jobs`` processes, or one after the other here."""
-    if options.cluster is not None:
-        return _train_cluster(elsewhere)
-    if _world_size() > 1:
-        return _train_distributed
-    return _train_parallel if options.jobs > 1 else _train_sequential
-
-
-def _help() -> str:
-    width = max(map(len, COMMANDS))
-    lines = [f"usage: {PROG} <command> [options]", "",
-             "Parameter-free soft equivariance for plain networks (escnn_soft): the comparison harness.", "",
-             "commands:"]
-    lines += [f"  {name:<{width}}  {text}" for name, text in COMMANDS.items()]
-    lines += ["", f"Run '{PROG} <command> -h' for the options of a command."]
-    return "\n".join(lines)
+            words.extend([flag, _number(value) if isinstance(value, float) else str(value)])
+
+    add("--train-size", options.train_size, spec.default_train_size)
+    add("--batch-size", options.batch_size, spec.default_batch_size)
+    add("--data", options.source)
+    add("--out", options.out, Path("runs/compare"))
+    add("--device", options.device)
+    add("--lr", options.lr)
+    add("--lam", options.lam)
+    add("--l2", options.l2)
+    add("--c4-data", options.c4_data, "corrected")
+    add("--data-seed", options.data_seed, 0)
+    add("--equivariance-batch", options.equivariance_batch, 256)
+    add("--equivariance-elements", options.equivariance_elements)
+    add("--eval-size", options.eval_size)
+    add("--threads", options.threads, 1 if options.jobs > 1 else None)
+    add("--jobs", options.jobs, 1)
+    add("--patience", options.patience)
+    add("--budget-report", options.budget_report)
+    add("--shifted-weight", options.shifted_weight)
+    add("--report-only", options.report_only, False)
+    add("--report-dir", options.report_dir)
+    add("--retrain-diverged", options.retrain_diverged, False)
+    add("--restart-corrupt", options.restart_corrupt, False)
+    add("--no-progress", options.progress is False, False)
+    cluster = options.cluster
+    if cluster is not None:
+        if cluster.max_requeues != ClusterOptions.max_requeues:
+            raise ValueError(f"max_requeues={cluster.max_requeues} is no command-line option: use "
+                             f"{ClusterOptions.max_requeues}")
+        add("--cluster", cluster.executor)
+        add("--partition", cluster.partition)
+        add("--time", cluster.time_minutes, 240)
+        add("--gpus-per-job", cluster.gpus_per_job, 0)
+        add("--cpus-per-job", cluster.cpus_per_job, 1)
+        add("--array", cluster.array, False)
+        add("--array-parallelism", cluster.array_parallelism)
+        add("--cluster-dir", cluster.folder, options.out / "submitit")
+        add("--no-wait", not cluster.wait, False)
+    add("--sync-bn", options.sync_bn, False)
+    return " ".join(shlex.quote(word) for word in words)
+
+
+def _command_problem(argv: Sequence[str]) -> Optional[str]:
+    r"""Why the first word of ``argv`` is no command of :data:`COMMANDS`, with the fix; ``None`` if it is one."""
+    if argv[0] in COMMANDS:
+        return None
+    if argv[0].startswith("-"):
+        return f"no command given; put one first, e.g. {PROG} compare {' '.join(argv)}"
+    return f"unknown command {argv[0]!r}; commands: {', '.join(COMMANDS)} ({PROG} -h describes them)"
+
+
+def _run_compare(args: argparse.Namespace, rest: Sequence[str]) -> int:
+    r"""``escnn-soft compare``: check the options, then plan and train the comparison (which loads torch)."""
+    if rest:
+        raise UsageError(f"unrecognized arguments: {' '.join(rest)}")
+    options = _options(args)
+    from .comparison import compare  # torch and the tasks load only once the options are checked
+
+    compare(options)
+    return 0
+
+
+def _run_doctor(args: argparse.Namespace, rest: Sequence[str]) -> int:
+    from escnn_soft.doctor import main as doctor  # imports escnn inside its checks only
+
+    return doctor(rest)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -1097,29 +657,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     Without arguments (or with ``-h``) it prints the commands and trains nothing.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
     if not argv or argv[0] in ("-h", "--help"):
-        print(_help())
+        parser.print_help()
         return 0
-    command, rest = argv[0], argv[1:]
-    if command not in COMMANDS:
-        if command.startswith("-"):
-            fix = f"no command given; put one first, e.g. {PROG} compare {' '.join(argv)}"
-        else:
-            fix = f"unknown command {command!r}; commands: {', '.join(COMMANDS)} ({PROG} -h describes them)"
-        print(f"{PROG}: error: {fix}", file=sys.stderr)
+    problem = _command_problem(argv)
+    if problem is not None:
+        print(f"{PROG}: error: {problem}", file=sys.stderr)
         return 2
-    if command == "doctor":
-        from escnn_soft.doctor import main as doctor  # imports escnn inside its checks only
-        return doctor(rest)
+    command = argv[0]
     try:
-        compare(parse_args(rest))
+        args, rest = parser.parse_known_args(argv)
+        return args.run(args, rest)
     except UsageError as e:
         print(f"{PROG} {command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{PROG} {command}: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
-    return 0
 
 
 if __name__ == "__main__":

@@ -27,80 +27,23 @@ directory under ``--out``, which must be on a filesystem every node sees:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from . import claims
+import torch
+import torch.distributed as dist
 
-__all__ = ["EXECUTORS", "ClusterOptions", "RunJob", "check_split", "require_submitit", "executor", "train_on_cluster"]
+from . import claims, distributed
+from .options import ClusterOptions, Options, require_submitit
+from .results import finished_run, is_diverged, load_result
+from .runner import RunConfig, train_one
+from .task import Source, Task
 
-EXECUTORS: Tuple[str, ...] = ("slurm", "local", "debug")
-r"""The values of ``--cluster``: submitit's ``AutoExecutor`` with the SLURM cluster, its
-``LocalExecutor`` (a process per job on this machine) and ``DebugExecutor`` (in this process)."""
+__all__ = ["RunJob", "executor", "train_on_cluster"]
 
 POLL_SECONDS: float = 10.0
 r"""How often a launcher looks at jobs and at runs claimed by other workers."""
-
-
-@dataclass(frozen=True)
-class ClusterOptions:
-    r"""Where and how the jobs run.
-
-    Attributes:
-        executor (str): one of :data:`EXECUTORS`.
-        folder (Path): submitit's folder for job scripts, pickles and logs.
-        partition (str, optional): the SLURM partition.
-        time_minutes (int): the time limit of a job; a run that needs longer is requeued
-            from its checkpoint (up to ``max_requeues`` times).
-        gpus_per_job (int): GPUs per job; above 1, one task per GPU trains the run together.
-        cpus_per_job (int): CPU cores per job (per task with several GPUs).
-        array (bool): submit the runs as one job array instead of one job per run.
-        array_parallelism (int, optional): at most this many array tasks at a time.
-        sync_bn (bool): batch statistics over all tasks of a multi-GPU job.
-        max_requeues (int): how many times a job may time out and be requeued.
-        wait (bool): wait for the jobs and write the reports; otherwise return once they are
-            submitted (SLURM only: local jobs end with their launcher).
-    """
-
-    executor: str
-    folder: Path
-    partition: Optional[str] = None
-    time_minutes: int = 240
-    gpus_per_job: int = 0
-    cpus_per_job: int = 1
-    array: bool = False
-    array_parallelism: Optional[int] = None
-    sync_bn: bool = False
-    max_requeues: int = 3
-    wait: bool = True
-
-
-def check_split(batch_size: int, train_size: int, processes: int) -> Optional[str]:
-    r"""Why batches of ``batch_size`` from ``train_size`` samples do not split evenly over
-    ``processes`` (:mod:`~escnn_soft.experiments.distributed`), with the fix; ``None`` when they
-    do. (A last batch of one sample is dropped by the runner, so it does not count.)"""
-    last = train_size % batch_size
-    if batch_size % processes or (last > 1 and last % processes):
-        return (f"batches must split evenly over the {processes} processes: --batch-size {batch_size} and the last "
-                f"batch of {last} samples (--train-size {train_size}) must be multiples of {processes}; choose e.g. "
-                f"--batch-size {batch_size // processes * processes or processes} and a --train-size that is a "
-                f"multiple of it")
-    return None
-
-
-def require_submitit() -> Any:
-    r"""The ``submitit`` module.
-
-    Raises:
-        ImportError: naming the install command, if it is missing.
-    """
-    try:
-        import submitit
-    except ImportError:
-        raise ImportError("--cluster needs submitit: pip install escnn_soft[cluster] (or pip install submitit)") \
-            from None
-    return submitit
 
 
 def executor(cluster: ClusterOptions) -> Any:
@@ -135,17 +78,20 @@ class RunJob:
     it trained (``"trained"``) or found finished or diverged (``"finished"``; a diverged run is
     trained again with the comparison's ``retrain_diverged``), or the claim of the worker that
     holds it (``"claimed"``), in which case it trained nothing.
+
+    The job carries the task and its opened ``source`` as the launcher prepared them (pickled
+    with the job), and the comparison's ``options``; it loads the run's data from ``source``
+    (:func:`~escnn_soft.experiments.runner.train_one`).
     """
 
-    options: Any
+    task: Task
+    source: Source
+    options: Options
     group: str
-    config: Any
+    config: RunConfig
     sync_bn: bool = False
 
     def __call__(self) -> Dict[str, Any]:
-        from .reports import is_diverged
-        from .runner import finished_run
-
         run_dir = Path(self.options.out) / "runs" / self.config.name()
         done = finished_run(run_dir, self.config)
         if done is not None and not (self.options.retrain_diverged and is_diverged(done)):
@@ -158,25 +104,18 @@ class RunJob:
         with held:
             return {"status": "trained", "result": self._train()}
 
-    def _train(self, trainer: Any = None) -> Dict[str, Any]:
-        import torch
-
-        from .cli import _train, prepare
-
-        if self.options.threads is not None:
-            torch.set_num_threads(self.options.threads)
-        task, source = prepare(self.options)
-        _, result = _train(task, source, replace(self.options, progress=False), self.group, self.config, None, None,
-                           trainer=trainer)
+    def _train(self, trainer: Any = None, device: Optional[str] = None) -> Dict[str, Any]:
+        options = self.options
+        if options.threads is not None:
+            torch.set_num_threads(options.threads)
+        _, result = train_one(self.task, self.source, self.config, options.out, device=device or options.device,
+                              equivariance_batch=options.equivariance_batch, progress=False,
+                              retrain_diverged=options.retrain_diverged, restart_corrupt=options.restart_corrupt,
+                              trainer=trainer)
         return result
 
     def _distributed(self, run_dir: Path) -> Dict[str, Any]:
-        import submitit
-        import torch.distributed as dist
-
-        from . import distributed
-
-        submitit.helpers.TorchDistributedEnvironment().export()
+        require_submitit().helpers.TorchDistributedEnvironment().export()
         here, device = distributed.init(self.options.device)
         held = claims.claim(run_dir, self.config.to_dict()) if here.main else None
         go = [held is not None]
@@ -185,7 +124,7 @@ class RunJob:
             return {"status": "claimed", "claim": claims.holder(run_dir)}
         try:
             trainer = lambda *a, **k: distributed.train_run(*a, sync_bn=self.sync_bn, **k)  # noqa: E731
-            return {"status": "trained", "result": self._train(trainer=trainer)}
+            return {"status": "trained", "result": self._train(trainer=trainer, device=device)}
         finally:
             if held is not None:
                 held.release()
@@ -205,7 +144,7 @@ def _tasks() -> int:
         return 1
 
 
-_Todo = Sequence[Tuple[str, Any]]
+_Todo = Sequence[Tuple[str, RunConfig]]
 
 
 def _submit(ex: Any, jobs: List[RunJob], array: bool) -> List[Any]:
@@ -216,10 +155,8 @@ def _submit(ex: Any, jobs: List[RunJob], array: bool) -> List[Any]:
     return [ex.submit(job) for job in jobs]
 
 
-def _wait_for_others(out: Path, configs: List[Any], poll: float) -> None:
+def _wait_for_others(out: Path, configs: List[RunConfig], poll: float) -> None:
     r"""Wait while any of the runs ``configs`` is unfinished and held by a live claim."""
-    from .runner import load_result
-
     while True:
         waiting = [c for c in configs if load_result(out / "runs" / c.name()) is None
                    and claims.holder(out / "runs" / c.name()) is not None]
@@ -228,9 +165,9 @@ def _wait_for_others(out: Path, configs: List[Any], poll: float) -> None:
         time.sleep(poll)
 
 
-def train_on_cluster(options: Any, todo: _Todo, cluster: ClusterOptions, *,
-                     poll: Optional[float] = None) -> Iterator[Tuple[Any, Dict[str, Any], bool]]:
-    r"""The runs of ``todo`` as jobs of ``cluster``; yields ``(config, result, trained)`` for each
+def train_on_cluster(task: Task, source: Source, options: Options, todo: _Todo, cluster: ClusterOptions, *,
+                     poll: Optional[float] = None) -> Iterator[Tuple[RunConfig, Dict[str, Any], bool]]:
+    r"""The runs of ``todo`` (of ``task``, on its opened ``source``) as jobs of ``cluster``; yields ``(config, result, trained)`` for each
     run as it ends, ``trained`` false for the runs other workers finished. Runs claimed by other workers are
     waited for and, if their claim goes stale unfinished, sent again; with ``cluster.wait``
     false, yields nothing and returns once the jobs are submitted.
@@ -240,14 +177,12 @@ def train_on_cluster(options: Any, todo: _Todo, cluster: ClusterOptions, *,
     Raises:
         RuntimeError: for a job that failed (its error and the log's folder).
     """
-    from .runner import load_result
-
     poll = POLL_SECONDS if poll is None else poll
     ex = executor(cluster)
     out = Path(options.out)
     pending = list(todo)
     while pending:
-        jobs = [RunJob(options, group, config, cluster.sync_bn) for group, config in pending]
+        jobs = [RunJob(task, source, options, group, config, cluster.sync_bn) for group, config in pending]
         submitted = _submit(ex, jobs, cluster.array)
         print(f"{len(submitted)} job(s) submitted to {cluster.executor} ({cluster.folder}): "
               f"{', '.join(str(j.job_id) for j in submitted[:5])}{' ...' if len(submitted) > 5 else ''}")

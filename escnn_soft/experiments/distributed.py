@@ -26,7 +26,7 @@ runs with all processes together, each through :func:`~escnn_soft.experiments.ru
 
 Batches must split evenly: the batch size, and the last batch of an epoch, must be
 multiples of the number of processes
-(:func:`~escnn_soft.experiments.cluster.check_split`).
+(:func:`~escnn_soft.experiments.options.check_split`).
 """
 
 from __future__ import annotations
@@ -43,31 +43,10 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ..distributed import convert_sync_batchnorm
-from .cluster import check_split
+from .options import World, check_split, world
+from .runner import load_result, train_run as run
 
-__all__ = ["World", "world", "init", "ShardedData", "DistributedTask", "train_run"]
-
-
-class World:
-    r"""This process's place among the processes of one run: ``rank``, ``size`` and ``local_rank``
-    (its index on its node), read from the variables ``torchrun`` sets."""
-
-    def __init__(self, rank: int, size: int, local_rank: int):
-        self.rank, self.size, self.local_rank = rank, size, local_rank
-
-    @property
-    def main(self) -> bool:
-        r"""Whether this is process 0, which writes the run's files and the reports."""
-        return self.rank == 0
-
-    def __repr__(self) -> str:
-        return f"World(rank={self.rank}, size={self.size}, local_rank={self.local_rank})"
-
-
-def world() -> World:
-    r"""The :class:`World` of ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` (one process without them)."""
-    get = lambda name, default: int(os.environ.get(name, default))  # noqa: E731
-    return World(get("RANK", 0), get("WORLD_SIZE", 1), get("LOCAL_RANK", 0))
+__all__ = ["init", "ShardedData", "DistributedTask", "train_run"]
 
 
 def init(device: Optional[str]) -> Tuple[World, str]:
@@ -149,10 +128,8 @@ def train_run(task: Any, data: Any, config: Any, run_dir: Union[str, os.PathLike
     (see the module documentation); every process returns the result of process 0's files.
 
     Raises:
-        ValueError: from :func:`~escnn_soft.experiments.cluster.check_split`, if the batches do not split evenly.
+        ValueError: from :func:`~escnn_soft.experiments.options.check_split`, if the batches do not split evenly.
     """
-    from .runner import load_result, train_run as run
-
     here = world()
     problem = check_split(config.batch_size, config.train_size, here.size)
     if problem is not None:
