@@ -3,8 +3,8 @@ r"""How results are written down: atomically, as mean :math:`\pm` std, with the 
 * :func:`atomic_write` and :func:`atomic_write_text` write a file through a temporary
   file in the same folder and :func:`os.replace`, so that an interrupted write never
   leaves a partial file behind (every result, checkpoint, cache and plot is written so).
-* :func:`mean_std` and :func:`format_mean_std`: the mean and the sample standard
-  deviation
+* :func:`mean_std`, :func:`format_mean_std` and :func:`mean_std_text`: the mean and the
+  sample standard deviation
 
   .. math::
       s = \sqrt{\frac{1}{n - 1} \sum_i (v_i - \bar v)^2}
@@ -26,8 +26,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
-__all__ = ["UNKNOWN", "atomic_write", "atomic_write_text", "mean_std", "format_mean_std", "checkout_commit",
-           "provenance"]
+__all__ = ["UNKNOWN", "atomic_write", "atomic_write_text", "mean_std", "format_mean_std", "mean_std_text",
+           "checkout_commit", "provenance"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -71,18 +71,22 @@ def atomic_write_text(path: PathLike, text: str) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
-def mean_std(values: Sequence[Optional[float]]) -> Tuple[Optional[float], Optional[float]]:
-    r"""The mean and sample standard deviation of ``values``, leaving out ``None``.
+def mean_std(values: Sequence[Optional[float]], *, complete: bool = False
+             ) -> Tuple[Optional[float], Optional[float]]:
+    r"""The mean and sample standard deviation of ``values``, leaving out ``None`` (with ``complete``:
+    none unless every value is there).
 
     Returns:
         ``(mean, std)``: ``(None, None)`` without values, ``std`` is ``None`` for a single one.
 
     Example:
-        >>> mean_std([1.0, 2.0, None, 3.0])
-        (2.0, 1.0)
+        >>> mean_std([1.0, 2.0, None, 3.0]), mean_std([1.0, 2.0, None, 3.0], complete=True)
+        ((2.0, 1.0), (None, None))
         >>> mean_std([5.0])
         (5.0, None)
     """
+    if complete and None in values:
+        return None, None
     values = [float(v) for v in values if v is not None]
     if not values:
         return None, None
@@ -107,6 +111,16 @@ def format_mean_std(mean: Optional[float], std: Optional[float], spec: str, *, s
         return missing
     text = format(scale * mean, spec)
     return text if std is None else f"{text} ± {format(scale * std, spec)}"
+
+
+def mean_std_text(values: Sequence[Optional[float]], spec: str, *, scale: float = 1.0) -> str:
+    r"""``"mean ± std"`` of ``values`` (:func:`mean_std`, :func:`format_mean_std`).
+
+    Example:
+        >>> mean_std_text([0.91, 0.93], ".2f", scale=100)
+        '92.00 ± 1.41'
+    """
+    return format_mean_std(*mean_std(values), spec, scale=scale)
 
 
 def _git(folder: Path, *args: str) -> Optional[str]:

@@ -14,16 +14,15 @@ paper) once it has finished runs under ``<out>/o_adrenal/runs``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from escnn_soft.experiments.reports import is_diverged
+from escnn_soft.experiments.results import load_runs, select
 from escnn_soft.learned.reports import multiplicity_table, plot_eigenvalues
-from escnn_soft.records import atomic_write_text, format_mean_std, mean_std
+from escnn_soft.records import atomic_write_text, mean_std_text
 
 EXPERIMENTS = ("d3-autoencoder", "c2-typefaces", "c4-classifier")
 BEYOND = ("o-adrenal",)
@@ -110,22 +109,10 @@ def experiments(out: Path) -> Tuple[str, ...]:
     return EXPERIMENTS + tuple(e for e in BEYOND if any((out / folder(e) / "runs").glob("*/result.json")))
 
 
-def _every_run(out: Path, e: str) -> List[Dict[str, Any]]:
-    r"""Every run result of experiment ``e``, diverged runs included."""
-    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted((out / folder(e) / "runs").glob("*/result.json"))]
-
-
-def load_runs(out: Path) -> Dict[str, Dict[str, List[Dict[str, Any]]]]:
-    r"""The finished runs (not those that diverged) by experiment and model, sorted by seed."""
-    runs: Dict[str, Dict[str, List[Dict[str, Any]]]] = {e: {m: [] for m in MODELS} for e in experiments(out)}
-    for e in runs:
-        for r in _every_run(out, e):
-            if not is_diverged(r):
-                runs[e][r["config"]["model"]].append(r)
-    for e in runs:
-        for m in runs[e]:
-            runs[e][m].sort(key=lambda r: r["config"]["seed"])
-    return runs
+def runs_by_experiment(out: Path) -> Dict[str, Dict[str, List[Dict[str, Any]]]]:
+    r"""The finished runs (not those that diverged) by experiment and model (:data:`MODELS`), sorted by seed."""
+    loaded = {e: load_runs(out / folder(e)) for e in experiments(out)}
+    return {e: {m: select(runs, model=m) for m in MODELS} for e, runs in loaded.items()}
 
 
 def _rounded(d: Mapping[str, Any]) -> List[int]:
@@ -149,7 +136,7 @@ def _mean_counts(ds: Sequence[Mapping[str, Any]]) -> str:
         table = np.array([d["complex"]["counts"] for d in ds], dtype=float)
     else:
         table = np.array([[i["multiplicity"] for i in d["irreps"]] for d in ds])
-    return " : ".join(format_mean_std(*mean_std(list(table[:, k])), ".2f") for k in range(table.shape[1]))
+    return " : ".join(mean_std_text(table[:, k].tolist(), ".2f") for k in range(table.shape[1]))
 
 
 def _mse(r: Mapping[str, Any]) -> bool:
@@ -163,10 +150,6 @@ def _test(r: Mapping[str, Any]) -> float:
 def _shifted(r: Mapping[str, Any]) -> float:
     t = r["analysis"]["test"]
     return t["shifted_reconstruction_mse"] if _mse(r) else t["shifted_accuracy"]
-
-
-def _fmt(values: Sequence[float], spec: str, scale: float = 1.0) -> str:
-    return format_mean_std(*mean_std(list(values)), spec, scale=scale)
 
 
 def _last_epoch(a: Mapping[str, Any]) -> str:
@@ -200,12 +183,14 @@ def _run_table(rs: Sequence[Mapping[str, Any]]) -> str:
             f"{r['latent_equivariance_error']:.3f}", f"{r['best_epoch']}/{r['config']['epochs']}",
             f"{r['train_seconds']:.0f}"]) + " |")
     lines.append("| mean ± std | | | " + f"{sum(map(same_as_control, rs))} of {len(rs)} | " + ("| " if last else "")
-                 + " | ".join([_fmt([r["analysis"]["algebra_loss"] for r in rs], ".2e"),
-                               _fmt([r["analysis"]["decomposition"]["homomorphism_defect_max"] for r in rs], ".2g"),
-                               _fmt([_test(r) for r in rs], spec, scale), _fmt([_shifted(r) for r in rs], spec, scale),
-                               _fmt([r["analysis"]["test"]["equivariance_mse"] for r in rs], ".4f"),
-                               _fmt([r["latent_equivariance_error"] for r in rs], ".3f"), "",
-                               _fmt([r["train_seconds"] for r in rs], ".0f")]) + " |")
+                 + " | ".join([mean_std_text([r["analysis"]["algebra_loss"] for r in rs], ".2e"),
+                               mean_std_text([r["analysis"]["decomposition"]["homomorphism_defect_max"] for r in rs],
+                                             ".2g"),
+                               mean_std_text([_test(r) for r in rs], spec, scale=scale),
+                               mean_std_text([_shifted(r) for r in rs], spec, scale=scale),
+                               mean_std_text([r["analysis"]["test"]["equivariance_mse"] for r in rs], ".4f"),
+                               mean_std_text([r["latent_equivariance_error"] for r in rs], ".3f"), "",
+                               mean_std_text([r["train_seconds"] for r in rs], ".0f")]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -345,7 +330,7 @@ def diverged_section(out: Path, names: Sequence[str]) -> str:
     training loss was not finite), which every table above leaves out; empty when none did."""
     lines = [f"- `{r['name']}` ({r['config']['model']} seed {r['config']['seed']}): diverged at epoch "
              f"{r['diverged_at_epoch']} of {r['config']['epochs']}"
-             for e in names for r in _every_run(out, e) if is_diverged(r)]
+             for e in names for r in select(load_runs(out / folder(e)), diverged=True, by_seed=False)]
     if not lines:
         return ""
     return ("\n## Diverged runs\n\nTheir training loss was not finite, so they stopped without a result; every "
@@ -354,7 +339,7 @@ def diverged_section(out: Path, names: Sequence[str]) -> str:
 
 def render(out: Path) -> Dict[Path, str]:
     r"""The READMEs the runs under ``out`` give, by path."""
-    runs = load_runs(out)
+    runs = runs_by_experiment(out)
     pages = {out / "README.md": top_readme(runs) + diverged_section(out, list(runs))}
     for e in runs:
         pages[out / folder(e) / "README.md"] = experiment_readme(e, runs[e]) + diverged_section(out, [e])
@@ -362,7 +347,7 @@ def render(out: Path) -> Dict[Path, str]:
 
 
 def plot(out: Path) -> None:
-    runs = load_runs(out)
+    runs = runs_by_experiment(out)
     for e in runs:
         rs = runs[e]["learned"] + runs[e]["identity-init"]
         if not rs:

@@ -1,12 +1,15 @@
 r"""Write the READMEs of results/ddmnist, results/ddmnist-5ep, results/medmnist3d and results/smoke from their committed runs.
 
-Every figure of the READMEs comes from the ``runs/*/result.json`` files beside them
-(means and sample standard deviations over seeds, epochs, data sizes, devices, histories);
-runs that diverged (training loss not finite) are left out of every figure and listed in a
-closing section of their README instead. The exceptions are the paper's Tables 4, 5 and 6,
-which are :data:`PAPER_TABLE_4`, :data:`PAPER_TABLE_5` and :data:`PAPER_TABLE_6` below. The
-prose around the figures is fixed here. ``--check`` writes nothing and fails if a README
-differs from what the runs give (the test suite checks the same).
+Every figure of the READMEs comes from the ``runs/*/result.json`` files beside them, read, selected
+and scored by :mod:`escnn_soft.experiments.results` (means and sample standard deviations over
+seeds, epochs, data sizes, devices, histories); runs that diverged (training loss not finite) are
+left out of every figure and listed in a closing section of their README instead. The exceptions
+are the paper's Tables 4, 5 and 6, which are :data:`PAPER_TABLE_4`, :data:`PAPER_TABLE_5` and
+:data:`PAPER_TABLE_6` below. The runs each README expects are the plans of ``results/plans.json``
+(:mod:`escnn_soft.experiments.plans`), and its commands are those plans as
+:func:`~escnn_soft.experiments.cli.format_command` writes them. The prose is in the
+:class:`string.Template` files of ``readme_templates/``. ``--check`` writes nothing and fails if a
+README differs from what the runs give (the test suite checks the same).
 
 Run:  python scripts/results_readme.py [--check]
 """
@@ -14,15 +17,20 @@ Run:  python scripts/results_readme.py [--check]
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
+from functools import partial
+from string import Template
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from escnn_soft.experiments.reports import is_diverged
-from escnn_soft.records import atomic_write_text, format_mean_std, mean_std
+from escnn_soft.experiments.cli import format_command, parse_args
+from escnn_soft.experiments.plans import compare_arguments, load_plans, part_setting, planned_runs
+from escnn_soft.experiments.results import at_best, load_runs, scores, select, shared_setting
+from escnn_soft.records import atomic_write_text, mean_std, mean_std_text
 
 ROOT = Path(__file__).resolve().parents[1]
+TEMPLATES = Path(__file__).resolve().parent / "readme_templates"
+r"""The prose of the READMEs, as :class:`string.Template` files with ``$name`` for each value."""
 FULL = ROOT / "results" / "ddmnist"
 SHORT = ROOT / "results" / "ddmnist-5ep"
 MEDMNIST3D = ROOT / "results" / "medmnist3d"
@@ -62,11 +70,15 @@ SMOKE_MODELS = ("cnn", "cnn-aug", "soft", "soft-regular", "e2cnn-narrow", "e2cnn
 
 PAPER_FLAGS = ("nodulemnist3d", "synapsemnist3d", "organmnist3d")
 
-ADRENAL_GRID = {"cnn-aug": 3, "soft": 3, "cnn": 1}
+PLANS = load_plans(ROOT / "results" / "plans.json")
+r"""The run plans of ``results/plans.json`` (:mod:`escnn_soft.experiments.plans`), by name."""
+
+ADRENAL_GRID = {m: sum(len(r["seeds"]) for r in planned_runs(PLANS["medmnist3d"], "grid") if r["model"] == m)
+                for m in dict.fromkeys(r["model"] for r in planned_runs(PLANS["medmnist3d"], "grid"))}
 r"""The planned AdrenalMNIST3D runs: seeds per model, at the full budget."""
 
-ADRENAL_STRICT = {"scnn-octa": 1, "scnn-so3": 1}
-ADRENAL_STRICT_EPOCHS = 5
+ADRENAL_STRICT = {r["model"]: len(r["seeds"]) for r in planned_runs(PLANS["medmnist3d"], "strict")}
+ADRENAL_STRICT_EPOCHS = part_setting(PLANS["medmnist3d"], "strict", "epochs")
 r"""The planned strict AdrenalMNIST3D runs: seeds per model, at :data:`ADRENAL_STRICT_EPOCHS` epochs
 (their steps cost many times the CNN's on the CPU)."""
 
@@ -80,47 +92,54 @@ r"""The model of every committed soft run: soft with its latent after the BatchN
 (``"latent": "post-bn"``); the paper's latent, before them, is the model ``soft``."""
 
 
-class Runs:
-    r"""The finished runs of one comparison folder (not those that diverged), as their ``result.json`` hold them."""
+Result = Dict[str, Any]
 
-    def __init__(self, folder: Path):
-        self.folder = folder
-        self.all = _results(folder)
-        if not self.all:
-            raise FileNotFoundError(f"no runs/*/result.json under {folder}")
+C4_DATA = {"c4_data": "corrected"}
+r"""The C4 data of runs that do not record it (``--c4-data``)."""
 
-    def select(self, group: Optional[str] = None, model: Optional[str] = None, *,
-               legacy: bool = False) -> List[Dict[str, Any]]:
-        r"""The runs of ``group`` and ``model``; ``legacy``: soft's runs from before the
-        ``shifted_weight`` setting (which used the loss's default weight, 1) instead of the others."""
-        out = []
-        for r in self.all:
-            c = r["config"]
-            old = c["model"] == SOFT and "shifted_weight" not in c["hyperparameters"]
-            if old == legacy and group in (None, c["group"]) and model in (None, c["model"]):
-                out.append(r)
-        return sorted(out, key=lambda r: r["config"]["seed"])
+on_corrected_data = partial(select, c4_data="corrected", defaults=C4_DATA)
+r"""The runs with given settings (:func:`~escnn_soft.experiments.results.select`) on the corrected C4 data."""
 
-    def one(self, key: str, **where: Any) -> Any:
-        r"""The value of ``config[key]`` shared by the selected runs."""
-        values = {json.dumps(r["config"][key], sort_keys=True) for r in self.select(**where)}
-        if len(values) != 1:
-            raise ValueError(f"{self.folder.name}: the runs {where} differ in {key}: {sorted(values)}")
-        return json.loads(values.pop())
+on_paper_data = partial(select, c4_data="paper", defaults=C4_DATA)
+r"""The runs with given settings on the paper's C4 data (``--c4-data paper``)."""
 
 
-def _values(runs: Sequence[Dict[str, Any]], get: Callable[[Dict[str, Any]], Any]) -> List[float]:
-    return [get(r) for r in runs]
+def _legacy(run: Result) -> bool:
+    r"""Whether ``run`` is one of soft's runs from before the ``shifted_weight`` setting (which used the
+    loss's default weight, 1)."""
+    return run["config"]["model"] == SOFT and "shifted_weight" not in run["config"]["hyperparameters"]
+
+
+def finished(folder: Path, *, required: bool = False) -> List[Result]:
+    r"""The finished runs of the comparison in ``folder`` (not those that diverged), in the order of
+    their folders; ``required``: at least one."""
+    runs = select(load_runs(folder), by_seed=False)
+    if required and not runs:
+        raise FileNotFoundError(f"no runs/*/result.json under {folder}")
+    return runs
+
+
+def pick(runs: Sequence[Result], group: Optional[str] = None, model: Optional[str] = None, *,
+         legacy: bool = False) -> List[Result]:
+    r"""The runs of ``group`` and ``model`` (any where ``None``), sorted by seed; ``legacy``: soft's runs
+    from before the ``shifted_weight`` setting instead of the others."""
+    given = {k: v for k, v in (("group", group), ("model", model)) if v is not None}
+    return select(runs, where=lambda r: _legacy(r) == legacy, **given)
+
+
+def one(runs: Sequence[Result], key: str, **where: Any) -> Any:
+    r"""The value of the setting ``key`` shared by the runs :func:`pick` selects with ``where``."""
+    return shared_setting(pick(runs, **where), key)
 
 
 def cell(values: Sequence[float], spec: str = ".3f") -> str:
     r"""Mean ± std of ``values``."""
-    return format_mean_std(*mean_std(values), spec)
+    return mean_std_text(values, spec)
 
 
 def ms(runs: Sequence[Dict[str, Any]], key: str = "test_score", spec: str = ".3f") -> str:
     r"""Mean ± std over ``runs`` of ``key``."""
-    return cell([r[key] for r in runs], spec)
+    return mean_std_text([r[key] for r in runs], spec)
 
 
 def mean(values: Sequence[float], spec: str, scale: float = 1.0) -> str:
@@ -148,232 +167,193 @@ def devices(runs: Sequence[Dict[str, Any]]) -> List[str]:
     return sorted(set(found))
 
 
-def command(runs: Runs, models: Sequence[str]) -> str:
-    present = [g for g in GROUPS if runs.select(group=g)]
-    seeds = sorted({r["config"]["seed"] for r in runs.select()})
-    return (f"escnn-soft compare --task {runs.one('task')} --group {','.join(present)} --models {','.join(models)} "
-            f"--seeds {seeds_text(seeds)} --epochs {runs.one('epochs')} \\\n"
-            f"    --train-size {runs.one('train_size')} --mnist path/to/mnist.npz --out results/{runs.folder.name}")
+def command(runs: Sequence[Result], models: Sequence[str], out: str) -> str:
+    present = [g for g in GROUPS if pick(runs, group=g)]
+    seeds = sorted({r["config"]["seed"] for r in pick(runs)})
+    return shown(["--task", one(runs, "task"), "--group", ",".join(present), "--models", ",".join(models),
+                  "--seeds", ",".join(map(str, seeds)), "--epochs", str(one(runs, "epochs")),
+                  "--train-size", str(one(runs, "train_size")), "--mnist", "path/to/mnist.npz", "--out", out])
 
 
-def _models(runs: Runs) -> List[str]:
+def shown(argv: Sequence[str], width: int = 118) -> str:
+    r"""The ``escnn-soft compare`` command of the arguments ``argv`` as
+    :func:`~escnn_soft.experiments.cli.format_command` writes it, broken before a flag where a line
+    (with its ``" \\"``) would pass ``width`` characters."""
+    chunks: List[str] = []
+    for word in format_command(parse_args(argv)).split(" "):
+        if word.startswith("--") or not chunks:
+            chunks.append(word)
+        else:
+            chunks[-1] += " " + word
+    lines = [chunks[0]]
+    for chunk in chunks[1:]:
+        if len(lines[-1]) + len(chunk) + 3 > width:
+            lines.append("   ")
+        lines[-1] += " " + chunk
+    return " \\\n".join(lines)
+
+
+def plan_commands(name: str, part: str, **changes: Any) -> List[str]:
+    r"""The commands (:func:`shown`) of the entries named ``part`` of the plan ``name``, with ``changes``
+    to their settings."""
+    plan = PLANS[name]
+    return [shown(compare_arguments(plan, {**e, **changes})) for e in plan["entries"] if e["part"] == part]
+
+
+def fill(name: str, **values: Any) -> str:
+    r"""The template ``readme_templates/<name>.md`` (:class:`string.Template`) filled with ``values``."""
+    return Template((TEMPLATES / f"{name}.md").read_text(encoding="utf-8")).substitute(values)
+
+
+def _models(runs: Sequence[Result]) -> List[str]:
     order = ("cnn", "cnn-aug", SOFT, "scnn", "rpp")
-    return [m for m in order if runs.select(model=m)]
+    return [m for m in order if pick(runs, model=m)]
 
 
-def full_readme(runs: Runs, short: Runs, paper: Sequence[Dict[str, Any]] = (),
-                pilots: Sequence[Dict[str, Any]] = ()) -> str:
-    r"""results/ddmnist/README.md."""
-    sel = runs.select
-    epochs, train_size, batch = runs.one("epochs"), runs.one("train_size"), runs.one("batch_size")
-    seeds = sorted({r["config"]["seed"] for r in sel()})
-    eq_batch = {r["equivariance_batch"] for r in sel()}
-    threads = sorted({r["threads"] for r in sel() if r["device"] == "cpu"})
-    source = sorted({r.get("source", "?") for r in sel()})
+def _protocol_section(runs: Sequence[Result]) -> str:
+    r"""The section of results/ddmnist/README.md on its protocol (``readme_templates/ddmnist_protocol.md``)."""
+    sel = partial(pick, runs)
+    train_size = one(runs, "train_size")
     per_device: Dict[str, List[str]] = {}
     for g in GROUPS:
         for m in _models(runs):
             for d in devices(sel(g, m)):
                 per_device.setdefault(d, []).append(f"{g} {m}")
-    resumed = [r for r in sel() if r.get("resumed_from_epoch")]
+    resumed = []
+    for r in (r for r in sel() if r.get("resumed_from_epoch")):
+        c, reseeded = r["config"], r.get("random_stream_reseeded_at_epoch")
+        resumed.append(f"{c['group']} {c['model']} seed {c['seed']} was resumed from its checkpoint after epoch "
+                       f"{r['resumed_from_epoch']} and finished on {r['device']}"
+                       + (f", its random stream re-seeded at epoch {reseeded}" if reseeded else "")
+                       + "; its `device` is where it finished (epochs record their device only in newer runs).\n\n")
+    return fill("ddmnist_protocol", source="`, `".join(sorted({r.get("source", "?") for r in sel()})),
+                data=one(runs, "data"), train_size=f"{train_size:,}", per_class=train_size // CLASSES,
+                epochs=one(runs, "epochs"), batch_size=one(runs, "batch_size"), soft=SOFT,
+                equivariance_batch="/".join(map(str, sorted({r["equivariance_batch"] for r in sel()}))),
+                threads=" or ".join(map(str, sorted({r["threads"] for r in sel() if r["device"] == "cpu"}))),
+                devices="\n".join(f"- {d}: {', '.join(where)}" for d, where in sorted(per_device.items())),
+                resumed="".join(resumed),
+                command=command(runs, ("cnn", "cnn-aug", SOFT, "scnn", "rpp"), "results/ddmnist"))
+
+
+def _differences_section(runs: Sequence[Result], short: Sequence[Result]) -> str:
+    r"""Where results/ddmnist/README.md differs from the paper (``readme_templates/ddmnist_differences.md``)."""
+    sel = partial(pick, runs)
+    seeds = sorted({r["config"]["seed"] for r in sel()})
+    epochs = one(runs, "epochs")
+    seconds = {(g, m): [r["seconds_per_epoch"] for r in rs] for g in GROUPS for m in ("scnn", "rpp")
+               for rs in [sel(g, m) if g == "D1" else pick(short, g, m)]}
+    c4, d4 = seconds["C4", "scnn"] + seconds["C4", "rpp"], seconds["D4", "scnn"] + seconds["D4", "rpp"]
+    legacy = pick(runs, model=SOFT, legacy=True)
+    scores_of = lambda rs: [r["test_score"] for r in rs]  # noqa: E731
+    return fill(
+        "ddmnist_differences", seeds=len(seeds), epochs=epochs, short_epochs=one(short, "epochs"),
+        full=", ".join(m for m in ("cnn", "cnn-aug", SOFT) if all(len(sel(g, m)) == len(seeds) for g in GROUPS)),
+        d1_scnn=len(sel("D1", "scnn")), d1_rpp=len(sel("D1", "rpp")),
+        d1_seconds=span(seconds["D1", "scnn"] + seconds["D1", "rpp"], ".0f"), c4_seconds=span(c4, ".0f"),
+        d4_seconds=span(d4, ".0f"), c4_minutes=span(c4, ".0f", epochs / 60), d4_hours=span(d4, ".1f", epochs / 3600),
+        shifted_weight=f"{one(runs, 'hyperparameters', group='C4', model=SOFT)['shifted_weight']:g}",
+        legacy_seeds=", ".join(sorted({str(r["config"]["seed"]) for r in legacy})),
+        legacy_scores=", ".join(f"{100 * r['test_score']:.1f} % ({r['config']['group']})" for r in legacy),
+        augmented_scores=", ".join(f"{span(scores_of(sel(r['config']['group'], 'cnn-aug')), '.1f', 100)} %"
+                                   for r in legacy),
+        legacy_names=", ".join(f"`{r['name']}`" for r in legacy), parameters=f"{sel('C4', 'cnn')[0]['parameters']:,}")
+
+
+def _table4_section(runs: Sequence[Result], short: Sequence[Result]) -> str:
+    r"""results/ddmnist/README.md against the paper's Table 4, and what it shows
+    (``readme_templates/ddmnist_table4.md``)."""
+    sel = partial(pick, runs)
+    seeds = sorted({r["config"]["seed"] for r in sel()})
+    epochs = one(runs, "epochs")
 
     def acc(g: str, m: str) -> str:
         if sel(g, m):
             return ms(sel(g, m))
-        return f"({short.one('epochs')} epochs only)" if short.select(g, m) else "—"
+        return f"({one(short, 'epochs')} epochs only)" if pick(short, g, m) else "—"
 
-    L: List[str] = []
-    add = L.append
-    add("# Double-digit MNIST: strict vs soft (the paper's Table 4)\n")
-    add("`summary.md`, `summary.csv`, `results.csv` and `compare.png` are the reports of\n"
-        "`escnn-soft compare`; `runs/*/result.json` hold every finished run (settings, per-epoch\n"
-        "history, timings, equivariance errors per element, device, commit). Model weights\n"
-        "are not kept here. This README is written from those files by `scripts/results_readme.py`.\n")
-    add(paper_protocol_section(paper, pilots))
-    add("## The 50-epoch protocol: the latent after BatchNorm\n")
-    add(f"MNIST from `{'`, `'.join(source)}` (data fingerprint `{runs.one('data')}`), {train_size:,} training pairs "
-        f"({train_size // CLASSES} per class),\nvalidation and test pairs from the MNIST test split (fixed by the "
-        f"data seed), each digit moved\nby its own element of G drawn afresh every time an image is drawn (C4 and D4 "
-        f"with the\nbilinear rotate-by-θ-and-back artefacts), {epochs} epochs, batch {batch}, Adam, learning rates\n"
-        f"and λ of the paper's Table 9. Test accuracy is read at the epoch with the best\nvalidation accuracy. "
-        f"Equivariance errors: relative, averaged over the non-identity\nelements of G×G and the first "
-        f"{'/'.join(map(str, sorted(eq_batch)))} test images, best-validation model in eval mode.\n")
-    add(f"Every soft run here is `{SOFT}`: its latent (and that of cnn and cnn-aug, where their latent\n"
-        "equivariance error is measured) is the classifier's input, after the BatchNorm1d and ELU that\n"
-        "follow the 1×1 convolution (`\"latent\": \"post-bn\"`). The paper's latent is that convolution's\n"
-        "output, before them: the model `soft`, not run here.\n")
-    add("Devices, as the runs record them (CPU runs with "
-        f"{' or '.join(map(str, threads))} thread(s) each; seconds per epoch of runs that\nshared a device are not "
-        "those of a run alone):\n")
-    for d, where in sorted(per_device.items()):
-        add(f"- {d}: {', '.join(where)}")
-    add("")
-    for r in resumed:
-        c = r["config"]
-        reseeded = r.get("random_stream_reseeded_at_epoch")
-        add(f"{c['group']} {c['model']} seed {c['seed']} was resumed from its checkpoint after epoch "
-            f"{r['resumed_from_epoch']} and finished on {r['device']}"
-            + (f", its random stream re-seeded at epoch {reseeded}" if reseeded else "")
-            + "; its `device` is where it finished (epochs record their device only in newer runs).\n")
-    add("Runs are keyed by their settings and the data's content, not by device or path, so this\n"
-        "command reproduces the comparison, training only what is missing (weights and\n"
-        "checkpoints written under `results/` are not committed):\n")
-    add("```bash\n" + command(runs, ("cnn", "cnn-aug", SOFT, "scnn", "rpp")) + "\n"
-        "escnn-soft compare ... --report-only   # the reports from the finished runs, listing the missing ones\n```\n")
+    def average(g: str, m: str, key: str, spec: str) -> str:
+        return mean([r[key] for r in sel(g, m)], spec)
 
-    strict_d1 = sel("D1", "scnn") + sel("D1", "rpp")
-    short_epochs = short.one("epochs")
-    c4_strict = short.select("C4", "scnn") + short.select("C4", "rpp")
-    d4_strict = short.select("D4", "scnn") + short.select("D4", "rpp")
-    spe = lambda rs: [r["seconds_per_epoch"] for r in rs]  # noqa: E731
-    add("## Where this differs from the paper\n")
-    full = [m for m in ("cnn", "cnn-aug", SOFT) if all(len(sel(g, m)) == len(seeds) for g in GROUPS)]
-    add(f"- **Strict models at the budget that fit.** {', '.join(full)} ran the full protocol\n"
-        f"  with {len(seeds)} seeds for every group. Of the strict models only D1 ran it (scnn and rpp, "
-        f"{len(sel('D1', 'scnn'))} and {len(sel('D1', 'rpp'))} seeds,\n  {span(spe(strict_d1), '.0f')} s per epoch "
-        f"on the CPU). C4 and D4 scnn and rpp take {span(spe(c4_strict), '.0f')} and {span(spe(d4_strict), '.0f')} s\n"
-        f"  per epoch on the CPU (measured in `../ddmnist-5ep/`), about {span(spe(c4_strict), '.0f', epochs / 60)} "
-        f"minutes and\n  {span(spe(d4_strict), '.1f', epochs / 3600)} hours per run at {epochs} epochs; they were run "
-        f"at a reduced budget instead,\n  {short_epochs} epochs and one seed (below). The command above trains the "
-        f"rest.")
-    add("- The s/epoch column of `summary.md` mixes devices where a model's runs ran on several (see\n"
-        "  `device`); the per-run figures are in `results.csv`.")
-    w1 = runs.select(model=SOFT, legacy=True)
-    w1_text = ", ".join(f"{100 * r['test_score']:.1f} % ({r['config']['group']})" for r in w1)
-    aug_text = ", ".join(f"{span(_values(sel(r['config']['group'], 'cnn-aug'), lambda x: x['test_score']), '.1f', 100)} %"
-                         for r in w1)
-    add(f"- **soft's shifted task term is off** (weight {runs.one('hyperparameters', group='C4', model=SOFT)['shifted_weight']:g}), "
-        "as in the paper's code for this\n  task (its loss is the task loss plus λ times the latent term). With the "
-        f"loss's default weight\n  seed {', '.join(sorted({str(r['config']['seed']) for r in w1}))} reached {w1_text}, "
-        f"against {aug_text} for cnn-aug over its seeds: with\n  invariant labels the shifted term asks the linear "
-        "classifier to put whole latent orbits into one\n  class, which leaves it little more than the G×G-invariant "
-        "part of the latent (one coordinate\n  per regular copy and per trivial one). These runs are kept in `runs/` ("
-        + ", ".join(f"`{r['name']}`" for r in w1) + "):\n  their `config` has no `shifted_weight` (they predate the "
-        "setting), so the reports leave them out.")
-    add(f"- The CNN upsamples bilinearly (aligned corners) instead of by nearest neighbour, so\n  that upsampling "
-        f"commutes with the group; otherwise it is the paper's DDMNIST CNN\n  ({sel('C4', 'cnn')[0]['parameters']:,} "
-        "parameters).")
-    add("- `cnn` is trained on a fixed set (each pair in one pose, drawn once); `cnn-aug` is the\n"
-        "  original protocol (poses drawn afresh): the paper's CNN row corresponds to `cnn-aug`.\n")
+    def last(g: str, m: str, key: str) -> List[float]:
+        return [r["history"][-1][key] for r in sel(g, m)]
 
-    add("## Against the paper's Table 4\n")
-    add(f"Test accuracy at the best-validation epoch, mean ± std over {len(seeds)} seeds, {epochs} epochs, "
-        f"{train_size:,}\ntraining pairs; the paper's columns are its Table 4:\n")
-    add("| group | paper: ours (soft) | paper: CNN | here: soft-postbn | here: cnn-aug | here: cnn | here: rpp | here: scnn |")
-    add("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for g in GROUPS:
-        add(f"| {g} | {PAPER_TABLE_4[g]['soft']:.3f} | {PAPER_TABLE_4[g]['cnn']:.3f} | " +
-            " | ".join(acc(g, m) for m in (SOFT, "cnn-aug", "cnn", "rpp", "scnn")) + " |")
-    add("")
-    score = lambda g, m: mean_std([r["test_score"] for r in sel(g, m)])[0]  # noqa: E731
-    below = ", ".join(f"{100 * (score(g, 'cnn-aug') - score(g, SOFT)):.1f} ({g})" for g in GROUPS)
-    paper_gap = ", ".join(f"{100 * (PAPER_TABLE_4[g]['cnn'] - score(g, 'cnn-aug')):.1f} ({g})" for g in GROUPS)
-    last_train = ", ".join(f"{mean([r['history'][-1]['train_score'] for r in sel(g, 'cnn-aug')], '.2f')} for {g}"
-                           for g in GROUPS)
-    seed0 = lambda g, m: next(r for r in sel(g, m) if r["config"]["seed"] == seeds[0])  # noqa: E731
+    def seed0(g: str, m: str) -> Result:
+        return next(r for r in sel(g, m) if r["config"]["seed"] == seeds[0])
+
+    score = {(g, m): mean_std([r["test_score"] for r in sel(g, m)])[0] for g in GROUPS for m in ("cnn-aug", SOFT)}
     at = min(10, epochs)
-    best = "; ".join(f"{g} {span([r['best_epoch'] for r in sel(g, SOFT)], '.0f')}" for g in GROUPS)
-    add(f"**soft-postbn does not reproduce the paper's gain here.** It is {below} points below cnn-aug\n(difference of the "
-        "means), the same network trained on the same augmented data without the\nlatent term. Our cnn-aug is "
-        f"itself {paper_gap} points below the paper's CNN.\nEvery model is still underfitting at epoch {epochs} "
-        f"(cnn-aug's training accuracy in the last\nepoch, mean over seeds: {last_train}), and in that regime the "
-        f"latent term slows fitting: at epoch {at}\nof D4 soft-postbn's training cross-entropy is "
-        f"{seed0('D4', SOFT)['history'][at - 1]['train_task']:.2f} against "
-        f"{seed0('D4', 'cnn-aug')['history'][at - 1]['train_task']:.2f} for cnn-aug (seed {seeds[0]}), and soft-postbn's "
-        f"runs reach their best\nvalidation accuracy late (best epochs: {best}). A longer budget may change the "
-        f"ranking; this\nprotocol's {epochs} epochs do not show it.\n")
-    lat = lambda g, m: [r["latent_equivariance_error"] for r in sel(g, m)]  # noqa: E731
-    out = lambda g, m: [r["output_equivariance_error"] for r in sel(g, m)]  # noqa: E731
-    plain_lat = [v for g in GROUPS for m in ("cnn", "cnn-aug") for v in lat(g, m)]
-    order = len(sel("D4", SOFT)[0]["latent_equivariance_error_per_element"]) + 1
-    add("The latent of soft-postbn is far more equivariant than that of the plain CNNs: relative latent\nerror "
-        + ", ".join(f"{mean(lat(g, SOFT), '.2f')} ({g})" for g in GROUPS)
-        + f" against {span(plain_lat, '.2f')} for every run of cnn and cnn-aug,\nand the logits' invariance error "
-        + ", ".join(mean(out(g, SOFT), ".2f") for g in GROUPS) + " against "
-        + ", ".join(mean(out(g, "cnn-aug"), ".2f") for g in GROUPS)
-        + " for cnn-aug (C4, D1, D4; means over seeds). D4 is the\nexception: with D4×D4 "
-        f"({order} elements) the latent holds a single copy of the regular\nrepresentation, and soft-postbn's mean-squared "
-        "latent term in the last epoch was still "
-        f"{mean([r['history'][-1]['train_equivariance'] for r in sel('D4', SOFT)], '.2f')}\n"
-        f"(C4: {mean([r['history'][-1]['train_equivariance'] for r in sel('C4', SOFT)], '.2f')}; means over "
-        "seeds).\n")
-    add(f"**rpp** (each layer the strict escnn layer plus a free convolution with an L2 prior,\n"
-        f"{sel('D1', 'rpp')[0]['parameters']:,} parameters for D1) is the best model for D1: {ms(sel('D1', 'rpp'))}.\n")
     equal = 10 / CLASSES
-    bound = equal + (1 - equal) / 2
-    add(f"**scnn is capped at {100 * bound:.0f} % by construction.** It is strictly invariant to G acting on the\n"
-        "whole image, and G holds an element that carries the left digit onto the right one (the\nmirror of D1, the "
-        "half turn of C4 and D4), so the images of the pairs (a, b) and (b, a)\nare equally likely under the model's "
-        f"invariance: of the {CLASSES} classes, the {equal * CLASSES:.0f} with equal digits can\nbe right, the others "
-        f"at best half the time, at most {100 * equal:.0f} % + {100 * (1 - equal):.0f} %/2 = {100 * bound:.0f} % of "
-        f"the test pairs.\nD1 scnn reaches {ms(sel('D1', 'scnn'))}. `swap_analysis.py` counts how many of its errors "
-        "only swap the\ntwo digits (`python results/ddmnist/swap_analysis.py --mnist path/to/mnist.npz`, on runs "
-        "whose\nweights are still beside their `result.json`; its output is not committed).\n")
-
-    add(f"## The {short_epochs}-epoch budget: the strict models for every group\n")
-    add(f"`../ddmnist-5ep/` holds the same comparison at {short_epochs} epochs, {short.one('train_size'):,} training "
-        f"pairs, seed\n{seeds_text(sorted({r['config']['seed'] for r in short.select()}))}, on "
-        f"{', '.join(devices(short.select()))}, so that scnn and rpp are seen for C4 and D4 too\n(its README has the "
-        f"command). Test accuracy at the best-validation epoch, and seconds per\nepoch:\n")
-    smodels = _models(short)
-    add("| group | " + " | ".join(smodels) + " | s/epoch: " + " / ".join(smodels) + " |")
-    add("| --- | " + " | ".join("---:" for _ in smodels) + " | ---: |")
-    for g in GROUPS:
-        add(f"| {g} | " + " | ".join(ms(short.select(g, m)) for m in smodels) + " | "
-            + " / ".join(mean(spe(short.select(g, m)), ".0f") for m in smodels) + " |")
-    add("")
-    ranking = "; ".join(f"{g}: " + " > ".join(sorted(smodels, key=lambda m: -mean_std(
-        [r["test_score"] for r in short.select(g, m)])[0])) for g in GROUPS)
-    slat = lambda m: [r["latent_equivariance_error"] for g in GROUPS for r in short.select(g, m)]  # noqa: E731
-    add(f"{short_epochs} epochs are far from convergence for every model (compare the {epochs}-epoch table). "
-        f"The\nranking by test accuracy is {ranking}: the strict layers (and rpp's strict path) get the\nsymmetry "
-        f"for free, while soft-postbn's latent term first pulls the features towards equivariance\n(latent error "
-        f"{span(slat(SOFT), '.2f')} after {short_epochs} epochs, against {span(slat('cnn-aug'), '.2f')} for cnn-aug) "
-        f"before the task is learned. rpp has\nmore parameters (" + ", ".join(
-            f"{short.select(g, 'rpp')[0]['parameters']:,} for {g}" for g in GROUPS)
-        + f", against {short.select('C4', 'cnn-aug')[0]['parameters']:,}).\n")
-
-    ratios = [mean_std(spe(short.select(g, SOFT)))[0] / mean_std(spe(short.select(g, "cnn-aug")))[0]
-              for g in GROUPS]
-    add("## Cost\n")
-    add(f"In `../ddmnist-5ep/`, where every run trained on {', '.join(devices(short.select()))} with "
-        f"{'/'.join(map(str, sorted({r['threads'] for r in short.select()})))} thread(s),\nan epoch of soft-postbn takes "
-        f"{span(ratios, '.2f')}× one of cnn-aug (two passes of the CNN); the strict models'\nepochs are in the table "
-        "above: their cost is escnn's filter expansion and a convolution with\n|G| times the channels, and rpp adds "
-        "its free filter to the expanded one before a single\nconvolution, so it costs what scnn costs. Per-step "
-        "timings, measured in turns on one machine,\nare in `benchmarks/results/ddmnist_cpu.md` and "
-        "`benchmarks/results/core_cuda.md` (each with the command\nand commit that made it).")
-    return "\n".join(L) + "\n"
+    return fill(
+        "ddmnist_table4", seeds=len(seeds), epochs=epochs, train_size=f"{one(runs, 'train_size'):,}", at=at,
+        rows="\n".join(f"| {g} | {PAPER_TABLE_4[g]['soft']:.3f} | {PAPER_TABLE_4[g]['cnn']:.3f} | "
+                       + " | ".join(acc(g, m) for m in (SOFT, "cnn-aug", "cnn", "rpp", "scnn")) + " |" for g in GROUPS),
+        below=", ".join(f"{100 * (score[g, 'cnn-aug'] - score[g, SOFT]):.1f} ({g})" for g in GROUPS),
+        paper_gap=", ".join(f"{100 * (PAPER_TABLE_4[g]['cnn'] - score[g, 'cnn-aug']):.1f} ({g})" for g in GROUPS),
+        last_train=", ".join(f"{mean(last(g, 'cnn-aug', 'train_score'), '.2f')} for {g}" for g in GROUPS),
+        soft_task=f"{seed0('D4', SOFT)['history'][at - 1]['train_task']:.2f}", seed=seeds[0],
+        augmented_task=f"{seed0('D4', 'cnn-aug')['history'][at - 1]['train_task']:.2f}",
+        best="; ".join(f"{g} {span([r['best_epoch'] for r in sel(g, SOFT)], '.0f')}" for g in GROUPS),
+        soft_latent=", ".join(f"{average(g, SOFT, 'latent_equivariance_error', '.2f')} ({g})" for g in GROUPS),
+        plain_latent=span([r["latent_equivariance_error"] for g in GROUPS for m in ("cnn", "cnn-aug")
+                           for r in sel(g, m)], ".2f"),
+        soft_output=", ".join(average(g, SOFT, "output_equivariance_error", ".2f") for g in GROUPS),
+        augmented_output=", ".join(average(g, "cnn-aug", "output_equivariance_error", ".2f") for g in GROUPS),
+        order=len(sel("D4", SOFT)[0]["latent_equivariance_error_per_element"]) + 1,
+        d4_term=mean(last("D4", SOFT, "train_equivariance"), ".2f"),
+        c4_term=mean(last("C4", SOFT, "train_equivariance"), ".2f"),
+        rpp_parameters=f"{sel('D1', 'rpp')[0]['parameters']:,}", rpp_d1=ms(sel("D1", "rpp")),
+        scnn_d1=ms(sel("D1", "scnn")), classes=CLASSES, equal_classes=f"{equal * CLASSES:.0f}",
+        equal=f"{100 * equal:.0f}", unequal=f"{100 * (1 - equal):.0f}", bound=f"{100 * (equal + (1 - equal) / 2):.0f}")
 
 
-def short_readme(runs: Runs) -> str:
-    r"""results/ddmnist-5ep/README.md."""
-    sel = runs.select()
+def _short_budget_section(runs: Sequence[Result], short: Sequence[Result]) -> str:
+    r"""results/ddmnist/README.md on the runs of the short budget and the cost per epoch
+    (``readme_templates/ddmnist_short_budget.md``)."""
+    models = _models(short)
+
+    def seconds(g: str, m: str) -> List[float]:
+        return [r["seconds_per_epoch"] for r in pick(short, g, m)]
+
+    def latent(m: str) -> List[float]:
+        return [r["latent_equivariance_error"] for g in GROUPS for r in pick(short, g, m)]
+
+    table = ["| group | " + " | ".join(models) + " | s/epoch: " + " / ".join(models) + " |",
+             "| --- | " + " | ".join("---:" for _ in models) + " | ---: |"]
+    table += [f"| {g} | " + " | ".join(ms(pick(short, g, m)) for m in models) + " | "
+              + " / ".join(mean(seconds(g, m), ".0f") for m in models) + " |" for g in GROUPS]
+    ranking = "; ".join(f"{g}: " + " > ".join(sorted(models, key=lambda m: -mean_std(
+        [r["test_score"] for r in pick(short, g, m)])[0])) for g in GROUPS)
+    ratios = [mean_std(seconds(g, SOFT))[0] / mean_std(seconds(g, "cnn-aug"))[0] for g in GROUPS]
+    return fill(
+        "ddmnist_short_budget", short_epochs=one(short, "epochs"), epochs=one(runs, "epochs"),
+        train_size=f"{one(short, 'train_size'):,}",
+        seeds=seeds_text(sorted({r["config"]["seed"] for r in pick(short)})),
+        devices=", ".join(devices(pick(short))), table="\n".join(table), ranking=ranking,
+        soft_latent=span(latent(SOFT), ".2f"), augmented_latent=span(latent("cnn-aug"), ".2f"),
+        rpp_parameters=", ".join(f"{pick(short, g, 'rpp')[0]['parameters']:,} for {g}" for g in GROUPS),
+        augmented_parameters=f"{pick(short, 'C4', 'cnn-aug')[0]['parameters']:,}",
+        threads="/".join(map(str, sorted({r["threads"] for r in pick(short)}))), ratio=span(ratios, ".2f"))
+
+
+def full_readme(runs: Sequence[Result], short: Sequence[Result], paper: Sequence[Dict[str, Any]] = (),
+                pilots: Sequence[Dict[str, Any]] = ()) -> str:
+    r"""results/ddmnist/README.md (``readme_templates/ddmnist.md``): the paper's protocol
+    (:func:`paper_protocol_section`), then the sections of the 50-epoch protocol."""
+    return fill("ddmnist", paper_protocol=paper_protocol_section(paper, pilots), protocol=_protocol_section(runs),
+                differences=_differences_section(runs, short), table4=_table4_section(runs, short),
+                short_budget=_short_budget_section(runs, short))
+
+
+def short_readme(runs: Sequence[Result]) -> str:
+    r"""results/ddmnist-5ep/README.md: the template ``readme_templates/ddmnist-5ep.md``."""
+    sel = pick(runs)
     models = _models(runs)
-    seeds = sorted({r["config"]["seed"] for r in sel})
-    threads = sorted({r["threads"] for r in sel})
-    return (
-        f"# Double-digit MNIST at {runs.one('epochs')} epochs\n\n"
-        "The reports of `escnn-soft compare` (`summary.md`, `summary.csv`, `results.csv`,\n"
-        f"`compare.png`, `runs/*/result.json`) for {', '.join(models)} on "
-        f"{', '.join(g for g in GROUPS if runs.select(group=g))}:\n"
-        f"the protocol of `../ddmnist/` ({runs.one('train_size'):,} training pairs, batch {runs.one('batch_size')}, "
-        "Table 9\nlearning rates, the same data) cut to "
-        f"{runs.one('epochs')} epochs and seed {seeds_text(seeds)}, so that the strict models fit on the CPU\n"
-        f"for every group. Every run trained on {', '.join(devices(sel))} with {'/'.join(map(str, threads))} "
-        "thread(s). What they show is\ndiscussed in `../ddmnist/README.md`; this README is written by "
-        "`scripts/results_readme.py`.\n\n"
-        "```bash\n" + command(runs, models) + "\n```\n")
-
-
-def _every_run(folder: Path) -> List[Dict[str, Any]]:
-    r"""Every run result under ``folder/runs``, diverged runs included."""
-    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("runs/*/result.json"))]
-
-
-def _results(folder: Path) -> List[Dict[str, Any]]:
-    r"""The finished runs under ``folder/runs``: every result but those of runs that diverged."""
-    return [r for r in _every_run(folder) if not is_diverged(r)]
+    return fill("ddmnist-5ep", epochs=one(runs, "epochs"), models=", ".join(models),
+                groups=", ".join(g for g in GROUPS if pick(runs, group=g)), train_size=f"{one(runs, 'train_size'):,}",
+                batch_size=one(runs, "batch_size"), seeds=seeds_text(sorted({r["config"]["seed"] for r in sel})),
+                devices=", ".join(devices(sel)), threads="/".join(map(str, sorted({r["threads"] for r in sel}))),
+                command=command(runs, models, "results/ddmnist-5ep"))
 
 
 def diverged_section(*folders: Path) -> str:
@@ -381,7 +361,7 @@ def diverged_section(*folders: Path) -> str:
     loss was not finite), which every figure above leaves out; empty when none did."""
     lines = [f"- `{r['name']}` ({r['config']['group']} {r['config']['model']} seed {r['config']['seed']}): "
              f"diverged at epoch {r['diverged_at_epoch']} of {r['config']['epochs']}"
-             for folder in folders for r in _every_run(folder) if is_diverged(r)]
+             for folder in folders for r in select(load_runs(folder), diverged=True, by_seed=False)]
     if not lines:
         return ""
     return ("\n## Diverged runs\n\nTheir training loss was not finite, so they stopped without scores; every table "
@@ -405,21 +385,18 @@ epochs with early stopping."""
 L2_PILOTS = ROOT / "results" / "ddmnist-l2-pilots"
 r"""cnn-aug-l2's 30-epoch pilots on D4 seed 0, one per L2 coefficient."""
 
-L2_PILOT_COEFFICIENTS = (1e-4, 1e-3, 1e-2)
+L2_PILOT_COEFFICIENTS = tuple(r["l2"] for r in planned_runs(PLANS["ddmnist-l2-pilots"]))
 r"""The L2 coefficients the pilots try."""
 
-PAPER_PROTOCOL_PLAN = (
-    ("tier 1", [(g, m, 3) for g in ("D4", "C4") for m in ("cnn-aug", "soft", "soft-rel")]),
-    ("tier 2", [("D1", m, 3) for m in ("cnn-aug", "soft", "soft-rel")]
-     + [("D4", "cnn-aug-l2", 3), ("D4", "soft-postbn", 3)]),
-)
-r"""The planned runs of :data:`PAPER_PROTOCOL`, in the order they are taken: (group, model, seeds)."""
+PAPER_PROTOCOL_PLAN = tuple((r["group"], r["model"], len(r["seeds"]))
+                            for r in planned_runs(PLANS["ddmnist-150"], "tiers 1 and 2"))
+r"""The planned runs of tiers 1 and 2 of :data:`PAPER_PROTOCOL`: (group, model, seeds)."""
 
-STRICT_PLAN = tuple((g, m) for m in ("restriction", "scnn-gxg") for g in ("C4", "D1", "D4"))
+STRICT_PLAN = tuple((r["group"], r["model"]) for r in planned_runs(PLANS["ddmnist-150"], "tier 3 strict"))
 r"""Tier 3's strict models in :data:`PAPER_PROTOCOL`: at least one seed of each (group, model), at
 :data:`STRICT_EPOCHS` epochs."""
 
-STRICT_EPOCHS = 50
+STRICT_EPOCHS = part_setting(PLANS["ddmnist-150"], "tier 3 strict", "epochs")
 r"""The budget of :data:`STRICT_PLAN`'s runs."""
 
 MONITORED = ("soft", "soft-rel", "cnn-aug", "cnn-aug-l2")
@@ -431,22 +408,11 @@ r"""The model of the paper's Table 4 each of ours corresponds to."""
 BUDGET = 50
 r"""The shorter budget the reports also read from the same histories (``--budget-report 50``)."""
 
-PAPER_PROTOCOL_FLAGS = (f"--budget-report {BUDGET} --train-size 10000 --mnist path/to/mnist.npz "
-                        "--out results/ddmnist-150")
-r"""The flags every command of :data:`PAPER_PROTOCOL` shares, last on its line."""
-
-
-def _at_best(result: Dict[str, Any], within: Optional[int] = None) -> Dict[str, Any]:
-    r"""The history record of ``result``'s best validation epoch among the first ``within``."""
-    from escnn_soft.experiments.reports import best_epoch_index
-
-    return result["history"][best_epoch_index(result["history"], within)]
 
 
 def _scores(runs: Sequence[Dict[str, Any]], within: Optional[int] = None) -> Dict[str, List[float]]:
     r"""The test scores (``"test"``, the augmented set; ``"upright"``) of ``runs`` at their best epochs."""
-    best = [_at_best(r, within) for r in runs]
-    return {"test": [b["test_score"] for b in best], "upright": [b["test_scores"]["upright"] for b in best]}
+    return {"test": scores(runs, within), "upright": scores(runs, within, "upright")}
 
 
 def _versus(a: Sequence[float], b: Sequence[float]) -> str:
@@ -489,19 +455,7 @@ def _norm_at(run: Dict[str, Any], epoch: int) -> Optional[float]:
     return run["history"][epoch - 1]["monitor"]["expand_weight_norm"] if len(run["history"]) >= epoch else None
 
 
-def _c4_data(run: Dict[str, Any]) -> str:
-    r"""The C4 data ``run`` trained on (``--c4-data``): ``"corrected"`` unless its hyperparameters say otherwise."""
-    return run["config"].get("hyperparameters", {}).get("c4_data", "corrected")
-
-
-def _select(results: Sequence[Dict[str, Any]], group: str, model: str, c4_data: str = "corrected"
-            ) -> List[Dict[str, Any]]:
-    r"""The runs of ``results`` of ``group`` and ``model`` on the C4 data ``c4_data``, sorted by seed."""
-    return sorted((r for r in results if (r["config"]["group"], r["config"]["model"]) == (group, model)
-                   and _c4_data(r) == c4_data), key=lambda r: r["config"]["seed"])
-
-
-PAPER_C4_MODELS = ("cnn-aug", "soft")
+PAPER_C4_MODELS = tuple(r["model"] for r in planned_runs(PLANS["ddmnist-150"], "tier 3 paper C4 data"))
 r"""Tier 3's models on the paper's C4 data (``--c4-data paper``), one seed each."""
 
 
@@ -522,7 +476,7 @@ def _row(group: str, model: str, runs: Sequence[Dict[str, Any]], paper: str) -> 
 def paper_c4_data_section(results: Sequence[Dict[str, Any]]) -> List[str]:
     r"""Tier 3's runs on the paper's C4 data: their rows, soft against cnn-aug on them, each against
     the same model on the corrected data, or the command that runs them."""
-    runs = {m: _select(results, "C4", m, "paper") for m in PAPER_C4_MODELS}
+    runs = {m: on_paper_data(results, group="C4", model=m) for m in PAPER_C4_MODELS}
     L = ["**The paper's C4 data** (tier 3, `--c4-data paper`: each digit at k·90° + θ, θ continuous, without\n"
          "the correction, and the second view a fresh such rotation of the first, handed to the loss as\n"
          "`x_g`). Does it explain the paper's C4 row? Its augmented test set is rotated as its training data;\n"
@@ -535,7 +489,7 @@ def paper_c4_data_section(results: Sequence[Dict[str, Any]]) -> List[str]:
         if len(done) == len(PAPER_C4_MODELS):
             L.append(f"- paper's data: {_pair(runs['soft'], runs['cnn-aug'], 'soft', 'cnn-aug')}")
         for m, r in done.items():
-            corrected = _select(results, "C4", m)
+            corrected = on_corrected_data(results, group="C4", model=m)
             if corrected:
                 L.append(f"- {m}: " + _pair(r, corrected, "paper's data", "corrected data"))
         L.append("")
@@ -543,98 +497,31 @@ def paper_c4_data_section(results: Sequence[Dict[str, Any]]) -> List[str]:
     if waiting:
         L.append(("Not run yet" if not done else f"Not finished yet: {', '.join(waiting)}") + "; this command runs "
                  + ("them" if len(waiting) > 1 else "it") + ":\n")
-        L.append(f"```bash\nescnn-soft compare --task ddmnist --group C4 --models {','.join(waiting)} --seeds 0 "
-                 f"--c4-data paper \\\n    --epochs 150 --patience 20 {PAPER_PROTOCOL_FLAGS}\n```\n")
+        L.append("```bash\n" + "\n".join(plan_commands("ddmnist-150", "tier 3 paper C4 data", models=waiting))
+                 + "\n```\n")
     return L
 
 
 def reproduce_paper_protocol(results: Sequence[Dict[str, Any]]) -> List[str]:
     r"""The commands that produce every planned run of :data:`PAPER_PROTOCOL`, for the section once they
     have all finished, with the seeds of tier 3's strict runs beyond the first."""
-    tail = f"\\\n    --patience 20 {PAPER_PROTOCOL_FLAGS}"
-    seeds = {(g, m): [r["config"]["seed"] for r in _select(results, g, m)] for g, m in STRICT_PLAN}
+    seeds = {(g, m): [r["config"]["seed"] for r in on_corrected_data(results, group=g, model=m)]
+             for g, m in STRICT_PLAN}
     extra = [f"{g} {m} with `--seeds {seeds_text(s)}`" for (g, m), s in seeds.items() if s != [0]]
     return ["Every planned run has finished. These commands produce them (run again, they reuse the finished runs"
             + (f"; tier 3 also ran {', '.join(extra)}" if extra else "") + "):\n",
-            "```bash\n# tiers 1 and 2\n"
-            f"escnn-soft compare --task ddmnist --group C4,D1,D4 --models cnn-aug,soft,soft-rel --seeds 0-2 --epochs 150 "
-            f"{tail} --jobs 2\n"
-            f"escnn-soft compare --task ddmnist --group D4 --models cnn-aug-l2,soft-postbn --seeds 0-2 --epochs 150 "
-            f"{tail} --jobs 2\n"
-            "# tier 3: the strict models, then cnn-aug and soft on the paper's C4 data\n"
-            f"escnn-soft compare --task ddmnist --group C4,D1,D4 --models restriction,scnn-gxg --seeds 0 "
-            f"--epochs {STRICT_EPOCHS} {tail}\n"
-            f"escnn-soft compare --task ddmnist --group C4 --models {','.join(PAPER_C4_MODELS)} --seeds 0 "
-            f"--c4-data paper --epochs 150 {tail}\n```\n"]
+            "```bash\n# tiers 1 and 2\n" + "\n".join(plan_commands("ddmnist-150", "tiers 1 and 2"))
+            + "\n# tier 3: the strict models, then cnn-aug and soft on the paper's C4 data\n"
+            + "\n".join(plan_commands("ddmnist-150", "tier 3 strict")
+                        + plan_commands("ddmnist-150", "tier 3 paper C4 data"))
+            + "\n```\n"]
 
 
-def paper_protocol_section(results: Sequence[Dict[str, Any]], pilots: Sequence[Dict[str, Any]]) -> str:
-    r"""The section of results/ddmnist/README.md on the paper's protocol (:data:`PAPER_PROTOCOL`)."""
-    def sel(g: str, m: str) -> List[Dict[str, Any]]:
-        return _select(results, g, m)
-
-    planned = [(g, m, n) for _, plan in PAPER_PROTOCOL_PLAN for g, m, n in plan]
-    done = sum(min(n, len(sel(g, m))) for g, m, n in planned)
+def _l2_control(sel: Callable[[str, str], List[Result]], pilots: Sequence[Result]) -> List[str]:
+    r"""The lines of the paper's protocol section on the L2 control: the norms that pick its coefficient,
+    the pilots, and the commands of the pilots not run yet."""
     L: List[str] = []
     add = L.append
-    add("## The paper's protocol: the latent before BatchNorm, up to 150 epochs\n")
-    add("The runs of `../ddmnist-150/` follow the paper's code for this task: soft's latent is the\n"
-        "1×1 convolution's output, before the BatchNorm1d and ELU (`\"latent\": \"pre-bn\"`); up to 150\n"
-        "epochs, early stopping after 20 epochs without a better validation accuracy, and the\n"
-        "best-validation model tested, on the augmented test set (each digit in its own fixed pose) and\n"
-        "on the same pairs upright (the paper's loader 0). The figures within "
-        f"{BUDGET} epochs are those the\nbest validation epoch among the first {BUDGET} gives, read from the same "
-        "histories. "
-        "Otherwise the\nprotocol is that of the next section (the data, 10,000 training pairs, batch 256, Table 9's\n"
-        "rates and λ). It differs from the paper's code in the bilinear upsampling, the corrected C4\n"
-        "data (the paper's is `--c4-data paper`), the second view computed in the loss and 3 seeds\n"
-        "instead of 5.\n")
-    if not results:
-        add("No run has finished yet.\n")
-    else:
-        add(f"Finished: {done} of the {sum(n for _, _, n in planned)} runs of tiers 1 and 2, on "
-            f"{', '.join(devices(results))}. Mean ± std over the seeds run; the paper's column is\nits Table 4 "
-            "(its \"ours\" for soft, its CNN for cnn-aug):\n")
-        L += ROW_HEADER
-        models = list(dict.fromkeys([m for _, m, _ in planned] + [r["config"]["model"] for r in results]))
-        for g in GROUPS:
-            for m in models:
-                runs = sel(g, m)
-                if not runs:
-                    continue
-                add(_row(g, m, runs, f"{PAPER_TABLE_4[g][PAPER_ROW[m]]:.3f}" if m in PAPER_ROW else "—"))
-        add("")
-    missing = [f"{g} {m} ({len(sel(g, m))} of {n})" for g, m, n in planned if len(sel(g, m)) < n]
-    if missing:
-        add(f"Not finished yet: {', '.join(missing)}. The command of each tier resumes what is missing:\n")
-        add("```bash\nescnn-soft compare --task ddmnist --group D4 --models cnn-aug,soft,soft-rel --seeds 0-2 "
-            f"--epochs 150 \\\n    --patience 20 {PAPER_PROTOCOL_FLAGS} --jobs 2\n"
-            "# then --group C4 (tier 1), --group D1 (tier 2) and, on D4, --models cnn-aug-l2,soft-postbn\n```\n")
-    if results:
-        ran = [f"{g} {m} ({seeds_text([r['config']['seed'] for r in sel(g, m)])})" for g, m in STRICT_PLAN
-               if sel(g, m)]
-        waiting = [(g, m) for g, m in STRICT_PLAN if not sel(g, m)]
-        commands = [f"escnn-soft compare --task ddmnist --group {g} --models "
-                    f"{','.join(m for h, m in waiting if h == g)} --seeds 0 --epochs {STRICT_EPOCHS} --patience 20 "
-                    f"\\\n    {PAPER_PROTOCOL_FLAGS}"
-                    for g in dict.fromkeys(g for g, _ in waiting)]
-        which = "which this command runs" if len(commands) == 1 else "which these commands run"
-        add(f"Tier 3's strict models, up to {STRICT_EPOCHS} epochs with the same early stopping, at least one seed "
-            f"per group: finished {', '.join(ran) or 'none'}"
-            + (f"; not yet {', '.join(f'{g} {m}' for g, m in waiting)}, {which}:\n" if waiting else ".\n"))
-        if commands:
-            add("```bash\n" + "\n".join(commands) + "\n```\n")
-        L += paper_c4_data_section(results)
-        if not missing and not waiting and all(_select(results, "C4", m, "paper") for m in PAPER_C4_MODELS):
-            L += reproduce_paper_protocol(results)
-    if any(line.startswith("```bash") for line in L):
-        add("On a CPU, the environment settings of the main README's [Speed](../../README.md#speed) section\n"
-            "make the runs these commands continue faster (measure `ATEN_CPU_CAPABILITY` on your CPU before you "
-            "set it).\n")
-
-    add("**Does soft beat cnn-aug under the paper's own protocol?**\n")
-    L += _comparison(sel, "soft", "cnn-aug") or ["Not yet: no group has finished runs of both."]
-    add("")
     add("**How much of any gain does the L2 control get?**\n")
     soft0 = next(iter(sel("D4", "soft")), None)
     aug0 = next(iter(sel("D4", "cnn-aug")), None)
@@ -655,27 +542,22 @@ def paper_protocol_section(results: Sequence[Dict[str, Any]], pilots: Sequence[D
         add("")
     missing = [c for c in L2_PILOT_COEFFICIENTS if c not in tried]
     if pilots and n_soft is not None and n_aug is not None and n_soft < n_aug:
-        pick = min(pilots, key=lambda r: abs(_norm_at(r, 30) - n_soft))
-        found = (f"norm closest to soft's {n_soft:.2f} is {_norm_at(pick, 30):.2f}, at "
-                 f"{_coefficient(pick['config']['hyperparameters']['l2'])}")
+        closest = min(pilots, key=lambda r: abs(_norm_at(r, 30) - n_soft))
+        found = (f"norm closest to soft's {n_soft:.2f} is {_norm_at(closest, 30):.2f}, at "
+                 f"{_coefficient(closest['config']['hyperparameters']['l2'])}")
         add(f"Of the pilots run so far, the {found}.\n" if missing else f"The {found}: cnn-aug-l2 takes it.\n")
     if missing:
         add(("The 30-epoch pilots that pick cnn-aug-l2's coefficient have not run yet:\n" if not pilots else
              f"Not run yet: the pilot(s) at {', '.join(map(_coefficient, missing))}:\n"))
-        add(f"```bash\nfor l2 in {' '.join(map(_coefficient, missing))}; do\n"
-            "  escnn-soft compare --task ddmnist --group D4 --models cnn-aug-l2 "
-            "--seeds 0 --epochs 30 --l2 $l2 \\\n      --train-size 10000 --mnist path/to/mnist.npz --out "
-            "results/ddmnist-l2-pilots\ndone\n```\n")
-    L += _comparison(sel, "cnn-aug-l2", "cnn-aug") or ["No run of cnn-aug-l2 at the full budget has finished yet."]
-    add("")
-    add("**Does soft-rel, whose latent term shrinking cannot lower, keep it?**\n")
-    L += (_comparison(sel, "soft-rel", "cnn-aug") + _comparison(sel, "soft-rel", "soft")
-          or ["Not yet: no run of soft-rel has finished."])
-    add("")
-    add("**Does it matter that the latent sits before BatchNorm?** (soft against soft-postbn, whose latent is\n"
-        "taken after the BatchNorm1d and ELU, at the same budget)\n")
-    L += _comparison(sel, "soft", "soft-postbn") or ["Not yet: no run of soft-postbn has finished."]
-    add("")
+        add("```bash\n" + "\n".join(command for value in L2_PILOT_COEFFICIENTS if value in missing
+                                    for command in plan_commands("ddmnist-l2-pilots", "pilot", l2=value)) + "\n```\n")
+    return L
+
+
+def _strict_and_monitored(sel: Callable[[str, str], List[Result]]) -> List[str]:
+    r"""The lines of the paper's protocol section on scnn-gxg and on the latent measured epoch by epoch."""
+    L: List[str] = []
+    add = L.append
     add("**What does the strictly G×G-invariant model reach?**\n")
     gxg = {g: sel(g, "scnn-gxg") for g in GROUPS if sel(g, "scnn-gxg")}
     reached = [f"{g}: {cell(_scores(runs)['test'])} on the augmented test set and {cell(_scores(runs)['upright'])} "
@@ -695,10 +577,79 @@ def paper_protocol_section(results: Sequence[Dict[str, Any]], pilots: Sequence[D
         add("| --- | ---: | ---: | ---: | ---: |")
         for m in monitored:
             r = sel("D4", m)[0]
-            b = _at_best(r)["monitor"]
+            b = at_best(r)["monitor"]
             add(f"| {m} | {r['best_epoch']} (best) | {b['expand_weight_norm']:.2f} | {b['latent_term_prebn']:.4f} | "
                 f"{b['relative_latent_error_prebn']:.3f} |")
         add("")
+    return L
+
+
+def paper_protocol_section(results: Sequence[Dict[str, Any]], pilots: Sequence[Dict[str, Any]]) -> str:
+    r"""The section of results/ddmnist/README.md on the paper's protocol (:data:`PAPER_PROTOCOL`)."""
+    def sel(g: str, m: str) -> List[Dict[str, Any]]:
+        return on_corrected_data(results, group=g, model=m)
+
+    planned = list(PAPER_PROTOCOL_PLAN)
+    done = sum(min(n, len(sel(g, m))) for g, m, n in planned)
+    L: List[str] = []
+    add = L.append
+    add("## The paper's protocol: the latent before BatchNorm, up to 150 epochs\n")
+    add(fill("ddmnist150_protocol", budget=BUDGET))
+    if not results:
+        add("No run has finished yet.\n")
+    else:
+        add(f"Finished: {done} of the {sum(n for _, _, n in planned)} runs of tiers 1 and 2, on "
+            f"{', '.join(devices(results))}. Mean ± std over the seeds run; the paper's column is\nits Table 4 "
+            "(its \"ours\" for soft, its CNN for cnn-aug):\n")
+        L += ROW_HEADER
+        models = list(dict.fromkeys([m for _, m, _ in planned] + [r["config"]["model"] for r in results]))
+        for g in GROUPS:
+            for m in models:
+                runs = sel(g, m)
+                if not runs:
+                    continue
+                add(_row(g, m, runs, f"{PAPER_TABLE_4[g][PAPER_ROW[m]]:.3f}" if m in PAPER_ROW else "—"))
+        add("")
+    missing = [f"{g} {m} ({len(sel(g, m))} of {n})" for g, m, n in planned if len(sel(g, m)) < n]
+    if missing:
+        add(f"Not finished yet: {', '.join(missing)}. These commands resume what is missing:\n")
+        add("```bash\n" + "\n".join(plan_commands("ddmnist-150", "tiers 1 and 2")) + "\n```\n")
+    if results:
+        ran = [f"{g} {m} ({seeds_text([r['config']['seed'] for r in sel(g, m)])})" for g, m in STRICT_PLAN
+               if sel(g, m)]
+        waiting = [(g, m) for g, m in STRICT_PLAN if not sel(g, m)]
+        commands = [command for g in dict.fromkeys(g for g, _ in waiting)
+                    for command in plan_commands("ddmnist-150", "tier 3 strict", groups=[g],
+                                                 models=[m for h, m in waiting if h == g])]
+        which = "which this command runs" if len(commands) == 1 else "which these commands run"
+        add(f"Tier 3's strict models, up to {STRICT_EPOCHS} epochs with the same early stopping, at least one seed "
+            f"per group: finished {', '.join(ran) or 'none'}"
+            + (f"; not yet {', '.join(f'{g} {m}' for g, m in waiting)}, {which}:\n" if waiting else ".\n"))
+        if commands:
+            add("```bash\n" + "\n".join(commands) + "\n```\n")
+        L += paper_c4_data_section(results)
+        if not missing and not waiting and all(on_paper_data(results, group="C4", model=m) for m in PAPER_C4_MODELS):
+            L += reproduce_paper_protocol(results)
+    if any(line.startswith("```bash") for line in L):
+        add("On a CPU, the environment settings of the main README's [Speed](../../README.md#speed) section\n"
+            "make the runs these commands continue faster (measure `ATEN_CPU_CAPABILITY` on your CPU before you "
+            "set it).\n")
+
+    add("**Does soft beat cnn-aug under the paper's own protocol?**\n")
+    L += _comparison(sel, "soft", "cnn-aug") or ["Not yet: no group has finished runs of both."]
+    add("")
+    L += _l2_control(sel, pilots)
+    L += _comparison(sel, "cnn-aug-l2", "cnn-aug") or ["No run of cnn-aug-l2 at the full budget has finished yet."]
+    add("")
+    add("**Does soft-rel, whose latent term shrinking cannot lower, keep it?**\n")
+    L += (_comparison(sel, "soft-rel", "cnn-aug") + _comparison(sel, "soft-rel", "soft")
+          or ["Not yet: no run of soft-rel has finished."])
+    add("")
+    add("**Does it matter that the latent sits before BatchNorm?** (soft against soft-postbn, whose latent is\n"
+        "taken after the BatchNorm1d and ELU, at the same budget)\n")
+    L += _comparison(sel, "soft", "soft-postbn") or ["Not yet: no run of soft-postbn has finished."]
+    add("")
+    L += _strict_and_monitored(sel)
     return "\n".join(L)
 
 
@@ -713,7 +664,7 @@ def monitor_plot(results: Sequence[Dict[str, Any]], path: Path) -> None:
             ("relative_latent_error_prebn", "relative latent error (pre-BN)"))
     fig, axes = plt.subplots(1, len(keys), figsize=(13, 3.8))
     for m in MONITORED:
-        runs = _select(results, "D4", m)
+        runs = on_corrected_data(results, group="D4", model=m)
         if not runs:
             continue
         epochs = [h["epoch"] for h in runs[0]["history"]]
@@ -736,7 +687,7 @@ def adrenal_findings(results: Sequence[Dict[str, Any]]) -> List[str]:
     r"""What the Adrenal3D runs say, in words: soft against cnn-aug and cnn, and each strict model
     against soft at the strict models' budget (soft's best validation epoch among as many)."""
     def sel(m: str) -> List[Dict[str, Any]]:
-        return _select(results, "O", m)
+        return on_corrected_data(results, group="O", model=m)
 
     L = ["**Does soft beat cnn-aug on Adrenal3D?**\n"]
     L += [f"- {_pair(sel('soft'), sel(other), 'soft', other, 'rotated')}" for other in ("cnn-aug", "cnn")
@@ -760,98 +711,42 @@ def adrenal_findings(results: Sequence[Dict[str, Any]]) -> List[str]:
 
 
 def medmnist3d_readme() -> str:
-    r"""results/medmnist3d/README.md."""
-    adrenal = _results(MEDMNIST3D)
-    fixtures = {flag: _results(MEDMNIST3D / "fixtures" / flag) for flag in PAPER_FLAGS}
-    heads = " | ".join(PAPER_FLAGS)
-    L = [
-        "# MedMNIST3D under the 24 rotations of the cube\n",
-        "Written by `scripts/results_readme.py` from the `runs/*/result.json` files of this folder and of\n"
-        "`fixtures/*/`; the tables are those of `escnn-soft compare` (`summary.md`). The task, its models and\n"
-        "its protocol are documented in `escnn_soft/experiments/tasks/medmnist3d.py`.\n",
-        "## The paper's Table 5 (not measured here)\n",
-        "Test accuracy on the upright test volumes (Ali, Liò & Vicary 2025, Table 5).\n",
-        f"| model | {heads} |", "|---|" + "---:|" * len(PAPER_FLAGS),
-    ]
-    L += [f"| {m} | " + " | ".join(f"{v[f]:.3f}" for f in PAPER_FLAGS) + " |" for m, v in PAPER_TABLE_5.items()]
+    r"""results/medmnist3d/README.md: the template ``readme_templates/medmnist3d.md``, with the
+    AdrenalMNIST3D runs (``medmnist3d_finished.md`` or ``medmnist3d_waiting.md``) and the fixture
+    runs (``medmnist3d_fixtures.md``) where there are some."""
+    adrenal = finished(MEDMNIST3D)
+    fixtures = {flag: finished(MEDMNIST3D / "fixtures" / flag) for flag in PAPER_FLAGS}
+    paper_table = [f"| model | {' | '.join(PAPER_FLAGS)} |", "|---|" + "---:|" * len(PAPER_FLAGS)]
+    paper_table += [f"| {m} | " + " | ".join(f"{v[f]:.3f}" for f in PAPER_FLAGS) + " |"
+                    for m, v in PAPER_TABLE_5.items()]
     counts = {r["config"]["task"]: r["parameters"] for runs in fixtures.values() for r in runs
               if r["config"]["model"] == "cnn"}
     counted = (f": {counts['nodulemnist3d']:,} for 2 classes and {counts['organmnist3d']:,} for Organ3D's 11 "
                f"(the fixture runs below)" if {"nodulemnist3d", "organmnist3d"} <= set(counts) else "")
-    L += ["", "The three datasets cannot be fetched on the machine these results come from, so Table 5 is not\n"
-          "reproduced here. The paper prints 0.19 M parameters for its CNN and soft model; ours, the\n"
-          f"layers of its `CNN3DResnet`, has fewer{counted}.\n"]
-    L += ["## AdrenalMNIST3D (shipped with the package)\n"]
     planned = (", ".join(f"{m} {n} seed(s)" for m, n in ADRENAL_GRID.items()) + " up to 150 epochs; "
                + ", ".join(f"{m} {n} seed(s)" for m, n in ADRENAL_STRICT.items())
                + f" at {ADRENAL_STRICT_EPOCHS} epochs")
-    strict = ",".join(ADRENAL_STRICT)
-    run = ("escnn-soft compare --task adrenalmnist3d --models soft,cnn-aug,cnn --seeds 0 --epochs 150 --patience 20 "
-           "\\\n    --budget-report 50 --out results/medmnist3d --jobs 2\n"
-           "escnn-soft compare --task adrenalmnist3d --models soft,cnn-aug --seeds 1-2 --epochs 150 --patience 20 "
-           "\\\n    --budget-report 50 --out results/medmnist3d --jobs 2\n"
-           f"escnn-soft compare --task adrenalmnist3d --models {strict} --seeds 0 --epochs {ADRENAL_STRICT_EPOCHS} "
-           "\\\n    --equivariance-batch 32 --out results/medmnist3d --jobs 2")
+    runs_text = fill("medmnist3d_waiting", planned=planned)
     if adrenal:
         budgets: Dict[Any, List[Dict[str, Any]]] = {}
         for r in adrenal:  # one table per budget: the CNNs' 150 epochs with early stopping, the strict models' 5
             budgets.setdefault((r["config"]["epochs"], r["config"].get("patience")), []).append(r)
-        L += [f"Finished runs: {len(adrenal)} of the planned "
-              f"{sum(ADRENAL_GRID.values()) + sum(ADRENAL_STRICT.values())} ({planned}). "
-              f"Trained on {', '.join(devices(adrenal))}.\n",
-              *(_table(runs, BUDGET if patience else None)
-                for (_, patience), runs in sorted(budgets.items(), key=lambda kv: -kv[0][0])),
-              *adrenal_findings(adrenal)]
-    else:
-        L += [f"No run of the planned grid ({planned}; early stopping with patience 20 for the CNNs,\n"
-              "batch 32) has finished yet: on one CPU thread an epoch takes minutes (the step times are in\n"
-              "`benchmarks/results/medmnist3d_step_cpu.md`), and the runs resume from their last epoch when the\n"
-              "command is rerun.\n"]
-    L += ["The runs, resumable (rerun the same commands to continue them):\n", "```bash\n" + run + "\n```\n",
-          "The strict models' invariance is measured on 32 test volumes (`--equivariance-batch 32`): it is\n"
-          "exact up to rounding, and under all 24 rotations 256 volumes would take about an hour of their\n"
-          "forward passes on one CPU thread.\n",
-          "Test figures: `test` is the test volumes in one fixed rotation each (drawn from the data seed),\n"
-          "`upright` the test volumes as they are, the paper's test set. AUC is computed as MedMNIST's\n"
-          "evaluator does.\n"]
-    L += ["## Nodule3D, Synapse3D, Organ3D\n",
-          "For a user who has the official files (`pip install escnn_soft[medmnist]`, or the npz files from\n"
-          "`medmnist.INFO[flag]['url']`) in a folder `DIR`, the paper's protocol (Table 10's rates and\n"
-          "λ, batch 32, up to 150 epochs with patience 20, 5 seeds) is one command per dataset:\n",
-          "```bash\nfor flag in " + " ".join(PAPER_FLAGS) + "; do\n"
-          "  escnn-soft compare --task $flag --data-dir DIR --models cnn,cnn-aug,soft --seeds 0-4 --epochs 150 \\\n"
-          "      --patience 20 --budget-report 50 --out results/medmnist3d-$flag\ndone\n```\n"]
+        runs_text = "\n".join([
+            fill("medmnist3d_finished", count=len(adrenal), planned=planned, devices=", ".join(devices(adrenal)),
+                 total=sum(ADRENAL_GRID.values()) + sum(ADRENAL_STRICT.values())),
+            *(_table(runs, BUDGET if patience else None)
+              for (_, patience), runs in sorted(budgets.items(), key=lambda kv: -kv[0][0])),
+            *adrenal_findings(adrenal)])
+    fixture_text = ""
     if all(fixtures.values()):
         first = next(iter(fixtures.values()))[0]["config"]
-        L += ["The same command on fixture files (random volumes written by `scripts/medmnist3d_fixtures.py`,\n"
-              f"{first['train_size']} training volumes, {first['epochs']} epoch, batch {first['batch_size']}) "
-              "checks the pipeline end to end; its figures carry no\nsignal, only the parameter counts and "
-              "the columns mean anything:\n",
-              "```bash\npython scripts/medmnist3d_fixtures.py --out runs/medmnist3d-fixtures\n"
-              "for flag in " + " ".join(PAPER_FLAGS) + "; do\n"
-              "  escnn-soft compare --task $flag --data-dir runs/medmnist3d-fixtures --models cnn,cnn-aug,soft "
-              "--epochs 1 \\\n      --train-size 16 --batch-size 8 --equivariance-batch 2 --out "
-              "results/medmnist3d/fixtures/$flag\ndone\n```\n"]
-        L += [_table(runs) for runs in fixtures.values()]
-    L += ["## Where the protocol differs from the paper's code\n",
-          "- Upsampling from 28³ to 29³ is trilinear with aligned corners, which commutes with the cube's\n"
-          "  rotations; the paper's nearest-neighbour upsampling does not.\n"
-          "- The validation and test volumes are rotated once each, from the data seed; the paper's code\n"
-          "  draws a fresh rotation at every evaluation.\n"
-          "- `cnn` trains on the upright volumes; `cnn-aug` on volumes rotated afresh in every epoch.\n"
-          "- The rotations permute the voxels exactly (`field_action` on `octaOnR3`); the paper's code\n"
-          "  samples the rotated grid with trilinear interpolation, which on this grid is the same\n"
-          "  permutation up to rounding.\n"
-          "- On Adrenal3D, which the paper did not run, the rate 1e-4 and λ = 1 are our choice.\n",
-          "## Left and right organs\n",
-          "Organ3D's labels include kidney, femur and lung, each left and right. A rotation cannot turn a\n"
-          "left organ into a right one, but it hides the orientation that tells them apart: augmenting with\n"
-          "rotations should be expected to cost accuracy there, the likely reason for the "
-          f"{100 * (PAPER_TABLE_5['CNN']['organmnist3d'] - PAPER_TABLE_5['CNN + aug']['organmnist3d']):.0f} points that\n"
-          "augmentation loses in Table 5. Adrenal3D has two classes and no mirror pairs, so this cannot be\n"
-          "measured here; for Organ3D the reports add `mirror confusion`, the fraction of the test volumes\n"
-          "of those six classes classified as their mirror image.\n"]
-    return "\n".join(L)
+        fixture_text = fill("medmnist3d_fixtures", train_size=first["train_size"], epochs=first["epochs"],
+                            batch_size=first["batch_size"], flags=" ".join(PAPER_FLAGS),
+                            tables="\n".join(_table(runs) for runs in fixtures.values())) + "\n"
+    organ = PAPER_TABLE_5["CNN"]["organmnist3d"] - PAPER_TABLE_5["CNN + aug"]["organmnist3d"]
+    return fill("medmnist3d", paper_table="\n".join(paper_table), counted=counted, adrenal=runs_text,
+                commands="\n".join(plan_commands("medmnist3d", "grid") + plan_commands("medmnist3d", "strict")),
+                flags=" ".join(PAPER_FLAGS), fixtures=fixture_text, organ=f"{100 * organ:.0f}")
 
 
 def _rmse_row(model: str, runs: Sequence[Dict[str, Any]]) -> str:
@@ -892,88 +787,33 @@ def smoke_plot(results: Sequence[Dict[str, Any]], path: Path) -> None:
 
 
 def smoke_readme() -> str:
-    r"""results/smoke/README.md."""
-    results = [r for r in _results(SMOKE) if r["config"]["task"] == "smoke-reduced"]
-    L = [
-        "# SMOKE: C4 on smoke-plume velocity fields\n",
-        "Written by `scripts/results_readme.py` from the `runs/*/result.json` files of this folder. The task,\n"
-        "its models and its protocol are documented in `escnn_soft/experiments/tasks/smoke.py`, the data in\n"
-        "`escnn_soft/experiments/datasets/smoke.py`.\n",
-        "## The paper's Table 6 (not measured here)\n",
-        "Rollout RMSE over 20 frames (Ali, Liò & Vicary 2025, Table 6), at the full scale: 25 training and 10\n"
-        "Domain simulations on 64², h = 92, up to 1000 epochs.\n",
-        "| model | Future RMSE | Domain RMSE | parameters | our model |", "|---|---:|---:|---:|---|",
-    ]
-    L += [f"| {name} | {v['future']:.2f} | {v['domain']:.2f} | {v['parameters']} | {v['model'] or '—'} |"
-          for name, v in PAPER_TABLE_6.items()]
-    L += ["", "**Our data are regenerated, not the published files.** PhiFlow 3.4 in float64 replaces the\n"
-          "original PhiFlow 2.0.1; the flow is chaotic, so the simulations agree with the published ones only\n"
-          "statistically (every version agrees for about 50 steps and has decorrelated by about step 100), and\n"
-          "no RMSE here can be compared with the paper's digit for digit.\n"]
-    run = ("python scripts/smoke_data.py --preset smoke-reduced --jobs 2\n"
-           "escnn-soft compare --task smoke-reduced --models cnn,cnn-aug,soft,soft-regular,e2cnn-narrow --seeds 0-2 "
-           "\\\n    --out results/smoke --jobs 2 --threads 1\n"
-           "escnn-soft compare --task smoke-reduced --models e2cnn,rpp --seeds 0 --out results/smoke --jobs 2 --threads 1")
-    L += ["## The reduced preset (measured here)\n",
-          "`smoke-reduced`: 8 training simulations (two per inflow side) and 4 Domain simulations (one per\n"
-          "side), every 4th window, the grid mean-pooled 2x2 to 32², h = 32, 30 epochs, batch 16; otherwise the\n"
-          "protocol of the reference code (Adam, lr 1e-3, weight decay 4e-4, lr × 0.95 per epoch).\n"]
+    r"""results/smoke/README.md: the templates ``readme_templates/smoke.md`` and, once runs have
+    finished, ``readme_templates/smoke_measured.md``."""
+    results = select(finished(SMOKE), task="smoke-reduced", by_seed=False)
+    paper_rows = [f"| {name} | {v['future']:.2f} | {v['domain']:.2f} | {v['parameters']} | {v['model'] or '—'} |"
+                  for name, v in PAPER_TABLE_6.items()]
+    commands = ["python scripts/smoke_data.py --preset smoke-reduced --jobs 2", *plan_commands("smoke", "grid"),
+                *plan_commands("smoke", "steerable")]
+    measured = "No run has finished yet.\n"
     if results:
-        first = results[0]
-        budgets = {}
+        budgets: Dict[int, set] = {}
         for r in results:
             budgets.setdefault(r["config"]["epochs"], set()).add(r["config"]["model"])
-        budget = "; ".join(f"{', '.join(m for m in SMOKE_MODELS if m in models)}: {epochs} epochs"
-                           for epochs, models in sorted(budgets.items(), reverse=True))
-        L += [f"Finished runs: {len(results)}; {first['config']['train_size']} training windows, "
-              f"batch {first['config']['batch_size']}; budgets ({budget}: the full-width steerable models cost\n"
-              "about 8× soft's step, so they had the budget that fits); trained on "
-              f"{', '.join(devices(results))}, one thread per run, two to four runs (and at times the test suite) sharing\n"
-              "two cores, so the s/epoch are inflated; `benchmarks/results/smoke_step_cpu.md` has the step-time\n"
-              "ratios measured in one run. Mean ± std over the seeds\n"
-              "run, at the epoch with the lowest validation RMSE (6 frames); the equivariance errors are relative,\n"
-              "mean over the three rotations, of the best model (latent: the encoder's output under the\n"
-              "model's latent action; output: the 20-frame rollout).\n",
-              "| model | seeds | Future RMSE (20) | Domain RMSE (20) | Future RMSE (6) | Domain RMSE (6) | "
-              "parameters | epochs | s/epoch | latent equiv. error | output equiv. error |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        for model in SMOKE_MODELS:
-            runs = sorted((r for r in results if r["config"]["model"] == model), key=lambda r: r["config"]["seed"])
-            if runs:
-                L.append(_rmse_row(model, runs))
-        L += ["", "![RMSE per rollout step](rmse_per_step.png)\n",
-              "The comparison's own table (`summary.md`; \"test\" is Future, \"domain test\" is Domain; the\n"
-              "score is minus the rollout MSE):\n", _table(results)]
-    else:
-        L += ["No run has finished yet.\n"]
-    L += ["The runs, resumable (rerun the same commands to continue them):\n", "```bash\n" + run + "\n```\n",
-          "## The full protocol\n",
-          "The paper's scale (35 simulations of 309 frames on 64², 360 MB; h = 92; up to 1000 epochs with the\n"
-          "reference's early stopping after epoch 100) is one command; it generates the 35 simulations first\n"
-          "(about 1.5 to 4 minutes each on one core) and is meant for a GPU:\n",
-          "```bash\npython scripts/smoke_data.py --preset smoke --jobs 8\n"
-          "escnn-soft compare --task smoke --models cnn,cnn-aug,soft,soft-regular,e2cnn,e2cnn-narrow,rpp --seeds 0-2 "
-          "\\\n    --out results/smoke-full --device cuda\n```\n",
-          "With the published files in a folder `DIR`, add `--data-dir DIR` and skip the generation.\n",
-          "## Where the protocol differs from the paper's code\n",
-          "- The data are regenerated with PhiFlow 3.4 (float64), not PhiFlow 2.0.1 (above).\n"
-          "- The rows are flipped on loading, so that escnn's action rotates the grid and the vectors the same\n"
-          "  way; the reference code turns them in opposite directions on this layout.\n"
-          "- The best-validation weights are copied and tested; the reference keeps a reference to the model\n"
-          "  as its best, so it tests the last epoch's.\n"
-          "- `cnn`, `e2cnn` and `rpp` train with the loss of the original code of Wang et al. (every frame\n"
-          "  weighted 1), where Table 6's rows for them come from; `cnn-aug` and `soft` with the paper's code's\n"
-          "  (the first frame weighted 0.5, plus 0.5 times the rotated first frame). RPP has no prior on its\n"
-          "  free filters, as in the paper's code.\n"
-          "- The reduced preset is ours; its scale is stated above.\n"]
-    return "\n".join(L)
+        runs = {m: select(results, model=m) for m in SMOKE_MODELS}
+        measured = fill(
+            "smoke_measured", count=len(results), train_size=one(results, "train_size"),
+            batch_size=one(results, "batch_size"), devices=", ".join(devices(results)),
+            budgets="; ".join(f"{', '.join(m for m in SMOKE_MODELS if m in models)}: {epochs} epochs"
+                              for epochs, models in sorted(budgets.items(), reverse=True)),
+            rows="\n".join(_rmse_row(m, rs) for m, rs in runs.items() if rs), table=_table(results))
+    return fill("smoke", paper_rows="\n".join(paper_rows), measured=measured, commands="\n".join(commands))
 
 
 def readmes() -> Dict[Path, str]:
     r"""The READMEs the committed runs give, by path."""
-    full, short = Runs(FULL), Runs(SHORT)
+    full, short = finished(FULL, required=True), finished(SHORT, required=True)
     fixtures = [MEDMNIST3D / "fixtures" / flag for flag in PAPER_FLAGS]
-    return {FULL / "README.md": full_readme(full, short, _results(PAPER_PROTOCOL), _results(L2_PILOTS))
+    return {FULL / "README.md": full_readme(full, short, finished(PAPER_PROTOCOL), finished(L2_PILOTS))
             + diverged_section(FULL, PAPER_PROTOCOL, L2_PILOTS),
             SHORT / "README.md": short_readme(short) + diverged_section(SHORT),
             MEDMNIST3D / "README.md": medmnist3d_readme() + diverged_section(MEDMNIST3D, *fixtures),
@@ -994,10 +834,10 @@ def main(argv: Sequence[str]) -> int:
         else:
             atomic_write_text(path, text)
             print(f"wrote {path.relative_to(ROOT)}")
-    smoke = [r for r in _results(SMOKE) if r["config"]["task"] == "smoke-reduced"]
+    smoke = [r for r in finished(SMOKE) if r["config"]["task"] == "smoke-reduced"]
     if smoke and not args.check:
         smoke_plot(smoke, SMOKE / "rmse_per_step.png")
-    paper = _results(PAPER_PROTOCOL)
+    paper = finished(PAPER_PROTOCOL)
     if paper and not args.check:
         monitor_plot(paper, FULL / "monitor_D4.png")
     if stale:

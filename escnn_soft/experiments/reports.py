@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..records import atomic_write, atomic_write_text, format_mean_std, mean_std
+from .results import best_epoch_index, best_scores, is_diverged
 
 if TYPE_CHECKING:
     from .task import Task
@@ -79,30 +80,6 @@ def run_devices(result: Dict[str, Any]) -> List[str]:
     return list(dict.fromkeys(devices)) if devices else [result["device"]]
 
 
-def best_epoch_index(history: Sequence[Mapping[str, Any]], within: Optional[int] = None) -> int:
-    r"""The index in ``history`` of the first epoch with the best validation score, among the
-    first ``within`` epochs (``None``: all).
-
-    Example:
-        >>> history = [{"val_score": v} for v in (0.5, 0.75, 0.75, 0.875)]
-        >>> best_epoch_index(history), best_epoch_index(history, within=3)
-        (3, 1)
-
-    Raises:
-        ValueError: for an empty history or ``within < 1``.
-    """
-    count = len(history) if within is None else min(within, len(history))
-    if count < 1:
-        raise ValueError(f"no epoch to choose from: {len(history)} epoch(s) recorded, within={within}")
-    return max(range(count), key=lambda i: (history[i]["val_score"], -i))
-
-
-def is_diverged(result: Mapping[str, Any]) -> bool:
-    r"""Whether the run of ``result`` diverged: an epoch's training loss was not finite, so the
-    run stopped there without scores (``result["diverged_at_epoch"]``)."""
-    return result.get("diverged_at_epoch") is not None
-
-
 def diverged_label(result: Mapping[str, Any]) -> str:
     r"""How tables name a diverged run: ``"seed 1 (epoch 3)"``.
 
@@ -123,34 +100,6 @@ def _metric_names(results: Sequence[Dict[str, Any]]) -> List[str]:
     test sets of ``results``, in the order first met."""
     return list(dict.fromkeys(m for r in results for name, found in r.get("metrics", {}).items()
                               if name != "val" for m in found))
-
-
-def _metric_keys(metrics: Mapping[str, Mapping[str, float]], names: Sequence[str], metric_names: Sequence[str],
-                 suffix: str = "") -> Dict[str, Optional[float]]:
-    r"""The task metrics of the test sets as ``"test <metric>"`` and ``"<name> test <metric>"``: keys
-    with a space, which the score keys (``test_score...``) never have."""
-    return {f"{'' if n == 'test' else n + ' '}test {m}{suffix}": metrics.get(n, {}).get(m)
-            for n in ("test", *names) for m in metric_names}
-
-
-def _scores(result: Dict[str, Any], names: Sequence[str], budget: Optional[int],
-            metric_names: Sequence[str] = ()) -> Dict[str, Optional[float]]:
-    r"""A run's scores at its best-validation epoch (``test_score``, ``test_score_<name>``, and the
-    task metrics ``test <metric>``, ``<name> test <metric>``) and, with a ``budget``, at its best
-    within the first ``budget`` epochs (``..._within_<budget>``, ``... within <budget>``)."""
-    extra = result.get("test_scores", {})
-    scores = {"test_score": result.get("test_score"), **{f"test_score_{n}": extra.get(n) for n in names},
-              **_metric_keys(result.get("metrics", {}), names, metric_names)}
-    if budget is not None and is_diverged(result):
-        scores[f"test_score_within_{budget}"] = None
-        scores.update({f"test_score_{n}_within_{budget}": None for n in names})
-        scores.update(_metric_keys({}, names, metric_names, f" within {budget}"))
-    elif budget is not None:
-        epoch = result["history"][best_epoch_index(result["history"], within=budget)]
-        scores[f"test_score_within_{budget}"] = epoch["test_score"]
-        scores.update({f"test_score_{n}_within_{budget}": epoch.get("test_scores", {}).get(n) for n in names})
-        scores.update(_metric_keys(epoch.get("metrics", {}), names, metric_names, f" within {budget}"))
-    return scores
 
 
 def _latent(config: Mapping[str, Any]) -> Optional[str]:
@@ -174,12 +123,7 @@ def _run_row(result: Dict[str, Any], names: Sequence[str], budget: Optional[int]
     row["latent"] = _latent(config)
     row.update({k: result.get(k) for k in _RUN_COLUMNS if k not in row})
     row["device"] = ", ".join(run_devices(result))
-    return {**row, **_scores(result, names, budget, metric_names)}
-
-
-def _mean_std(values: Sequence[Optional[float]]) -> Tuple[Optional[float], Optional[float]]:
-    r"""Mean and sample standard deviation, or ``(None, None)`` unless every value is there (and there is one)."""
-    return mean_std(values) if values and None not in values else (None, None)
+    return {**row, **best_scores(result, names, budget, metric_names)}
 
 
 def summarize(results: Sequence[Dict[str, Any]], budget: Optional[int] = None) -> List[Dict[str, Any]]:
@@ -204,9 +148,9 @@ def summarize(results: Sequence[Dict[str, Any]], budget: Optional[int] = None) -
                                "batch_size": c["batch_size"], "lr": c["hyperparameters"]["lr"],
                                "lam": c["hyperparameters"].get("lam"), "latent": _latent(c),
                                "parameters": every[0]["parameters"]}
-        scores = [_scores(r, names, budget, metric_names) for r in runs]
-        for key in _scores(every[0], names, budget, metric_names):
-            row[f"{key}_mean"], row[f"{key}_std"] = _mean_std([s[key] for s in scores])
+        scores = [best_scores(r, names, budget, metric_names) for r in runs]
+        for key in best_scores(every[0], names, budget, metric_names):
+            row[f"{key}_mean"], row[f"{key}_std"] = mean_std([s[key] for s in scores], complete=True)
         row["epochs_trained_mean"], row["epochs_trained_std"] = mean_std([len(r["history"]) for r in runs])
         for key in ("final_test_score", "seconds_per_epoch", "train_seconds",
                     "latent_equivariance_error", "output_equivariance_error"):
@@ -239,7 +183,7 @@ def _budget(rows: Sequence[Dict[str, Any]]) -> Optional[int]:
 
 def _row_metric_keys(row: Mapping[str, Any]) -> List[str]:
     r"""The task-metric keys of a summary row (``"test AUC"``, ``"upright test AUC"``: those with a
-    space, see :func:`_metric_keys`), without the budget's."""
+    space, see :func:`~escnn_soft.experiments.results.best_scores`), without the budget's."""
     return [k[:-len("_mean")] for k in row if k.endswith("_mean") and " " in k and " within " not in k]
 
 

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from ..records import atomic_write, format_mean_std, mean_std
+from ..records import atomic_write, mean_std_text
 from .decompose import Decomposition, summary_of
 
 __all__ = ["decomposition_record", "multiplicity_table", "plot_eigenvalues", "record_summary"]
@@ -87,10 +87,6 @@ def _record(run: Run) -> Mapping[str, Any]:
     raise TypeError(f"each run must be a Decomposition or a decomposition_record dict, got {type(run).__name__}")
 
 
-def _mean_std(values: np.ndarray, spec: str) -> str:
-    return format_mean_std(*mean_std(values.tolist()), spec)
-
-
 def _row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
@@ -150,8 +146,8 @@ def multiplicity_table(runs: Sequence[Run], *, labels: Optional[Sequence[str]] =
     for label, r, row in zip(labels, records, table):
         lines.append(_row([label] + [f"{v:.{digits}f}" for v in row] + [f"{r['residual']:.2g}", r["summary"]]))
     residuals = np.array([r["residual"] for r in records])
-    lines.append(_row(["mean ± std"] + [_mean_std(table[:, k], f".{digits}f") for k in range(len(names))]
-                      + [_mean_std(residuals, ".2g"), ""]))
+    lines.append(_row(["mean ± std"] + [mean_std_text(table[:, k].tolist(), f".{digits}f") for k in range(len(names))]
+                      + [mean_std_text(residuals.tolist(), ".2g"), ""]))
     if reference is not None and len(reference) == len(names):
         lines.append(_row([reference_label] + [f"{v:g}" for v in reference] + ["", ""]))
 
@@ -168,7 +164,8 @@ def multiplicity_table(runs: Sequence[Run], *, labels: Optional[Sequence[str]] =
         lines += ["", f"Complex counts ({what}):", "", _row(["run"] + heads), _row(["---"] * (len(heads) + 1))]
         for label, row in zip(labels, counts):
             lines.append(_row([label] + [f"{int(v)}" for v in row]))
-        lines.append(_row(["mean ± std"] + [_mean_std(counts[:, k], f".{digits}f") for k in range(len(heads))]))
+        lines.append(_row(["mean ± std"] + [mean_std_text(counts[:, k].tolist(), f".{digits}f")
+                                            for k in range(len(heads))]))
         if reference is not None and len(reference) == n_complex and n_complex != len(names):
             lines.append(_row([reference_label] + [f"{v:g}" for v in reference]))
     return "\n".join(lines) + "\n"

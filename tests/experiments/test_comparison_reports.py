@@ -169,7 +169,7 @@ def test_the_paper_protocol_section_lists_the_strict_runs_of_tier_3_and_the_comm
     text = module.paper_protocol_section([gxg], [])
     assert ("finished D4 scnn-gxg (0); not yet C4 restriction, D1 restriction, D4 restriction, C4 scnn-gxg, "
             "D1 scnn-gxg, which these commands run:") in text
-    assert "--group C4 --models restriction,scnn-gxg --seeds 0 --epochs 50 --patience 20" in text
+    assert "--group C4 --models restriction,scnn-gxg --seeds 0 --epochs 50 " in text and "--patience 20" in text
     assert "--group D4 --models restriction --seeds 0 --epochs 50" in text and "--group D4 --models scnn-gxg" not in text
     every = [gxg] + [{**_paper_protocol_run(m, 0, 0.9, 0.9), "config": {**gxg["config"], "group": g, "model": m}}
                      for g, m in module.STRICT_PLAN if (g, m) != ("D4", "scnn-gxg")]
@@ -182,7 +182,7 @@ def test_the_paper_protocol_section_lists_the_strict_runs_of_tier_3_and_the_comm
     speed = "[Speed](../../README.md#speed)"
     assert text.count(speed) == 1 and done.count(speed) == 1  # tier 1 and 2 or the paper's C4 data still missing
     complete = every + [{**run, "config": {**run["config"], "group": g, "model": m, "seed": seed}}
-                        for _, plan in module.PAPER_PROTOCOL_PLAN for g, m, n in plan for seed in range(n)
+                        for g, m, n in module.PAPER_PROTOCOL_PLAN for seed in range(n)
                         for run in [_paper_protocol_run(m, seed, 0.9, 0.9)]] \
         + [_c4_run(m, 0.9, "paper") for m in ("cnn-aug", "soft")]
     finished = module.paper_protocol_section(complete, [_pilot(c, 4.0) for c in module.L2_PILOT_COEFFICIENTS])
@@ -191,7 +191,7 @@ def test_the_paper_protocol_section_lists_the_strict_runs_of_tier_3_and_the_comm
     for command in ("--group C4,D1,D4 --models cnn-aug,soft,soft-rel --seeds 0-2 --epochs 150",
                     "--group D4 --models cnn-aug-l2,soft-postbn --seeds 0-2 --epochs 150",
                     "--group C4,D1,D4 --models restriction,scnn-gxg --seeds 0 --epochs 50",
-                    "--group C4 --models cnn-aug,soft --seeds 0 --c4-data paper --epochs 150"):
+                    "--group C4 --models cnn-aug,soft --seeds 0 --epochs 150", "--c4-data paper --patience"):
         assert finished.count(command) == 1
     assert "tier 3 also ran" not in finished
     more_seeds = complete + [{**gxg, "config": {**gxg["config"], "seed": 1}}]
@@ -213,10 +213,10 @@ def test_runs_on_the_papers_c4_data_are_kept_apart_and_compared_with_the_correct
     assert "| C4 | soft | 0 | 55 | 60 | 0.910 | 0.900 | 0.810 | 0.800 | 0.915 |" in text  # tier 3's table
     assert "- soft: paper's data 0.910 against corrected data 0.850 on the augmented test set, +6.0 points;" in text
     assert "Not finished yet: cnn-aug; this command runs it:" in text
-    assert "--group C4 --models cnn-aug --seeds 0 --c4-data paper" in text
+    assert "--group C4 --models cnn-aug --seeds 0 --epochs 150 " in text and "--c4-data paper" in text
     both = module.paper_protocol_section(corrected + paper + [_c4_run("cnn-aug", 0.90, "paper")], [])
     assert "- paper's data: soft 0.910 against cnn-aug 0.900 on the augmented test set, +1.0 points;" in both
-    assert "--c4-data paper \\" not in both
+    assert "--c4-data paper --patience" not in both
     assert "Not run yet; this command runs them:" in module.paper_protocol_section(corrected, [])
 
 
@@ -261,11 +261,13 @@ def test_the_l2_pilots_pick_the_norm_closest_to_softs_and_list_the_missing_ones(
     some = module.paper_protocol_section(runs, [_pilot(1e-3, 3.0), _pilot(1e-4, 4.8)])
     assert "| 1e-4 | 4.80 | 0.100 |\n| 1e-3 | 3.00 | 0.100 |" in some
     assert "Of the pilots run so far, the norm closest to soft's 4.00 is 4.80, at 1e-4." in some
-    assert "Not run yet: the pilot(s) at 1e-2:" in some and "for l2 in 1e-2; do" in some
+    assert "Not run yet: the pilot(s) at 1e-2:" in some and "--l2 0.01" in some and "--l2 0.001" not in some
     every = module.paper_protocol_section(runs, [_pilot(1e-3, 3.0), _pilot(1e-4, 4.8), _pilot(1e-2, 3.9)])
     assert "The norm closest to soft's 4.00 is 3.90, at 1e-2: cnn-aug-l2 takes it." in every
     assert "Not run yet: the pilot" not in every and "pilots that pick" not in every
-    assert "for l2 in 1e-4 1e-3 1e-2; do" in module.paper_protocol_section(runs, [])
+    none = module.paper_protocol_section(runs, [])
+    assert all(f"--models cnn-aug-l2 --seeds 0 --epochs 30 " in none and f"--l2 {l2}" in none
+               for l2 in ("0.0001", "0.001", "0.01"))
 
 
 def _diverged(model, seed, epoch):
@@ -306,8 +308,7 @@ def _write_runs(folder, results):
 def test_the_results_readmes_list_diverged_runs_apart_from_every_figure(tmp_path):
     module = _readme_script()
     _write_runs(tmp_path, [_result("a", 0, 0.5), _diverged("a", 1, 3)])
-    assert [r["config"]["seed"] for r in module.Runs(tmp_path).all] == [0] == [
-        r["config"]["seed"] for r in module._results(tmp_path)]
+    assert [r["config"]["seed"] for r in module.finished(tmp_path, required=True)] == [0]
     section = module.diverged_section(tmp_path)
     assert section.startswith("\n## Diverged runs\n") and "- `a-1` (G a seed 1): diverged at epoch 3 of 1" in section
     assert module.diverged_section(tmp_path / "none") == ""

@@ -1,0 +1,103 @@
+r"""Run plans: which runs a comparison is expected to hold, as data, and the commands that train them.
+
+A plan file is JSON: plan names, each mapped to a plan with
+
+* ``settings``: the options of ``escnn-soft compare`` its entries share, and
+* ``entries``: its parts, each with a ``part`` name (e.g. ``"tier 1"``) and the settings
+  that are its own (they override the shared ones).
+
+Settings are named as the flags of ``escnn-soft compare`` without their dashes, with ``_`` for
+``-`` (``train_size`` for ``--train-size``); ``groups``, ``models`` and ``seeds`` are lists
+(``--group``, ``--models``, ``--seeds``), ``true`` is a flag without a value.
+
+Example:
+    >>> plan = {"settings": {"task": "ddmnist", "epochs": 150, "out": "results/x"},
+    ...         "entries": [{"part": "tier 1", "groups": ["D4", "C4"], "models": ["cnn-aug", "soft"], "seeds": [0, 1]},
+    ...                     {"part": "strict", "groups": ["C4"], "models": ["scnn"], "seeds": [0], "epochs": 50}]}
+    >>> [(r["group"], r["model"], r["seeds"], r["epochs"]) for r in planned_runs(plan, "strict")]
+    [('C4', 'scnn', [0], 50)]
+    >>> " ".join(compare_arguments(plan, plan["entries"][1]))
+    '--task ddmnist --epochs 50 --out results/x --group C4 --models scnn --seeds 0'
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Union
+
+__all__ = ["load_plans", "entry_settings", "planned_runs", "part_setting", "compare_arguments"]
+
+Plan = Mapping[str, Any]
+
+_LISTS = {"groups": "--group", "models": "--models", "seeds": "--seeds"}
+r"""The list settings and their flags."""
+
+
+def load_plans(path: Union[str, Path]) -> Dict[str, Plan]:
+    r"""The plans of the plan file ``path``, by name.
+
+    Raises:
+        ValueError: for a file that is not JSON, or a plan without ``entries`` or an entry
+            without ``part``, naming the file and the plan.
+    """
+    path = Path(path)
+    try:
+        plans = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise ValueError(f"{path} is not a plan file (not JSON: {e})") from None
+    for name, plan in plans.items():
+        entries = plan.get("entries") if isinstance(plan, dict) else None
+        if not entries or not all(isinstance(e, dict) and "part" in e for e in entries):
+            raise ValueError(f"{path}: the plan {name!r} needs 'entries', a list of objects each with a 'part'")
+    return plans
+
+
+def entry_settings(plan: Plan, entry: Mapping[str, Any]) -> Dict[str, Any]:
+    r"""The settings of the plan entry ``entry``: the plan's, then the entry's own (without ``part``)."""
+    return {**plan.get("settings", {}), **{k: v for k, v in entry.items() if k != "part"}}
+
+
+def planned_runs(plan: Plan, part: Optional[str] = None) -> List[Dict[str, Any]]:
+    r"""One record per model and group the plan (or its entries named ``part``) expects, in the
+    order of its entries, models before groups: its ``part``, ``group`` (``None`` where the
+    entry names none: the task's default group), ``model``, and every other setting of its
+    entry (:func:`entry_settings`), ``seeds`` among them."""
+    found = []
+    for entry in plan["entries"]:
+        if part is not None and entry["part"] != part:
+            continue
+        settings = entry_settings(plan, entry)
+        others = {k: v for k, v in settings.items() if k not in ("groups", "models")}
+        for model in settings["models"]:
+            found += [{"part": entry["part"], "group": group, "model": model, **others}
+                      for group in settings.get("groups", [None])]
+    return found
+
+
+def part_setting(plan: Plan, part: str, name: str) -> Any:
+    r"""The value of the setting ``name`` that the entries of ``plan`` named ``part`` share.
+
+    Raises:
+        ValueError: when they do not share one value of it (or there is no such part), naming the values.
+    """
+    values = {json.dumps(entry_settings(plan, e).get(name), sort_keys=True) for e in plan["entries"]
+              if e["part"] == part}
+    if len(values) != 1:
+        raise ValueError(f"the entries {part!r} of the plan do not share one value of {name!r}: {sorted(values)}")
+    return json.loads(values.pop())
+
+
+def compare_arguments(plan: Plan, entry: Mapping[str, Any]) -> List[str]:
+    r"""The arguments of ``escnn-soft compare`` (after the command's name) that train the plan
+    entry ``entry``: one flag per setting (:func:`entry_settings`), in their order, the lists last."""
+    settings = entry_settings(plan, entry)
+    words: List[str] = []
+    for key, value in settings.items():
+        if key in _LISTS or value is False or value is None:
+            continue
+        words += [f"--{key.replace('_', '-')}"] + ([] if value is True else [str(value)])
+    for key, flag in _LISTS.items():
+        if key in settings:
+            words += [flag, ",".join(map(str, settings[key]))]
+    return words

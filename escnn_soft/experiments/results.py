@@ -1,0 +1,370 @@
+r"""Finished runs: load them, select them by their settings, score them.
+
+A run is one folder of a comparison's ``runs/``, named by its settings
+(:func:`run_name`), holding the run's ``result.json`` once it has finished or diverged.
+This module reads those results and nothing else; it loads neither torch nor the tasks.
+
+* **Load.** :func:`load_result` reads one run folder; :func:`find_runs` the folders of
+  given run settings, as training and ``escnn-soft compare --report-only`` both find them
+  (a folder is trusted only if its ``result.json`` records the settings its name stands
+  for, :class:`RunFolderError` otherwise); :func:`load_runs` every run under a comparison's
+  folder.
+* **Select.** :func:`select` keeps the runs with given settings (of the run's ``config`` or
+  of its hyperparameters), sorted by seed. Runs that diverged (:func:`is_diverged`: their
+  training loss was not finite, so they have no scores) are selected apart, with
+  ``diverged=True``, and never mixed with finished ones.
+* **Score.** A run is scored at its best-validation epoch (:func:`best_epoch_index`,
+  :func:`at_best`), over the whole history or within a budget of its first ``within``
+  epochs: what a shorter protocol would have selected, read from the same history.
+  :func:`score_at_best` gives one score, :func:`scores` those of several runs,
+  :func:`best_scores` every score of a run as the reports name them.
+
+A budget of compute enters the same way: it is the number of epochs whose cumulative
+cost fits it, passed as ``within``. Means and standard deviations over seeds are
+:func:`~escnn_soft.records.mean_std`.
+
+Example:
+    >>> run = {"config": {"group": "C4", "model": "soft", "seed": 1, "hyperparameters": {"lam": 0.1}},
+    ...        "history": [{"val_score": 0.5, "test_score": 0.4}, {"val_score": 0.7, "test_score": 0.6},
+    ...                    {"val_score": 0.6, "test_score": 0.7}]}
+    >>> [r["config"]["seed"] for r in select([run], model="soft", lam=0.1)], select([run], lam=1.0)
+    ([1], [])
+    >>> score_at_best(run), score_at_best(run, within=1)
+    (0.6, 0.4)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+if TYPE_CHECKING:
+    from .runner import RunConfig
+
+__all__ = ["RunFolderError", "settings_key", "settings_digest", "run_name", "settings_differences", "load_result",
+           "finished_run", "find_runs", "load_runs", "is_diverged", "setting", "select", "shared_setting",
+           "best_epoch_index", "at_best", "score_at_best", "scores", "best_scores"]
+
+PathLike = Union[str, Path]
+Result = Dict[str, Any]
+
+
+class RunFolderError(RuntimeError):
+    r"""A run folder that cannot be trusted or read: a ``result.json`` or ``checkpoint.pt`` that
+    cannot be read, or that belongs to other settings than the run's. The message names the
+    file and what to do (one line)."""
+
+
+def settings_key(settings: Mapping[str, Any]) -> str:
+    r"""Run settings (:meth:`~escnn_soft.experiments.runner.RunConfig.to_dict`, or as a ``result.json``
+    records them) as the text their key hashes: JSON with sorted keys.
+
+    Example:
+        >>> settings_key({"seed": 0, "model": "cnn"})
+        '{"model": "cnn", "seed": 0}'
+    """
+    return json.dumps(settings, sort_keys=True)
+
+
+def settings_digest(settings: Mapping[str, Any]) -> str:
+    r"""A short hash of :func:`settings_key`: its SHA-256, first 10 hexadecimal digits."""
+    return hashlib.sha256(settings_key(settings).encode()).hexdigest()[:10]
+
+
+def run_name(settings: Mapping[str, Any]) -> str:
+    r"""The folder name of the run with ``settings``: readable settings, then :func:`settings_digest`."""
+    return (f"{settings['task']}-{settings['group']}-{settings['model']}-seed{settings['seed']}-"
+            f"{settings_digest(settings)}")
+
+
+def settings_differences(ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> Tuple[str, str]:
+    r"""The settings in which two runs differ, as ``"key=value, ..."`` for each side
+    (hyperparameters as ``hyperparameters.name``; ``no key`` where one side lacks it).
+
+    Example:
+        >>> settings_differences({"epochs": 3, "hyperparameters": {"lr": 0.1}}, {"epochs": 2, "hyperparameters": {}})
+        ('epochs=3, hyperparameters.lr=0.1', 'epochs=2, no hyperparameters.lr')
+    """
+    def flat(settings: Mapping[str, Any]) -> Dict[str, Any]:
+        found = {k: v for k, v in settings.items() if k != "hyperparameters"}
+        found.update({f"hyperparameters.{k}": v for k, v in dict(settings.get("hyperparameters") or {}).items()})
+        return found
+
+    a, b = flat(ours), flat(theirs)
+    keys = [k for k in dict.fromkeys([*a, *b]) if json.dumps(a.get(k), sort_keys=True) != json.dumps(
+        b.get(k), sort_keys=True) or (k in a) != (k in b)]
+
+    def show(side: Mapping[str, Any]) -> str:
+        return ", ".join(f"{k}={json.dumps(side[k], sort_keys=True)}" if k in side else f"no {k}" for k in keys)
+
+    return show(a), show(b)
+
+
+def _foreign_result(path: Path, ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> RunFolderError:
+    folder, recorded = settings_differences(ours, theirs)
+    return RunFolderError(f"{path} records other settings than its run folder {path.parent}: the folder is for "
+                          f"{folder}, the file has {recorded}; delete or move the folder {path.parent} (its run is "
+                          f"then trained again)")
+
+
+def load_result(run_dir: PathLike) -> Optional[Result]:
+    r"""The ``result.json`` of a finished or diverged run, or ``None`` if there is none.
+
+    Raises:
+        RunFolderError: if it cannot be read, is empty, is not JSON or records no settings.
+    """
+    path = Path(run_dir) / "result.json"
+    if not path.is_file():
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+        result = json.loads(text)
+        problem = None if isinstance(result, dict) and isinstance(result.get("config"), dict) else "no run settings"
+    except (OSError, UnicodeDecodeError) as e:
+        problem = f"{type(e).__name__}: {e}"
+    except ValueError as e:
+        problem = "the file is empty" if not text.strip() else f"not JSON: {e}"
+    if problem is not None:
+        raise RunFolderError(f"{path} cannot be read as a run result ({problem}): delete or move the folder "
+                             f"{path.parent} (its run is then trained again)")
+    return result
+
+
+def finished_run(run_dir: PathLike, config: "RunConfig") -> Optional[Result]:
+    r"""The result of the run ``config`` in ``run_dir`` (finished or diverged), or ``None`` if it has none.
+
+    Raises:
+        RunFolderError: if its ``result.json`` cannot be read (:func:`load_result`) or records
+            other settings than ``config`` (copied in by hand, say), naming the settings that differ.
+    """
+    result = load_result(run_dir)
+    if result is not None and settings_key(result["config"]) != settings_key(config.to_dict()):
+        raise _foreign_result(Path(run_dir) / "result.json", config.to_dict(), result["config"])
+    return result
+
+
+def _check_folder(folder: Path, result: Optional[Result], config: "RunConfig") -> None:
+    r"""Raise a :class:`RunFolderError` unless ``result`` (read from ``folder``, a folder whose name
+    starts as ``config``'s) is missing or records the settings the folder's name stands for; it
+    names the settings that differ when the folder is that of ``config`` (up to the data)."""
+    if result is None or run_name(result["config"]) == folder.name:
+        return
+    for stands_for in (config, replace(config, data=result["config"].get("data", config.data))):
+        if stands_for.name() == folder.name:
+            raise _foreign_result(folder / "result.json", stands_for.to_dict(), result["config"])
+    raise RunFolderError(f"{folder / 'result.json'} records the settings of the run {run_name(result['config'])}, "
+                         f"not those of its folder {folder.name}; delete or move the folder {folder} (its run is "
+                         f"then trained again)")
+
+
+def find_runs(runs_dir: PathLike, configs: Sequence["RunConfig"], *, match_data: bool = True
+              ) -> List[List[Result]]:
+    r"""The finished or diverged runs of ``configs`` in ``runs_dir`` (one folder per run), as the
+    command line's training and its ``--report-only`` both find them.
+
+    A run folder is read if its name starts as that of a run of ``configs`` (its task, group,
+    model and seed) and is trusted only if its ``result.json`` records the settings its name
+    stands for. A run is found where those settings are ``config``'s; with ``match_data``
+    false, up to the data (``RunConfig.data``), so that runs are found without their data.
+
+    Returns:
+        for each config, the results found: at most one with ``match_data``; with it false,
+        one per data the run was trained on.
+
+    Raises:
+        RunFolderError: for a folder whose ``result.json`` cannot be read or records other
+            settings than its name's; when the name is that of a config, the message names the
+            settings that differ.
+    """
+    runs_dir = Path(runs_dir)
+    folders = sorted(p for p in runs_dir.iterdir() if p.is_dir()) if runs_dir.is_dir() else []
+    results: Dict[Path, Optional[Result]] = {}
+    found = []
+    for config in configs:
+        ours = config.to_dict()
+        if not match_data:
+            ours.pop("data")
+        prefix = f"{config.task}-{config.group}-{config.model}-seed{config.seed}-"  # as run_name begins
+        matches = []
+        for folder in (f for f in folders if f.name.startswith(prefix)):
+            if folder not in results:
+                results[folder] = load_result(folder)
+            result = results[folder]
+            _check_folder(folder, result, config)
+            theirs = None if result is None else dict(result["config"])
+            if theirs is not None and not match_data:
+                theirs.pop("data", None)
+            if theirs is not None and settings_key(theirs) == settings_key(ours):
+                matches.append(result)
+        found.append(matches)
+    return found
+
+
+def load_runs(folder: PathLike) -> List[Result]:
+    r"""Every run result of the comparison in ``folder`` (its ``runs/*/result.json``, diverged runs
+    included), in the order of their folders' names; none if it has no ``runs/``.
+
+    Raises:
+        RunFolderError: for a ``result.json`` that cannot be read (:func:`load_result`).
+    """
+    return [r for p in sorted(Path(folder).glob("runs/*/result.json")) if (r := load_result(p.parent)) is not None]
+
+
+def is_diverged(result: Mapping[str, Any]) -> bool:
+    r"""Whether the run of ``result`` diverged: an epoch's training loss was not finite, so the
+    run stopped there without scores (``result["diverged_at_epoch"]``).
+
+    Example:
+        >>> is_diverged({"diverged_at_epoch": 3}), is_diverged({"diverged_at_epoch": None}), is_diverged({})
+        (True, False, False)
+    """
+    return result.get("diverged_at_epoch") is not None
+
+
+_MISSING = object()
+
+
+def setting(result: Mapping[str, Any], name: str, default: Any = _MISSING) -> Any:
+    r"""The setting ``name`` of a run: an entry of its ``config``, else of its hyperparameters,
+    else ``default``.
+
+    Example:
+        >>> run = {"config": {"model": "soft", "hyperparameters": {"lam": 0.1}}}
+        >>> setting(run, "model"), setting(run, "lam"), setting(run, "l2", None)
+        ('soft', 0.1, None)
+
+    Raises:
+        KeyError: for a setting the run does not record and no ``default``, naming it.
+    """
+    config = result["config"]
+    if name in config:
+        return config[name]
+    hyperparameters = config.get("hyperparameters") or {}
+    if name in hyperparameters:
+        return hyperparameters[name]
+    if default is _MISSING:
+        raise KeyError(f"the run {result.get('name', '')!r} records no setting {name!r}: give select() a default "
+                       f"for it (defaults={{{name!r}: ...}})")
+    return default
+
+
+def select(results: Sequence[Result], *, diverged: bool = False, defaults: Optional[Mapping[str, Any]] = None,
+           where: Optional[Callable[[Result], bool]] = None, by_seed: bool = True, **settings: Any) -> List[Result]:
+    r"""The runs of ``results`` with the given ``settings`` (:func:`setting`; a setting a run does not
+    record takes its value in ``defaults``, and matches nothing without one), for which ``where``
+    holds, sorted by seed (in their order in ``results`` unless ``by_seed``).
+
+    Args:
+        results: run results (:func:`load_runs`).
+        diverged: select the runs that diverged (:func:`is_diverged`) instead of the finished
+            ones: the two are never selected together, so that no mean includes a run without scores.
+        defaults: the values of settings that older runs do not record.
+        where: a further condition on a run.
+        by_seed: sort the runs by seed (stably); otherwise keep their order.
+        **settings: the settings to match, e.g. ``group="C4", model="soft", lam=0.1``.
+
+    Example:
+        >>> runs = [{"config": {"model": "cnn", "seed": s, "hyperparameters": {}}} for s in (2, 0)]
+        >>> runs.append({"config": {"model": "cnn", "seed": 1, "hyperparameters": {}}, "diverged_at_epoch": 4})
+        >>> [r["config"]["seed"] for r in select(runs, model="cnn")], len(select(runs, diverged=True))
+        ([0, 2], 1)
+    """
+    defaults = dict(defaults or {})
+    chosen = [r for r in results if is_diverged(r) == diverged
+              and all(setting(r, k, defaults.get(k)) == v for k, v in settings.items())
+              and (where is None or where(r))]
+    return sorted(chosen, key=lambda r: r["config"]["seed"]) if by_seed else chosen
+
+
+def shared_setting(results: Sequence[Result], name: str) -> Any:
+    r"""The value of the setting ``name`` (:func:`setting`) that the runs of ``results`` share.
+
+    Example:
+        >>> runs = [{"config": {"epochs": 50, "seed": s, "hyperparameters": {}}} for s in (0, 1)]
+        >>> shared_setting(runs, "epochs")
+        50
+
+    Raises:
+        ValueError: when the runs differ in it, or there are none, naming the values found.
+    """
+    values = {json.dumps(setting(r, name), sort_keys=True) for r in results}
+    if len(values) != 1:
+        raise ValueError(f"the {len(results)} run(s) do not share one value of {name!r}: {sorted(values)}")
+    return json.loads(values.pop())
+
+
+def best_epoch_index(history: Sequence[Mapping[str, Any]], within: Optional[int] = None) -> int:
+    r"""The index in ``history`` of the first epoch with the best validation score, among the
+    first ``within`` epochs (``None``: all).
+
+    Example:
+        >>> history = [{"val_score": v} for v in (0.5, 0.75, 0.75, 0.875)]
+        >>> best_epoch_index(history), best_epoch_index(history, within=3)
+        (3, 1)
+
+    Raises:
+        ValueError: for an empty history or ``within < 1``.
+    """
+    count = len(history) if within is None else min(within, len(history))
+    if count < 1:
+        raise ValueError(f"no epoch to choose from: {len(history)} epoch(s) recorded, within={within}")
+    return max(range(count), key=lambda i: (history[i]["val_score"], -i))
+
+
+def at_best(result: Mapping[str, Any], within: Optional[int] = None) -> Mapping[str, Any]:
+    r"""The history record of ``result``'s best-validation epoch among its first ``within`` epochs
+    (:func:`best_epoch_index`)."""
+    return result["history"][best_epoch_index(result["history"], within)]
+
+
+def score_at_best(result: Mapping[str, Any], within: Optional[int] = None, test_set: Optional[str] = None) -> float:
+    r"""A run's test score at its best-validation epoch among its first ``within`` epochs: on the
+    test set, or on the extra test set ``test_set`` (e.g. ``"upright"``)."""
+    epoch = at_best(result, within)
+    return epoch["test_score"] if test_set is None else epoch["test_scores"][test_set]
+
+
+def scores(results: Sequence[Mapping[str, Any]], within: Optional[int] = None,
+           test_set: Optional[str] = None) -> List[float]:
+    r"""The :func:`score_at_best` of each run of ``results``."""
+    return [score_at_best(r, within, test_set) for r in results]
+
+
+def _metric_keys(metrics: Mapping[str, Mapping[str, float]], names: Sequence[str], metric_names: Sequence[str],
+                 suffix: str = "") -> Dict[str, Optional[float]]:
+    r"""The task metrics of the test sets as ``"test <metric>"`` and ``"<name> test <metric>"``: keys
+    with a space, which the score keys (``test_score...``) never have."""
+    return {f"{'' if n == 'test' else n + ' '}test {m}{suffix}": metrics.get(n, {}).get(m)
+            for n in ("test", *names) for m in metric_names}
+
+
+def best_scores(result: Mapping[str, Any], names: Sequence[str] = (), within: Optional[int] = None,
+                metric_names: Sequence[str] = ()) -> Dict[str, Optional[float]]:
+    r"""A run's scores at its best-validation epoch, keyed as the reports name them: ``test_score``,
+    ``test_score_<name>`` for the extra test sets ``names``, and the task metrics ``test <metric>``,
+    ``<name> test <metric>`` of ``metric_names``; with ``within``, also at its best among its first
+    ``within`` epochs (``..._within_<within>``, ``... within <within>``). A run that diverged has
+    ``None`` for each.
+
+    Example:
+        >>> run = {"test_score": 0.6, "history": [{"val_score": 0.5, "test_score": 0.4},
+        ...                                       {"val_score": 0.7, "test_score": 0.6}]}
+        >>> best_scores(run, within=1)
+        {'test_score': 0.6, 'test_score_within_1': 0.4}
+    """
+    extra = result.get("test_scores", {})
+    found = {"test_score": result.get("test_score"), **{f"test_score_{n}": extra.get(n) for n in names},
+             **_metric_keys(result.get("metrics", {}), names, metric_names)}
+    if within is not None and is_diverged(result):
+        found[f"test_score_within_{within}"] = None
+        found.update({f"test_score_{n}_within_{within}": None for n in names})
+        found.update(_metric_keys({}, names, metric_names, f" within {within}"))
+    elif within is not None:
+        epoch = at_best(result, within)
+        found[f"test_score_within_{within}"] = epoch["test_score"]
+        found.update({f"test_score_{n}_within_{within}": epoch.get("test_scores", {}).get(n) for n in names})
+        found.update(_metric_keys(epoch.get("metrics", {}), names, metric_names, f" within {within}"))
+    return found
