@@ -21,6 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from timing import add_timing_options, header, interleaved, parse_timing_args, publish  # noqa: E402
 
+from escnn_soft.experiments.runner import train_step  # noqa: E402
 from escnn_soft.experiments.tasks import DDMNISTTask  # noqa: E402
 
 MODELS = ("cnn-aug", "soft", "scnn", "rpp")
@@ -36,10 +37,7 @@ def training_step(model: str, group: str, x: torch.Tensor, y: torch.Tensor) -> C
     generator = torch.Generator(x.device).manual_seed(0)
 
     def step() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        total, _, _ = setup.loss(x, y, generator)
-        total.backward()
-        optimizer.step()
+        train_step(setup, optimizer, (x, y), generator)
 
     return step
 

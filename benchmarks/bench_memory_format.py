@@ -27,6 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from timing import add_timing_options, header, interleaved, parse_timing_args, publish  # noqa: E402
 
+from escnn_soft.experiments.runner import train_step  # noqa: E402
 from escnn_soft.experiments.tasks import DDMNISTTask, MedMNIST3DTask  # noqa: E402
 
 CASES = (("ddmnist", "D4", ("cnn-aug", "soft")), ("adrenalmnist3d", "O", ("cnn", "soft")))
@@ -62,11 +63,7 @@ def training_steps(task_name: str, group: str, model: str, x: torch.Tensor,
         generator = torch.Generator(x.device).manual_seed(0)
 
         def step(setup=setup, optimizer=optimizer, generator=generator) -> float:
-            optimizer.zero_grad(set_to_none=True)
-            total = setup.loss(x, y, generator)[0]
-            total.backward()
-            optimizer.step()
-            return total.item()
+            return train_step(setup, optimizer, (x, y), generator)[0].item()
 
         first[layout] = step()
         steps[layout] = step

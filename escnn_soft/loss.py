@@ -40,9 +40,8 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, Optional, Set, Tuple, Union
+from typing import Any, Callable, Dict, Optional, Set, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -51,6 +50,7 @@ from torch import nn
 
 from .actions import ActionLike, FieldAction, GroupAction, ProductAction
 from .groups import GroupTable
+from .modes import eval_mode
 
 __all__ = ["SoftLoss", "SoftEquivarianceLoss", "LayerEncoder", "LayerHead"]
 
@@ -93,24 +93,6 @@ class SoftLoss:
 class _Captured(BaseException):
     r"""Raised by :class:`LayerEncoder`'s hook to stop the model once the latent is captured
     (a ``BaseException``, so that a model's own ``except Exception`` does not swallow it)."""
-
-
-@contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[Callable[[], None]]:
-    r"""Every module of ``model`` in eval mode; yields a function that restores the modes
-    early (they are restored on exit in any case)."""
-    modes = [(module, module.training) for module in model.modules()]
-
-    def restore() -> None:
-        for module, training in modes:
-            module.training = training
-
-    for module, _ in modes:
-        module.training = False
-    try:
-        yield restore
-    finally:
-        restore()
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -229,7 +211,7 @@ class LayerHead(nn.Module):
         mode until the layer, in their own mode after it."""
         layer, model = self.encoder.layer, self.encoder.model
         calls = []
-        with _eval_mode(model) as restore:
+        with eval_mode(model) as restore:
 
             def hook(module: nn.Module, args: Tuple, output: Any) -> torch.Tensor:
                 if calls:
@@ -264,7 +246,7 @@ class LayerHead(nn.Module):
             other = x + torch.randn(x.shape, generator=noise, device=x.device, dtype=x.dtype)
         else:
             other = x.roll(1, dims=0)
-        with torch.no_grad(), _eval_mode(self.encoder.model):  # copies of z: the model may change it in place
+        with torch.no_grad(), eval_mode(self.encoder.model):  # copies of z: the model may change it in place
             same = _same(self._run(x, z.detach().clone()), self._run(other, z.detach().clone()))
         if not same:
             raise ValueError(

@@ -29,6 +29,7 @@ from torch import nn
 
 from .actions import ActionLike, GroupAction, field_action
 from .groups import GroupTable
+from .modes import eval_mode
 
 __all__ = ["EquivarianceError", "equivariance_error", "assert_equivariant"]
 
@@ -81,15 +82,11 @@ def _measuring(f: Callable) -> Iterator[None]:
     if not isinstance(f, nn.Module):
         yield
         return
-    modes = [(m, m.training) for m in f.modules()]
     buffers = {name: b.detach().clone() for name, b in f.named_buffers()}
-    f.eval()
     try:
-        yield
+        with eval_mode(f):
+            yield
     finally:
-        for m, mode in modes:  # parents first: a parent's train() resets its children, fixed after it
-            if m.training != mode:
-                m.train(mode)
         current = dict(f.named_buffers())
         with torch.no_grad():
             for name, saved in buffers.items():

@@ -7,7 +7,7 @@ architecture; whether it buys accuracy, or only a more equivariant latent, depen
 task. The way to know is to train the models on the same data, seeds and budget, which
 is what ``escnn-soft compare`` does. This page runs one comparison from Python, through
 the command's own parser and driver (:func:`escnn_soft.experiments.cli.parse_args` and
-:func:`escnn_soft.experiments.cli.compare`), and reads the reports it writes.
+:func:`escnn_soft.experiments.comparison.compare`), and reads the reports it writes.
 
 The settings are tiny so that the page runs in seconds on a CPU: the single-digit MNIST
 task under :math:`C_4`, 500 training digits, 2 epochs, three models and two seeds. The
@@ -24,8 +24,8 @@ Options of ``escnn-soft compare`` given to this script replace the tiny ones, e.
 # ------------------------
 # ``parse_args`` takes the options of ``escnn-soft compare`` as a list and checks them
 # all (task, group, models, numbers, data options) before torch or any task is loaded;
-# bad ones raise :class:`~escnn_soft.experiments.cli.UsageError` with one line saying
-# why. The result is an :class:`~escnn_soft.experiments.cli.Options`. The runs go to a
+# bad ones raise :class:`~escnn_soft.experiments.options.UsageError` with one line saying
+# why. The result is an :class:`~escnn_soft.experiments.options.Options`. The runs go to a
 # temporary folder here, removed when the script ends; ``--out`` puts them elsewhere.
 
 import sys
@@ -34,7 +34,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from escnn_soft.experiments.cli import compare, parse_args
+from escnn_soft.experiments.cli import parse_args
+from escnn_soft.experiments.comparison import compare
 
 folder = tempfile.TemporaryDirectory(prefix="escnn-soft-compare-")
 tiny = ["--task", "mnist", "--models", "cnn-aug,soft,scnn", "--seeds", "0,1", "--epochs", "2", "--train-size", "500",

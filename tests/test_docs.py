@@ -1,8 +1,6 @@
-r"""The docstring examples run, and the Sphinx documentation builds without warnings, with the user guide's
-examples executed."""
+r"""The Sphinx documentation builds without warnings, with the user guide's examples executed. (The docstring
+examples run as doctests: ``pytest.ini`` collects ``escnn_soft`` with ``--doctest-modules``.)"""
 
-import doctest
-import importlib
 import os
 import shutil
 import subprocess
@@ -10,17 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
-CORE = ["escnn_soft.groups", "escnn_soft.latent", "escnn_soft.actions", "escnn_soft.loss", "escnn_soft.testing",
-        "escnn_soft.learned.decompose", "escnn_soft.learned", "escnn_soft.learned.objective", "escnn_soft.learned.reports"]
-
-
-@pytest.mark.parametrize("name", CORE)
-def test_docstring_examples(name):
-    module = importlib.import_module(name)
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0
-
 
 def test_sphinx_builds_without_warnings(tmp_path):
     r"""The documentation builds with warnings as errors, every page of the user guide executed and shown

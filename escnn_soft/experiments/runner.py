@@ -66,7 +66,7 @@ import math
 import os
 import pickle
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -77,9 +77,11 @@ from tqdm.auto import tqdm
 
 from ..actions import ActionLike
 from ..groups import GroupTable
+from ..modes import eval_mode
 from ..records import atomic_write, atomic_write_text, provenance
 from ..testing import equivariance_error
-from .reports import best_epoch_index, is_diverged
+from .results import (RunFolderError, best_epoch_index, find_runs, finished_run, is_diverged, load_result, run_name,
+                      settings_differences, settings_digest, settings_key)
 from .task import Task, TaskData, TrainingSetup, data_settings
 
 __all__ = [
@@ -88,6 +90,8 @@ __all__ = [
     "RunConfig",
     "RunFolderError",
     "train_run",
+    "train_step",
+    "train_one",
     "load_result",
     "finished_run",
     "find_runs",
@@ -169,153 +173,15 @@ class RunConfig:
 
     def digest(self) -> str:
         r"""A short hash of :meth:`to_dict`."""
-        return _digest(self.to_dict())
+        return settings_digest(self.to_dict())
 
     def name(self) -> str:
         r"""The run's directory name: readable settings and :meth:`digest`."""
-        return _run_name(self.to_dict())
-
-
-def _canonical(settings: Mapping[str, Any]) -> str:
-    r"""Run settings (:meth:`RunConfig.to_dict`, or as a ``result.json`` records them) as the text their key hashes."""
-    return json.dumps(settings, sort_keys=True)
-
-
-def _digest(settings: Mapping[str, Any]) -> str:
-    return hashlib.sha256(_canonical(settings).encode()).hexdigest()[:10]
-
-
-def _run_name(settings: Mapping[str, Any]) -> str:
-    r"""The folder name of the run with ``settings`` (:meth:`RunConfig.name`)."""
-    return f"{settings['task']}-{settings['group']}-{settings['model']}-seed{settings['seed']}-{_digest(settings)}"
-
-
-class RunFolderError(RuntimeError):
-    r"""A run folder that cannot be trusted or read: a ``result.json`` or ``checkpoint.pt`` that
-    cannot be read, or that belongs to other settings than the run's. The message names the
-    file and what to do (one line)."""
-
-
-def _differences(ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> Tuple[str, str]:
-    r"""The settings in which two runs differ, as ``"key=value, ..."`` for each side
-    (hyperparameters as ``hyperparameters.name``; ``no key`` where one side lacks it)."""
-    def flat(settings: Mapping[str, Any]) -> Dict[str, Any]:
-        found = {k: v for k, v in settings.items() if k != "hyperparameters"}
-        found.update({f"hyperparameters.{k}": v for k, v in dict(settings.get("hyperparameters") or {}).items()})
-        return found
-
-    a, b = flat(ours), flat(theirs)
-    keys = [k for k in dict.fromkeys([*a, *b]) if json.dumps(a.get(k), sort_keys=True) != json.dumps(
-        b.get(k), sort_keys=True) or (k in a) != (k in b)]
-
-    def show(side: Mapping[str, Any]) -> str:
-        return ", ".join(f"{k}={json.dumps(side[k], sort_keys=True)}" if k in side else f"no {k}" for k in keys)
-
-    return show(a), show(b)
-
-
-def _foreign_result(path: Path, ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> RunFolderError:
-    folder, recorded = _differences(ours, theirs)
-    return RunFolderError(f"{path} records other settings than its run folder {path.parent}: the folder is for "
-                          f"{folder}, the file has {recorded}; delete or move the folder {path.parent} (its run is "
-                          f"then trained again)")
+        return run_name(self.to_dict())
 
 
 def _atomic_save(path: Path, obj: Any) -> None:
     atomic_write(path, lambda tmp: torch.save(obj, tmp))
-
-
-def load_result(run_dir: PathLike) -> Optional[Dict[str, Any]]:
-    r"""The ``result.json`` of a finished or diverged run, or ``None`` if there is none.
-
-    Raises:
-        RunFolderError: if it cannot be read, is empty, is not JSON or records no settings.
-    """
-    path = Path(run_dir) / "result.json"
-    if not path.is_file():
-        return None
-    try:
-        text = path.read_text(encoding="utf-8")
-        result = json.loads(text)
-        problem = None if isinstance(result, dict) and isinstance(result.get("config"), dict) else "no run settings"
-    except (OSError, UnicodeDecodeError) as e:
-        problem = f"{type(e).__name__}: {e}"
-    except ValueError as e:
-        problem = "the file is empty" if not text.strip() else f"not JSON: {e}"
-    if problem is not None:
-        raise RunFolderError(f"{path} cannot be read as a run result ({problem}): delete or move the folder "
-                             f"{path.parent} (its run is then trained again)")
-    return result
-
-
-def finished_run(run_dir: PathLike, config: RunConfig) -> Optional[Dict[str, Any]]:
-    r"""The result of the run ``config`` in ``run_dir`` (finished or diverged), or ``None`` if it has none.
-
-    Raises:
-        RunFolderError: if its ``result.json`` cannot be read (:func:`load_result`) or records
-            other settings than ``config`` (copied in by hand, say), naming the settings that differ.
-    """
-    result = load_result(run_dir)
-    if result is not None and _canonical(result["config"]) != _canonical(config.to_dict()):
-        raise _foreign_result(Path(run_dir) / "result.json", config.to_dict(), result["config"])
-    return result
-
-
-def _check_folder(folder: Path, result: Optional[Dict[str, Any]], config: RunConfig) -> None:
-    r"""Raise a :class:`RunFolderError` unless ``result`` (read from ``folder``, a folder whose name
-    starts as ``config``'s) is missing or records the settings the folder's name stands for; it
-    names the settings that differ when the folder is that of ``config`` (up to the data)."""
-    if result is None or _run_name(result["config"]) == folder.name:
-        return
-    for stands_for in (config, replace(config, data=result["config"].get("data", config.data))):
-        if stands_for.name() == folder.name:
-            raise _foreign_result(folder / "result.json", stands_for.to_dict(), result["config"])
-    raise RunFolderError(f"{folder / 'result.json'} records the settings of the run {_run_name(result['config'])}, "
-                         f"not those of its folder {folder.name}; delete or move the folder {folder} (its run is "
-                         f"then trained again)")
-
-
-def find_runs(runs_dir: PathLike, configs: Sequence[RunConfig], *, match_data: bool = True
-              ) -> List[List[Dict[str, Any]]]:
-    r"""The finished or diverged runs of ``configs`` in ``runs_dir`` (one folder per run), as the
-    command line's training and its ``--report-only`` both find them.
-
-    A run folder is read if its name starts as that of a run of ``configs`` (its task, group,
-    model and seed) and is trusted only if its ``result.json`` records the settings its name
-    stands for. A run is found where those settings are ``config``'s; with ``match_data``
-    false, up to the data (:attr:`RunConfig.data`), so that runs are found without their data.
-
-    Returns:
-        for each config, the results found: at most one with ``match_data``; with it false,
-        one per data the run was trained on.
-
-    Raises:
-        RunFolderError: for a folder whose ``result.json`` cannot be read or records other
-            settings than its name's; when the name is that of a config, the message names the
-            settings that differ.
-    """
-    runs_dir = Path(runs_dir)
-    folders = sorted(p for p in runs_dir.iterdir() if p.is_dir()) if runs_dir.is_dir() else []
-    results: Dict[Path, Optional[Dict[str, Any]]] = {}
-    found = []
-    for config in configs:
-        ours = config.to_dict()
-        if not match_data:
-            ours.pop("data")
-        prefix = f"{config.task}-{config.group}-{config.model}-seed{config.seed}-"  # as _run_name begins
-        matches = []
-        for folder in (f for f in folders if f.name.startswith(prefix)):
-            if folder not in results:
-                results[folder] = load_result(folder)
-            result = results[folder]
-            _check_folder(folder, result, config)
-            theirs = None if result is None else dict(result["config"])
-            if theirs is not None and not match_data:
-                theirs.pop("data", None)
-            if theirs is not None and _canonical(theirs) == _canonical(ours):
-                matches.append(result)
-        found.append(matches)
-    return found
 
 
 def _sync(device: torch.device) -> None:
@@ -487,11 +353,9 @@ def _train_epoch(setup: TrainingSetup, data: TaskData, optimizer: torch.optim.Op
     seen = 0
     step_records: List[Dict[str, Any]] = []
     for index in tqdm(batches, desc="steps", leave=False, disable=None if progress is None else not progress):
-        x, y, *rest = data.train_batch(index, augment=setup.augment, generator=generator)
-        total, output, parts = setup.loss(x, y, generator, **_extras(setup, rest[0] if rest else {}))
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        optimizer.step()
+        batch = data.train_batch(index, augment=setup.augment, generator=generator)
+        total, output, parts = train_step(setup, optimizer, batch, generator)
+        y = batch[1]
         step += 1
         if setup.on_step is not None:
             found = setup.on_step(step, total_steps)
@@ -508,6 +372,32 @@ def _train_epoch(setup: TrainingSetup, data: TaskData, optimizer: torch.optim.Op
     if setup.on_step is not None:
         record["step_records"] = step_records
     return record
+
+
+def train_step(setup: TrainingSetup, optimizer: torch.optim.Optimizer, batch: Sequence[Any],
+               generator: torch.Generator) -> Tuple[torch.Tensor, torch.Tensor, Dict[str, torch.Tensor]]:
+    r"""One optimisation step of a run: the setup's loss on one batch, backward, and the optimiser's step.
+
+    Args:
+        setup (TrainingSetup): the model and its loss (:meth:`~escnn_soft.experiments.task.Task.build`).
+        optimizer (torch.optim.Optimizer): the optimiser of ``setup.model``'s parameters.
+        batch (sequence): ``(x, y)`` or ``(x, y, extras)``, as
+            :meth:`~escnn_soft.experiments.task.TaskData.train_batch` returns it; the loss gets the
+            extras it takes (:attr:`~escnn_soft.experiments.task.TrainingSetup.batch_extras`).
+        generator (torch.Generator): the run's random source, passed to the loss.
+
+    Returns:
+        the loss's ``(total, output, parts)``.
+
+    Raises:
+        ValueError: if the batch lacks extras the loss takes.
+    """
+    x, y, *rest = batch
+    total, output, parts = setup.loss(x, y, generator, **_extras(setup, rest[0] if rest else {}))
+    optimizer.zero_grad(set_to_none=True)
+    total.backward()
+    optimizer.step()
+    return total, output, parts
 
 
 def _extras(setup: TrainingSetup, extras: Mapping[str, Any]) -> Dict[str, Any]:
@@ -556,8 +446,8 @@ def _read_checkpoint(path: Path, device: torch.device, config: RunConfig, restar
             return None
         raise RunFolderError(f"{path} cannot be read ({what}): delete it to start its run afresh, or give "
                              f"--restart-corrupt to start afresh every run whose checkpoint cannot be read")
-    if _canonical(ckpt["config"]) != _canonical(config.to_dict()):
-        ours, theirs = _differences(config.to_dict(), ckpt["config"])
+    if settings_key(ckpt["config"]) != settings_key(config.to_dict()):
+        ours, theirs = settings_differences(config.to_dict(), ckpt["config"])
         raise RunFolderError(f"{path} belongs to other settings; delete it to start the run afresh (the run has "
                              f"{ours}, the checkpoint {theirs})")
     return ckpt
@@ -708,10 +598,8 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
         if improved:
             _score_sets(task, model, test_sets, record, eval_batch_size, progress)
         if setup.monitor is not None:
-            model.eval()
-            with torch.no_grad():
+            with torch.no_grad(), eval_mode(model):
                 record["monitor"] = setup.monitor(model, data)
-            model.train()
         _sync(device)
         record["train_seconds"] = t1 - t0
         record["eval_seconds"] = time.perf_counter() - t1
@@ -812,3 +700,37 @@ def _describe(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return device.type
+
+
+def train_one(task: Task, source: Any, config: RunConfig, out: PathLike, *, data: Optional[TaskData] = None,
+              device: Optional[str] = None, equivariance_batch: int = 256, progress: Optional[bool] = None,
+              retrain_diverged: bool = False, restart_corrupt: bool = False,
+              on_epoch: Optional[Callable[[int, Dict[str, Any]], None]] = None,
+              trainer: Optional[Callable[..., Dict[str, Any]]] = None) -> Tuple[TaskData, Dict[str, Any]]:
+    r"""Train one run of a comparison in ``out/runs/<config.name()>``, loading its data from ``source``
+    unless ``data`` (of the same group and data settings) is given.
+
+    Args:
+        task (Task): the task.
+        source (Source): its opened data source (:meth:`Task.open`).
+        config (RunConfig): the run.
+        out (path-like): the comparison's output folder.
+        data (TaskData, optional): the data of ``config.group`` and its data settings
+            (:func:`~escnn_soft.experiments.task.data_settings`), loaded when ``None``.
+        device (str, optional): where to train; ``None``: CUDA if available, else the CPU.
+        equivariance_batch, progress, retrain_diverged, restart_corrupt, on_epoch: as in :func:`train_run`.
+        trainer (callable, optional): what trains the run, :func:`train_run` (the default) or
+            :func:`escnn_soft.experiments.distributed.train_run`.
+
+    Returns:
+        ``(data, result)``: the data the run trained on, for the next run of the same data, and its result.
+    """
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if data is None:
+        data = task.load(config.group, source, train_size=config.train_size, data_seed=config.data_seed,
+                         device=torch.device(device), **data_settings(task, config.hyperparameters))
+    result = (trainer or train_run)(task, data, config, Path(out) / "runs" / config.name(), device=device,
+                                    equivariance_batch=equivariance_batch, extra={"source": source.description},
+                                    on_epoch=on_epoch, progress=progress, retrain_diverged=retrain_diverged,
+                                    restart_corrupt=restart_corrupt)
+    return data, result

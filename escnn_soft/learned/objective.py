@@ -137,8 +137,9 @@ class StudyObjective(nn.Module):
         r""":math:`\mathcal{L}_\text{alg}(\rho_Z)` with this objective's ``inverse`` and ``orthogonality`` weights."""
         return self.representation.algebra_loss(inverse=self.inverse, orthogonality=self.orthogonality)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor, g: Optional[torch.Tensor] = None) -> StudyLoss:
-        soft = self.soft(x, y, g)
+    def forward(self, x: torch.Tensor, y: torch.Tensor, g: Optional[torch.Tensor] = None, *,
+                generator: Optional[torch.Generator] = None) -> StudyLoss:
+        soft = self.soft(x, y, g, generator=generator)
         algebra = self.algebra_loss()
         return StudyLoss(soft.total + self.lambda_w * algebra, soft, algebra)
 

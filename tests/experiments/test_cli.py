@@ -11,9 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-import escnn_soft.experiments.cli as cmp
+import escnn_soft.experiments.comparison as comparison
 import escnn_soft.experiments.runner as runner
-from escnn_soft.experiments.cli import UsageError, compare, main, parse_args
+from escnn_soft.experiments.cli import main, parse_args
+from escnn_soft.experiments.comparison import compare, prepare, run_configs
+from escnn_soft.experiments.execution import train_runs
+from escnn_soft.experiments.options import UsageError
 from escnn_soft.experiments import get_task
 from escnn_soft.experiments.specs import DEFAULT_TASK, TASK_SPECS
 from escnn_soft.experiments.task import TASKS
@@ -82,12 +85,19 @@ def test_tiny_comparison_writes_reports_then_reuses_them(tmp_path, capsys, monke
     assert {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*")} == stamps
 
 
+# a comparison that waits after its first epoch (its checkpoint written) until it is killed
+_WAITS_AFTER_ITS_FIRST_EPOCH = ("import sys, time\n"
+                                "from escnn_soft.experiments.cli import parse_args\n"
+                                "from escnn_soft.experiments.comparison import compare\n"
+                                "compare(parse_args(sys.argv[1:]), on_epoch=lambda epoch, record: time.sleep(600))\n")
+
+
 @pytest.mark.slow
 def test_killed_process_resumes_at_its_next_epoch(tmp_path):
     out = tmp_path / "cmp"
     argv = ["--task", "ddmnist", "--models", "cnn", "--train-size", "200", "--epochs", "3", "--equivariance-batch", "8", "--no-progress",
             "--device", "cpu", "--threads", "1", "--out", str(out)]
-    proc = subprocess.Popen([sys.executable, "-m", "escnn_soft.experiments.cli", "compare", *argv],
+    proc = subprocess.Popen([sys.executable, "-c", _WAITS_AFTER_ITS_FIRST_EPOCH, *argv],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 180
     try:
@@ -99,14 +109,12 @@ def test_killed_process_resumes_at_its_next_epoch(tmp_path):
         proc.kill()
         proc.wait()
     (checkpoint,) = out.glob("runs/*/checkpoint.pt")
-    done = len(torch.load(checkpoint, weights_only=True)["history"])
-    if done == 3:
-        pytest.skip("the process finished its last epoch before it was killed")
+    assert len(torch.load(checkpoint, weights_only=True)["history"]) == 1
 
     epochs = []
     (result,) = compare(parse_args(argv), on_epoch=lambda e, r: epochs.append(e))
-    assert epochs == list(range(done + 1, 4))
-    assert result["resumed_from_epoch"] == done and [h["epoch"] for h in result["history"]] == [1, 2, 3]
+    assert epochs == [2, 3]
+    assert result["resumed_from_epoch"] == 1 and [h["epoch"] for h in result["history"]] == [1, 2, 3]
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -187,11 +195,11 @@ def test_argument_errors_come_before_torch(tmp_path, argv, message):
 
 
 def test_bare_command_lists_the_commands_and_trains_nothing(capsys, monkeypatch):
-    monkeypatch.setattr(cmp, "compare", lambda *a, **k: pytest.fail("nothing must run"))
+    monkeypatch.setattr(comparison, "compare", lambda *a, **k: pytest.fail("nothing must run"))
     for argv in ([], ["-h"]):
         assert main(argv) == 0
         printed = capsys.readouterr().out
-        assert "usage: escnn-soft <command>" in printed and "\n  compare  " in printed
+        assert "usage: escnn-soft <command>" in printed and "compare   train the models of a task" in printed
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -205,7 +213,7 @@ def test_a_missing_or_unknown_command_names_the_fix(capsys, argv, message):
 
 def test_compare_without_options_runs_the_quick_default(monkeypatch):
     seen = []
-    monkeypatch.setattr(cmp, "compare", lambda options: seen.append(options))
+    monkeypatch.setattr(comparison, "compare", lambda options: seen.append(options))
     assert main(["compare"]) == 0
     assert seen == [parse_args([])]
 
@@ -213,7 +221,7 @@ def test_compare_without_options_runs_the_quick_default(monkeypatch):
 def test_the_light_task_specs_are_the_registered_tasks_names():
     from escnn_soft.experiments import tasks
 
-    assert set(TASK_SPECS) == set(TASKS) and cmp.DEFAULT_TASK == tasks.DEFAULT_TASK == DEFAULT_TASK
+    assert set(TASK_SPECS) == set(TASKS) and DEFAULT_TASK == tasks.DEFAULT_TASK == DEFAULT_TASK
     for name, spec in TASK_SPECS.items():
         task = TASKS[name]
         assert task.spec is spec and task.name == name
@@ -270,8 +278,8 @@ def test_an_autoencoder_comparison_reports_its_metric_without_percent(tmp_path, 
 
 
 def test_defaults_and_lists():
-    options, spec = parse_args([]), TASK_SPECS[cmp.DEFAULT_TASK]
-    assert (options.task, options.groups, options.models) == (cmp.DEFAULT_TASK, (spec.default_group,),
+    options, spec = parse_args([]), TASK_SPECS[DEFAULT_TASK]
+    assert (options.task, options.groups, options.models) == (DEFAULT_TASK, (spec.default_group,),
                                                               spec.default_models)
     assert (options.epochs, options.train_size, options.batch_size, options.seeds) == (
         spec.default_epochs, spec.default_train_size, 256, (0,))
@@ -357,9 +365,9 @@ def test_budget_options():
     assert (options.epochs, options.patience, options.budget_report, options.jobs) == (150, 20, 50, 3)
     assert options.threads == 1  # one thread per process unless told otherwise
     assert parse_args(["--jobs", "2", "--threads", "4"]).threads == 4
-    (config,) = cmp._configs(get_task("ddmnist"), replace(options, models=("cnn",), seeds=(0,)), "C4", data="x")
+    (config,) = run_configs(get_task("ddmnist"), replace(options, models=("cnn",), seeds=(0,)), "C4", data="x")
     assert config.patience == 20 and config.to_dict()["patience"] == 20
-    (plain,) = cmp._configs(get_task("ddmnist"), replace(options, models=("cnn",), seeds=(0,), patience=None),
+    (plain,) = run_configs(get_task("ddmnist"), replace(options, models=("cnn",), seeds=(0,), patience=None),
                             "C4", data="x")
     assert "patience" not in plain.to_dict() and plain.name() != config.name()
 
@@ -449,11 +457,11 @@ def test_l2_sets_the_l2_controls_coefficient_only():
     options = parse_args(["--task", "ddmnist", "--group", "D4", "--models", "cnn-aug-l2,cnn-aug,soft,rpp",
                           "--epochs", "30", "--l2", "1e-2"])
     assert options.l2 == 1e-2 and parse_args(["--task", "ddmnist"]).l2 is None
-    configs = {c.model: c for c in cmp._configs(task, options, "D4", data="x")}
+    configs = {c.model: c for c in run_configs(task, options, "D4", data="x")}
     assert configs["cnn-aug-l2"].hyperparameters == {**task.hyperparameters("cnn-aug-l2", "D4"), "l2": 1e-2}
     for model in ("cnn-aug", "soft", "rpp"):  # the models without the hyperparameter keep their keys
         assert configs[model].hyperparameters == task.hyperparameters(model, "D4")
-    default, same, pilot = (cmp._configs(task, replace(options, models=("cnn-aug-l2",), l2=l2), "D4", data="x")[0]
+    default, same, pilot = (run_configs(task, replace(options, models=("cnn-aug-l2",), l2=l2), "D4", data="x")[0]
                             for l2 in (None, 1e-4, 1e-3))
     assert default.name() == same.name() != pilot.name()  # --l2 1e-4 is the default
     assert parse_args(["--task", "ddmnist", "--l2", "0"]).l2 == 0.0
@@ -462,7 +470,7 @@ def test_l2_sets_the_l2_controls_coefficient_only():
 def test_c4_data_is_in_the_keys_only_when_it_is_the_papers():
     task = get_task("ddmnist")
     argv = ["--task", "ddmnist", "--models", "all", "--group", "C4"]
-    plain, corrected, paper = (cmp._configs(task, parse_args(argv + extra), "C4", data="x")
+    plain, corrected, paper = (run_configs(task, parse_args(argv + extra), "C4", data="x")
                                for extra in ([], ["--c4-data", "corrected"], ["--c4-data", "paper"]))
     assert parse_args(argv).c4_data == "corrected"
     assert [c.name() for c in plain] == [c.name() for c in corrected]
@@ -474,9 +482,9 @@ def test_c4_data_is_in_the_keys_only_when_it_is_the_papers():
 def test_each_run_trains_on_the_data_of_its_settings(monkeypatch):
     argv = ["--task", "ddmnist", "--models", "cnn-aug,soft", "--train-size", "100", "--device", "cpu"]
     options = parse_args(argv)
-    task, source = cmp.prepare(options)
+    task, source = prepare(options)
     todo = [("C4", c) for extra in ([], ["--c4-data", "paper"])
-            for c in cmp._configs(task, parse_args(argv + extra), "C4", data=source.fingerprint)]
+            for c in run_configs(task, parse_args(argv + extra), "C4", data=source.fingerprint)]
     trained = []
 
     def train_run(task, data, config, *args, **kwargs):
@@ -484,7 +492,7 @@ def test_each_run_trains_on_the_data_of_its_settings(monkeypatch):
         return {}
 
     monkeypatch.setattr(runner, "train_run", train_run)
-    assert len(list(cmp._train_sequential(task, source, options, todo, None))) == 4
+    assert len(list(train_runs(task, source, options, todo))) == 4
     (a, _), (b, _), (c, soft), (d, _) = trained
     assert a is b and c is d and a is not c  # one load per group and data settings
     assert dict(a.settings) == {} and dict(c.settings) == {"c4_data": "paper"} == {
@@ -495,7 +503,7 @@ def test_eval_size_and_equivariance_elements_are_in_the_keys_only_when_given():
     task = get_task("ddmnist")
     argv = ["--task", "ddmnist", "--group", "D4", "--models", "cnn-aug,soft,scnn-gxg"]
     assert (parse_args(argv).eval_size, parse_args(argv).equivariance_elements) == (None, None)
-    plain, quick = (cmp._configs(task, parse_args(argv + extra), "D4", data="x")
+    plain, quick = (run_configs(task, parse_args(argv + extra), "D4", data="x")
                     for extra in ([], ["--eval-size", "500", "--equivariance-elements", "8"]))
     for before, after in zip(plain, quick):
         assert {"eval_size", "equivariance_elements"}.isdisjoint(before.to_dict())  # the keys runs have had
@@ -512,3 +520,49 @@ def test_a_quick_run_scores_samples_of_its_evaluation_sets_at_a_sample_of_elemen
     assert sizes == {32, 40}  # the training batches and the evaluation sets
     assert len(result["equivariance_elements"]) == 2 == len(result["output_equivariance_error_per_element"])
     assert (result["config"]["eval_size"], result["config"]["equivariance_elements"]) == (40, 2)
+
+
+@pytest.mark.parametrize("argv", [
+    [],
+    ["--task", "ddmnist", "--group", "C4,D1,D4", "--models", "cnn,cnn-aug,soft,scnn,rpp", "--seeds", "0-2",
+     "--epochs", "150", "--patience", "20", "--train-size", "10000", "--budget-report", "50"],
+    ["--task", "ddmnist", "--group", "C4", "--c4-data", "paper", "--seeds", "0,2-4,7", "--lr", "0.0005", "--lam",
+     "1e-07", "--l2", "0.1", "--shifted-weight", "0.3", "--data-seed", "3", "--equivariance-batch", "17"],
+    ["--task", "ddmnist", "--group", "D4", "--eval-size", "500", "--equivariance-elements", "8", "--jobs", "2",
+     "--no-progress", "--out", "{tmp}/with space", "--report-dir", "{tmp}/reports", "--device", "cpu"],
+    ["--task", "mnist", "--num-seeds", "3", "--jobs", "3", "--threads", "2", "--retrain-diverged",
+     "--restart-corrupt", "--batch-size", "64", "--data", "{tmp}/it's.npz"],
+    ["--task", "mnist", "--report-only", "--out", "{tmp}/runs"],
+    ["--task", "d3-autoencoder", "--models", "all", "--lr", "0.1", "--mnist", "{tmp}/mnist.npz"],
+])
+def test_format_command_round_trips_through_the_parser(tmp_path, argv):
+    import shlex
+
+    from escnn_soft.experiments.cli import format_command
+
+    options = parse_args([a.replace("{tmp}", str(tmp_path)) for a in argv])
+    command = format_command(options)
+    words = shlex.split(command)
+    assert words[:2] == ["escnn-soft", "compare"] and parse_args(words[2:]) == options
+    assert format_command(parse_args(words[2:])) == command
+
+
+def test_format_command_round_trips_cluster_options(tmp_path):
+    import shlex
+
+    from escnn_soft.experiments.cli import format_command
+
+    pytest.importorskip("submitit")
+    for extra in (["--cluster", "debug"],
+                  ["--cluster", "slurm", "--partition", "gpu", "--time", "90", "--gpus-per-job", "2",
+                   "--cpus-per-job", "4", "--array", "--array-parallelism", "3", "--cluster-dir", str(tmp_path / "s"),
+                   "--no-wait", "--sync-bn", "--batch-size", "64"]):
+        options = parse_args(["--out", str(tmp_path / "o"), *extra])
+        assert parse_args(shlex.split(format_command(options))[2:]) == options
+
+
+def test_format_command_refuses_settings_no_command_line_gives():
+    from escnn_soft.experiments.cli import format_command
+
+    with pytest.raises(ValueError, match="progress=True is no command-line option"):
+        format_command(replace(parse_args([]), progress=True))

@@ -1,23 +1,28 @@
 r"""Comparisons as submitit jobs, on this machine: the debug executor (in this process) and the
 local executor (a process per job), with claims so that no run is trained twice."""
 
+import dataclasses
 import json
 import os
 import signal
-import socket
+import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-import escnn_soft.experiments.cli as cli
 import escnn_soft.experiments.cluster as cluster
 import escnn_soft.experiments.runner as runner
 from escnn_soft.experiments import claims
-from escnn_soft.experiments.cli import UsageError, compare, parse_args
+from escnn_soft.experiments.cli import parse_args
+from escnn_soft.experiments.comparison import compare, prepare, run_configs
+from escnn_soft.experiments.options import ClusterOptions, UsageError
+from escnn_soft.experiments.task import TASKS
+from escnn_soft.experiments.tasks import MNISTTask
 
 submitit = pytest.importorskip("submitit")
+cloudpickle = pytest.importorskip("cloudpickle")  # submitit's
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,7 +56,7 @@ def test_debug_executor_trains_each_run_of_a_tiny_grid_once(tmp_path, capsys, mo
 def test_cluster_options_and_their_errors():
     options = parse_args(["--cluster", "slurm", "--partition", "gpu", "--time", "90", "--gpus-per-job", "1",
                           "--cpus-per-job", "8", "--array", "--array-parallelism", "4", "--out", "o"])
-    assert options.cluster == cluster.ClusterOptions(
+    assert options.cluster == ClusterOptions(
         executor="slurm", folder=Path("o/submitit"), partition="gpu", time_minutes=90, gpus_per_job=1, cpus_per_job=8,
         array=True, array_parallelism=4)
     assert parse_args([]).cluster is None
@@ -76,25 +81,6 @@ def test_without_submitit_the_error_names_the_extra(monkeypatch):
         parse_args(["--cluster", "local"])
 
 
-def test_claims_are_exclusive_and_stale_ones_are_cleared(tmp_path):
-    run = tmp_path / "run"
-    held = claims.claim(run, {"model": "cnn"})
-    assert held is not None and claims.claim(run) is None          # held by this process: not stale
-    info = claims.holder(run)
-    assert (info["host"], info["pid"], info["run"]) == (socket.gethostname(), os.getpid(), {"model": "cnn"})
-    assert set(claims.held_runs(tmp_path)) == {"run"}
-    held.release()
-    assert claims.holder(run) is None and not (run / claims.CLAIM_FILE).exists()
-    # a claim of a process that is gone, and one without heartbeat for too long
-    dead = json.loads(json.dumps(info))
-    dead.update(pid=2 ** 22 + 12345, token="dead", job=None)
-    (run / claims.CLAIM_FILE).write_text(json.dumps(dead))
-    assert "is gone" in claims.stale_reason(dead, age=0.0)
-    assert claims.claim(run) is not None
-    far = {**dead, "host": "elsewhere", "token": "far"}
-    assert claims.stale_reason(far, age=10.0) is None and "no heartbeat" in claims.stale_reason(far, age=1e4)
-
-
 def _wait_for(predicate, what, timeout=240):
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -102,42 +88,64 @@ def _wait_for(predicate, what, timeout=240):
         time.sleep(0.05)
 
 
-def test_local_job_preempted_is_requeued_and_killed_job_resumes(tmp_path):
+class _WaitingMNIST(MNISTTask):
+    r"""The mnist task, its runs waiting before their second epoch (the first one's checkpoint
+    written) until they are signalled or killed. Only the first process to get there waits, and it
+    writes ``marker`` first; the others train on."""
+
+    def __init__(self, marker: Path):
+        super().__init__()
+        self.marker = marker
+
+    def build(self, model, group, hyperparameters):
+        return dataclasses.replace(super().build(model, group, hyperparameters), stop=self._wait_once)
+
+    def _wait_once(self, history) -> bool:
+        if not self.marker.exists():
+            self.marker.touch()
+            while True:
+                time.sleep(0.05)
+        return False
+
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])  # job processes get _WaitingMNIST by value
+
+
+def test_local_job_preempted_is_requeued_and_killed_job_resumes(tmp_path, monkeypatch):
     r"""A local-executor job signalled as a scheduler pre-empts it (SIGUSR2) is requeued by
     submitit through RunJob.checkpoint and continues the run; a worker killed outright leaves
     a stale claim, and the next launch resumes the run from its checkpoint."""
     options = parse_args(_grid(tmp_path, "--cluster", "local", models="cnn", train_size="256", epochs="3"))
-    task, source = cli.prepare(options)
-    (config,) = cli._configs(task, options, "C4", data=source.fingerprint)
+    task, source = prepare(options)
+    (config,) = run_configs(task, options, "C4", data=source.fingerprint)
     run_dir = tmp_path / "runs" / config.name()
     ex = cluster.executor(options.cluster)
-    job = ex.submit(cluster.RunJob(options, "C4", config))
-    _wait_for(lambda: (run_dir / "checkpoint.pt").is_file(), "checkpoint")
+    waiting = _WaitingMNIST(tmp_path / "first-waited")
+    job = ex.submit(cluster.RunJob(waiting, source, options, "C4", config))
+    _wait_for(waiting.marker.exists, "job waiting after its first epoch")
     os.kill(claims.holder(run_dir)["pid"], signal.SIGUSR2)     # as SLURM signals a job it pre-empts
     outcome = job.result()
     assert outcome["status"] == "trained"
     result = outcome["result"]
-    if result["resumed_from_epoch"] is None:
-        pytest.skip("the job finished before it was interrupted")
-    assert [h["epoch"] for h in result["history"]] == [1, 2, 3]
+    assert result["resumed_from_epoch"] == 1 and [h["epoch"] for h in result["history"]] == [1, 2, 3]
     assert not (run_dir / claims.CLAIM_FILE).exists()
 
     # killed outright (SIGKILL) in another run: the claim stays, its pid is gone, the next launch resumes
     argv = _grid(tmp_path, "--cluster", "local", models="cnn-aug", train_size="256", epochs="3")
+    waiting = _WaitingMNIST(tmp_path / "other-waited")
+    monkeypatch.setitem(TASKS, "mnist", waiting)
     failed = []
     launcher = threading.Thread(target=lambda: _record_failure(failed, lambda: compare(parse_args(argv))))
     launcher.start()
-    (other,) = cli._configs(task, parse_args(argv), "C4", data=source.fingerprint)
+    (other,) = run_configs(task, parse_args(argv), "C4", data=source.fingerprint)
     other_dir = tmp_path / "runs" / other.name()
-    _wait_for(lambda: (other_dir / "checkpoint.pt").is_file(), "checkpoint")
+    _wait_for(waiting.marker.exists, "job waiting after its first epoch")
     os.kill(claims.holder(other_dir)["pid"], signal.SIGKILL)
     launcher.join()
     assert failed and "failed" in str(failed[0])
     assert (other_dir / claims.CLAIM_FILE).exists() and claims.holder(other_dir) is None   # stale
     (resumed,) = compare(parse_args(argv))
-    if resumed["resumed_from_epoch"] is None:
-        pytest.skip("the job finished before it was killed")
-    assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3]
+    assert resumed["resumed_from_epoch"] == 1 and [h["epoch"] for h in resumed["history"]] == [1, 2, 3]
     assert not (other_dir / claims.CLAIM_FILE).exists()
 
 
@@ -150,12 +158,12 @@ def _record_failure(failures, fn):
 
 def test_two_launchers_racing_for_one_grid_train_each_run_once(tmp_path):
     options = parse_args(_grid(tmp_path, "--cluster", "local"))
-    task, source = cli.prepare(options)
-    todo = [("C4", c) for c in cli._configs(task, options, "C4", data=source.fingerprint)]
+    task, source = prepare(options)
+    todo = [("C4", c) for c in run_configs(task, options, "C4", data=source.fingerprint)]
     seen = {0: [], 1: []}
 
     def launch(k):
-        seen[k] = list(cluster.train_on_cluster(options, todo, options.cluster))
+        seen[k] = list(cluster.train_on_cluster(task, source, options, todo, options.cluster))
 
     launchers = [threading.Thread(target=launch, args=(k,)) for k in seen]
     for t in launchers:

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import escnn_soft.experiments.cli as cli
 import escnn_soft.experiments.runner as runner
 from escnn_soft.experiments import claims, get_task
-from escnn_soft.experiments.cli import compare, main, parse_args
+from escnn_soft.experiments.cli import main, parse_args
+from escnn_soft.experiments.comparison import compare, prepare, run_configs
 
 
 def _grid(out, *extra, models="cnn,cnn-aug"):
@@ -25,8 +25,8 @@ def _grid(out, *extra, models="cnn,cnn-aug"):
 def _folders(out, *argv):
     r"""The run folder of each model of the comparison ``argv`` under ``out``, by model."""
     options = parse_args(_grid(out, *argv))
-    task, source = cli.prepare(options)
-    return {c.model: out / "runs" / c.name() for c in cli._configs(task, options, "C4", data=source.fingerprint)}
+    task, source = prepare(options)
+    return {c.model: out / "runs" / c.name() for c in run_configs(task, options, "C4", data=source.fingerprint)}
 
 
 @pytest.fixture(scope="module")

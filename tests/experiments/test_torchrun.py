@@ -7,7 +7,8 @@ from pathlib import Path
 
 import torch
 
-from escnn_soft.experiments.cli import compare, parse_args
+from escnn_soft.experiments.cli import parse_args
+from escnn_soft.experiments.comparison import compare
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,11 +1,8 @@
-import doctest
-
 import pytest
 import torch
 from escnn.group import cyclic_group, dihedral_group
 from torch import nn
 
-import escnn_soft.learned.objective as study
 from escnn_soft import SoftEquivarianceLoss, regular_latent
 from escnn_soft.learned import LearnedRepresentation
 from escnn_soft.learned.objective import StudyLoss, StudyObjective, study_objective
@@ -109,8 +106,3 @@ def test_objective_rejects_bad_arguments():
     objective = StudyObjective(nn.Linear(8, 5), nn.Linear(5, 8), representation=LearnedRepresentation(G, 6), **kwargs)
     with pytest.raises(ValueError, match="latent has shape"):
         objective(torch.randn(4, 8), torch.randn(4, 8))
-
-
-def test_docstring_examples():
-    result = doctest.testmod(study, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0

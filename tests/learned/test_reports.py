@@ -1,4 +1,3 @@
-import doctest
 import json
 import subprocess
 import sys
@@ -136,8 +135,3 @@ def test_plot_rejects_bad_input(tmp_path):
     with pytest.raises(ValueError, match="steps"):
         plot_eigenvalues([z], tmp_path / "x.png", order=2, steps=[[0, 1]])
     assert not (tmp_path / "x.png").exists()
-
-
-def test_docstring_examples():
-    result = doctest.testmod(reports, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0

@@ -25,7 +25,8 @@ from typing import Any, NamedTuple, Optional, Union
 
 import numpy as np
 
-from .mnist import _digest, _fetch, cache_root
+from .download import fetch, file_digest
+from .mnist import cache_root
 
 __all__ = [
     "CIFAR10",
@@ -85,7 +86,7 @@ def _check_md5(path: Path, md5: Optional[str]) -> None:
         return
     if not isinstance(md5, str) or len(md5) != 32:
         raise ValueError(f"md5 must be 32 hex digits, got {md5!r}")
-    found = _digest(path, "md5")
+    found = file_digest(path, "md5")
     if found != md5.lower():
         raise ValueError(f"{path}: md5 is {found}, expected {md5}; the archive is damaged or not CIFAR-10's "
                          f"(delete it to download it again)")
@@ -113,10 +114,10 @@ def download_cifar10(root: Optional[PathLike] = None, *, url: str = CIFAR10_URL,
     root = Path(root) if root is not None else cache_root() / "cifar10"
     root.mkdir(parents=True, exist_ok=True)
     target = root / _ARCHIVE
-    if target.is_file() and _digest(target, "md5") == md5.lower():
+    if target.is_file() and file_digest(target, "md5") == md5.lower():
         return target
     try:
-        _fetch(url, target, md5, timeout)
+        fetch(url, target, md5, timeout)
     except (OSError, ValueError) as e:
         raise RuntimeError(f"could not download CIFAR-10 from {url} with md5 {md5}: {e}\n"
                            f"Without internet, pass the path of a local {_ARCHIVE} (or of its extracted "
@@ -233,7 +234,7 @@ def load_cifar10(source: Optional[PathLike] = None, *, md5: Optional[str] = CIFA
         archive = path
     _check_md5(archive, md5)
     # one extraction per archive content, so that different archives never mix in the cache
-    folder = root / f"md5-{_digest(archive, 'md5')}"
+    folder = root / f"md5-{file_digest(archive, 'md5')}"
     if not (folder / _FOLDER / _TEST).is_file():
         extract_cifar10(archive, folder, md5=None)
     return read_cifar10_batches(folder / _FOLDER)

@@ -62,13 +62,12 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from functools import lru_cache, partial
-from typing import Callable, Dict, Optional, Tuple, Union
+from functools import lru_cache
+from typing import Dict, Optional, Tuple, Union
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from escnn import gspaces
 from escnn.group import direct_product
 from escnn.gspaces import GSpace
 from escnn.nn import FieldType
@@ -77,6 +76,8 @@ from torch.utils.data import Dataset
 from ...actions import FieldAction, ProductAction, field_action, product_action
 from ...groups import GroupTable, group_table
 from ...records import atomic_write
+from ..conventions import DDMNIST_GROUPS, DIGIT_REGIONS
+from ..seeds import seeded_generator
 from .mnist import MNIST, PathLike, cache_root, load_mnist
 
 __all__ = [
@@ -97,27 +98,11 @@ __all__ = [
     "sample_transforms",
 ]
 
-DDMNIST_GROUPS: Dict[str, Callable[[], GSpace]] = {
-    "C4": partial(gspaces.rot2dOnR2, N=4),
-    "D1": partial(gspaces.flipRot2dOnR2, N=1, axis=math.pi / 2),
-    "D4": partial(gspaces.flipRot2dOnR2, N=4, axis=math.pi / 2),
-}
-r"""Group name :math:`\to` escnn gspace factory: the one definition of the groups of the
-MNIST tasks, which their models (:func:`~escnn_soft.experiments.models.ddmnist_gspace`)
-and tasks derive from. The axis :math:`\pi/2` (escnn's default) makes the flip of D1
-and D4's flip ``(-, 0)`` the left–right mirror ``torch.flip(x, dims=[-1])``."""
-
 DDMNIST_MEAN: float = 0.5 * 0.1307
 r"""Mean subtracted from images in :math:`[0, 1]` (half the MNIST mean: half the canvas is empty)."""
 
 DDMNIST_STD: float = math.sqrt(0.3081)
 r"""Standard deviation the images are divided by."""
-
-DIGIT_REGIONS: Tuple[Tuple[slice, slice], Tuple[slice, slice]] = (
-    (slice(14, 42), slice(0, 28)),
-    (slice(14, 42), slice(28, 56)),
-)
-r"""(rows, columns) of the left and right digit on the :math:`56 \times 56` canvas."""
 
 PAIRS_PER_CLASS: Dict[str, int] = {"train": 100, "val": 20, "test": 50}
 r"""Pairs per class of each split (training from MNIST's training split, validation and
@@ -491,15 +476,13 @@ class DoubleDigitMNIST(Dataset):
         self.images: Optional[torch.Tensor] = None
         if split != "train":
             if pose == "random":
-                state = np.random.SeedSequence([seed, _SPLIT_CODES[split]]).generate_state(1)[0]
-                fixed = torch.Generator().manual_seed(int(state))
+                fixed = seeded_generator(seed, _SPLIT_CODES[split])
                 self.elements, self.theta = sample_transforms(group, len(self), artefacts=artefacts, generator=fixed)
             else:
                 self.elements = torch.full((len(self), 2), self.spec.group.identity, dtype=torch.long)
                 self.artefacts = UPRIGHT_ARTEFACTS[group]
                 if UPRIGHT_ARTEFACTS[group]:
-                    state = np.random.SeedSequence([seed, _SPLIT_CODES[split], _UPRIGHT_CODE]).generate_state(1)[0]
-                    fixed = torch.Generator().manual_seed(int(state))
+                    fixed = seeded_generator(seed, _SPLIT_CODES[split], _UPRIGHT_CODE)
                     self.theta = (2 * math.pi * torch.rand(len(self), 1, generator=fixed)).expand(-1, 2).contiguous()
             self.images = torch.cat([
                 make_batch(self.digits[i:i + 1000], self.elements[i:i + 1000],

@@ -33,7 +33,8 @@ from typing import Dict, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .mnist import _digest, _fetch, _read_npz, cache_root
+from .download import fetch, file_digest
+from .mnist import _read_npz, cache_root
 
 __all__ = [
     "MEDMNIST3D_LABELS",
@@ -141,11 +142,11 @@ def download_medmnist3d(flag: str, root: Optional[PathLike] = None, *, timeout: 
     url, md5 = info["url"], info["MD5"]
     folder = Path(root).expanduser() if root is not None else cache_root() / "medmnist"
     target = folder / f"{flag}.npz"
-    if target.is_file() and _digest(target, "md5") == md5:
+    if target.is_file() and file_digest(target, "md5") == md5:
         return target
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        _fetch(url, target, md5, timeout)
+        fetch(url, target, md5, timeout)
     except (OSError, ValueError) as e:
         raise RuntimeError(f"could not download {flag}.npz from {url} with md5 {md5}: {e}\n"
                            f"Without internet, put {flag}.npz in {folder} by hand.") from e
@@ -200,8 +201,9 @@ def load_medmnist3d(flag: str = "adrenalmnist3d", root: Optional[PathLike] = Non
             says how to get it).
 
     Example:
-        >>> data = load_medmnist3d("adrenalmnist3d")
-        >>> data.x_train.shape, data.x_val.shape, data.x_test.shape, data.n_classes
+        >>> # needs the downloaded file, so the doctests skip it
+        >>> data = load_medmnist3d("adrenalmnist3d")  # doctest: +SKIP
+        >>> data.x_train.shape, data.x_val.shape, data.x_test.shape, data.n_classes  # doctest: +SKIP
         ((1188, 28, 28, 28), (98, 28, 28, 28), (298, 28, 28, 28), 2)
     """
     path = medmnist3d_path(flag, root)
@@ -212,7 +214,7 @@ def load_medmnist3d(flag: str = "adrenalmnist3d", root: Optional[PathLike] = Non
         path = download_medmnist3d(flag, path.parent)
     expected = MEDMNIST3D_MD5.get(flag)
     if check_md5 and expected is not None:
-        found = _digest(path, "md5")
+        found = file_digest(path, "md5")
         if found != expected:
             raise ValueError(f"{path}: md5 is {found}, expected {expected} (the official {flag}.npz); "
                              f"the file is corrupt or modified. Replace it (" + _how_to_get(flag, path.parent)

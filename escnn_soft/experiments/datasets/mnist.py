@@ -30,7 +30,6 @@ import gzip
 import hashlib
 import json
 import os
-import urllib.request
 import zipfile
 import zlib
 from pathlib import Path
@@ -39,6 +38,7 @@ from typing import BinaryIO, Dict, Mapping, NamedTuple, Optional, Sequence, Unio
 import numpy as np
 
 from ...records import atomic_write
+from .download import checksum_algorithm, fetch, file_digest
 
 __all__ = [
     "MNIST",
@@ -76,7 +76,6 @@ _IDX_STEMS = {
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
                0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 _KEYS = ("x_train", "y_train", "x_test", "y_test")
-_CHUNK = 1 << 20
 
 
 class MNIST(NamedTuple):
@@ -106,37 +105,6 @@ def cache_root(cache_dir: Optional[PathLike] = None) -> Path:
     return Path.home() / ".cache" / "escnn_soft"
 
 
-def _digest(path: Path, algorithm: str) -> str:
-    h = hashlib.new(algorithm, usedforsecurity=False)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _algorithm(checksum: str) -> str:
-    if len(checksum) == 32:
-        return "md5"
-    if len(checksum) == 64:
-        return "sha256"
-    raise ValueError(f"checksum {checksum!r} is neither an md5 (32 hex digits) nor a sha256 (64 hex digits)")
-
-
-def _fetch(url: str, target: Path, checksum: str, timeout: float) -> None:
-    algorithm = _algorithm(checksum)
-    h = hashlib.new(algorithm, usedforsecurity=False)
-
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            for chunk in iter(lambda: response.read(_CHUNK), b""):
-                h.update(chunk)
-                out.write(chunk)
-        if h.hexdigest() != checksum.lower():
-            raise ValueError(f"{url}: {algorithm} is {h.hexdigest()}, expected {checksum}")
-
-    atomic_write(target, write)
-
-
 def download_mnist(root: Optional[PathLike] = None, *, mirrors: Sequence[str] = MNIST_MIRRORS,
                    files: Mapping[str, str] = MNIST_FILES, timeout: float = 60.0) -> Path:
     r"""Download the official MNIST idx files and verify their checksums.
@@ -164,12 +132,12 @@ def download_mnist(root: Optional[PathLike] = None, *, mirrors: Sequence[str] = 
     root.mkdir(parents=True, exist_ok=True)
     for name, checksum in files.items():
         target = root / name
-        if target.is_file() and _digest(target, _algorithm(checksum)) == checksum.lower():
+        if target.is_file() and file_digest(target, checksum_algorithm(checksum)) == checksum.lower():
             continue
         errors = []
         for mirror in mirrors:
             try:
-                _fetch(mirror + name, target, checksum, timeout)
+                fetch(mirror + name, target, checksum, timeout)
                 break
             except (OSError, ValueError) as e:
                 errors.append(f"  {mirror + name}: {e}")

@@ -68,7 +68,8 @@ import numpy as np
 import torch
 
 from ...records import atomic_write, atomic_write_text
-from .mnist import _digest, cache_root
+from .download import file_digest
+from .mnist import cache_root
 
 __all__ = [
     "SMOKE_BUOYANCY_DIRECTIONS",
@@ -282,7 +283,7 @@ def _read_manifest(root: Path) -> Dict[str, Any]:
 
 
 def _check_checksum(path: Path, entry: Dict[str, Any]) -> None:
-    actual = _digest(path, "sha256")
+    actual = file_digest(path, "sha256")
     if actual != entry.get("sha256"):
         raise ValueError(f"{path} does not match its checksum in {path.parent / _MANIFEST} (sha256 {actual}, "
                          f"manifest {entry.get('sha256')}): the file is corrupt or was changed. Delete it "
@@ -366,7 +367,7 @@ def generate_smoke(simulations: Iterable[Simulation], root: Optional[PathLike] =
             "steps": steps,
             "shape": list(frames.shape),
             "dtype": str(frames.dtype),
-            "sha256": _digest(path, "sha256"),
+            "sha256": file_digest(path, "sha256"),
             "phiflow_version": phi_version,
             "phiml_version": phiml_version,
             "seconds": round(seconds, 3),

@@ -61,7 +61,7 @@ from escnn.nn import (
     SequentialModule,
 )
 
-from ..datasets.ddmnist import DDMNIST_GROUPS, DIGIT_REGIONS
+from ..conventions import CNN_LATENTS, DDMNIST_GROUPS, DIGIT_REGIONS, cut_at_latent
 from .restriction import UnconstrainedConv
 from .rpp import ResidualPathwayConv
 
@@ -86,10 +86,6 @@ _UPSAMPLED_SIZE = 57
 #: Side of one digit's square and size after upsampling.
 _DIGIT_SIZE = 28
 _DIGIT_UPSAMPLED_SIZE = 29
-
-CNN_LATENTS = ("pre-bn", "post-bn")
-r"""Where :class:`DDMNISTCNN` cuts encoder and head: after the :math:`1 \times 1`
-convolution ``expand`` (the paper's latent) or after the BatchNorm1d and ELU that follow it."""
 
 #: (width multiple, kernel size, stride, stride of the pooling after it or 0 for none) of the
 #: five convolution blocks of the steerable models.
@@ -182,8 +178,7 @@ class DDMNISTCNN(torch.nn.Module):
       Linear).
     * ``"post-bn"``: :math:`z` is the output of the ELU right before the classifier
       (layer 12); the encoder ends with ``norm`` and ``act``, the head is the
-      ``Linear`` alone. The state dict of this cut has the keys of earlier
-      versions of this class.
+      ``Linear`` alone.
 
     One deliberate change from the paper's code: it upsamples by nearest
     neighbour, which repeats the first row and column and so does not commute
@@ -209,8 +204,6 @@ class DDMNISTCNN(torch.nn.Module):
 
     def __init__(self, num_classes: int = 100, width: int = 6, latent_dim: int = 66, latent: str = "pre-bn"):
         super().__init__()
-        if latent not in CNN_LATENTS:
-            raise ValueError(f"unknown latent {latent!r}; valid latents: {', '.join(CNN_LATENTS)}")
         c = width
         self.latent_dim = latent_dim
         self.latent = latent
@@ -228,14 +221,7 @@ class DDMNISTCNN(torch.nn.Module):
             ("expand", torch.nn.Conv2d(6 * c, latent_dim, 1)),
             ("flatten", torch.nn.Flatten()),
         ])
-        normalise = OrderedDict([("norm", torch.nn.BatchNorm1d(latent_dim)), ("act", torch.nn.ELU())])
-        classifier = torch.nn.Linear(latent_dim, num_classes)
-        if latent == "pre-bn":
-            self.encoder = torch.nn.Sequential(layers)
-            self.head = torch.nn.Sequential(OrderedDict([*normalise.items(), ("fc", classifier)]))
-        else:
-            self.encoder = torch.nn.Sequential(OrderedDict([*layers.items(), *normalise.items()]))
-            self.head = classifier
+        self.encoder, self.head = cut_at_latent(layers, latent_dim, num_classes, latent)
         self.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

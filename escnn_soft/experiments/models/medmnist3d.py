@@ -21,7 +21,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from .ddmnist import CNN_LATENTS
+from ..conventions import cut_at_latent
 
 __all__ = ["MEDMNIST3D_SIDE", "MEDMNIST3D_LATENT_DIM", "ResidualBlock", "MedMNIST3DCNN", "medmnist3d_cnn"]
 
@@ -97,7 +97,7 @@ class MedMNIST3DCNN(nn.Module):
 
     :attr:`encoder` maps a volume to the :math:`8c`-dimensional latent :math:`z`,
     :attr:`head` maps :math:`z` to logits, ``forward(x)`` is ``head(encoder(x))``. The cut
-    is ``latent`` (:data:`~escnn_soft.experiments.models.ddmnist.CNN_LATENTS`):
+    is ``latent`` (:data:`~escnn_soft.experiments.conventions.CNN_LATENTS`):
 
     * ``"pre-bn"`` (the default, the paper's: its ``forward`` always returns the output of
       the third residual block as the latent, whatever ``equivariant_layer_id`` says):
@@ -120,8 +120,6 @@ class MedMNIST3DCNN(nn.Module):
 
     def __init__(self, num_classes: int = 2, width: int = 6, latent: str = "pre-bn"):
         super().__init__()
-        if latent not in CNN_LATENTS:
-            raise ValueError(f"unknown latent {latent!r}; valid latents: {', '.join(CNN_LATENTS)}")
         _check_count("num_classes", num_classes, 2)
         _check_count("width", width)
         c = width
@@ -145,14 +143,7 @@ class MedMNIST3DCNN(nn.Module):
                 nn.Conv3d(6 * c, 8 * c, 3))),
             ("flatten", nn.Flatten()),
         ])
-        normalise = OrderedDict([("norm", nn.BatchNorm1d(8 * c)), ("act", nn.ELU())])
-        classifier = nn.Linear(8 * c, num_classes)
-        if latent == "pre-bn":
-            self.encoder = nn.Sequential(layers)
-            self.head = nn.Sequential(OrderedDict([*normalise.items(), ("fc", classifier)]))
-        else:
-            self.encoder = nn.Sequential(OrderedDict([*layers.items(), *normalise.items()]))
-            self.head = classifier
+        self.encoder, self.head = cut_at_latent(layers, 8 * c, num_classes, latent)
         self.to(memory_format=torch.channels_last_3d)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

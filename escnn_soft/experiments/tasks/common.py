@@ -8,7 +8,8 @@ r"""What the tasks share: their MNIST source, name checks and the losses of thei
 * :func:`cross_entropy_loss` — plain training, optionally with a model's own prior;
 * :func:`soft_loss` — a :class:`~escnn_soft.SoftEquivarianceLoss`, with the group
   elements drawn from the run's generator, so that a run is reproducible, or taken with
-  a second view from the batch.
+  a second view from the batch; :func:`soft_parts`, the terms it logs;
+* :func:`latent_monitor` — the per-epoch latent measurements of a model cut into encoder and head.
 
 A :data:`~escnn_soft.experiments.task.LossFn` maps ``(x, y, generator)`` (and the batch
 extras its setup names) to ``(total, output, parts)``; the runner minimises ``total`` and
@@ -19,18 +20,19 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Optional, Sequence, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...loss import SoftEquivarianceLoss
+from ...loss import SoftEquivarianceLoss, SoftLoss
 from ..datasets import MNIST, load_mnist
-from ..task import LossFn, Source, Task
+from ..task import LossFn, Source, Task, TaskData
 
-__all__ = ["array_digest", "split_source", "open_mnist", "check_names", "cross_entropy_loss", "soft_loss"]
+__all__ = ["array_digest", "split_source", "open_mnist", "check_names", "cross_entropy_loss", "soft_loss",
+           "soft_parts", "latent_errors", "latent_monitor"]
 
 
 def array_digest(arrays: Sequence[np.ndarray], salt: str = "") -> str:
@@ -115,21 +117,55 @@ def cross_entropy_loss(model: nn.Module, prior: bool = False) -> LossFn:
     return loss
 
 
+def soft_parts(out: SoftLoss) -> Dict[str, torch.Tensor]:
+    r"""The terms of a soft loss logged by a run: ``"task"``, ``"shifted"`` and ``"equivariance"``."""
+    return {"task": out.task, "shifted": out.shifted, "equivariance": out.equivariance}
+
+
 def soft_loss(soft: SoftEquivarianceLoss) -> LossFn:
-    r"""``soft`` on each batch, with one element of its group per sample drawn from the run's generator.
+    r"""``soft`` on each batch, drawing from the run's generator: one element of its group per sample
+    and, for a ``pair_fraction`` below 1, the samples of the second pass.
 
     Given the batch extras ``g`` and ``x_g`` (a second view :math:`x_g \approx \rho_X(g) x` from
     the data, with the elements relating it to ``x``; :attr:`~escnn_soft.experiments.task.TrainingSetup.batch_extras`
     ``("g", "x_g")``), the equivariance term compares :math:`E(x_g)` with :math:`\rho_Z(g) E(x)`
     instead, ``soft(x, y, g=g, x_g=x_g)``.
 
-    The parts logged are its three terms, ``"task"``, ``"shifted"`` and ``"equivariance"``.
+    The parts logged are its three terms (:func:`soft_parts`).
     """
     def loss(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator, *, g: Optional[torch.Tensor] = None,
              x_g: Optional[torch.Tensor] = None):
-        if g is None:
-            g = soft.group.sample(x.shape[0], device=x.device, generator=generator)
-        out = soft(x, y, g=g, x_g=x_g)
-        return out.total, out.output, {"task": out.task, "shifted": out.shifted, "equivariance": out.equivariance}
+        out = soft(x, y, g=g, x_g=x_g, generator=generator)
+        return out.total, out.output, soft_parts(out)
 
     return loss
+
+
+def latent_errors(z: torch.Tensor, z_g: torch.Tensor, rho_z: Callable, g: torch.Tensor,
+                  suffix: str = "") -> Dict[str, float]:
+    r"""How far a latent is from equivariant on one batch, with :math:`\Delta = z_g - \rho_Z(g) z`.
+
+    Returns:
+        ``latent_term`` :math:`= \operatorname{mean} \Delta^2` (the unweighted latent term of the
+        soft loss) and ``relative_latent_error`` :math:`= \sum \Delta^2 / \sum z^2`, each name
+        followed by ``suffix``.
+
+    Example:
+        >>> z = torch.tensor([[1., 2.], [3., 4.]])
+        >>> latent_errors(z, z.flip(1), lambda z, g: z.flip(1), torch.zeros(2, dtype=torch.long), "_a")
+        {'latent_term_a': 0.0, 'relative_latent_error_a': 0.0}
+    """
+    delta = z_g - rho_z(z, g)
+    return {f"latent_term{suffix}": delta.pow(2).mean().item(),
+            f"relative_latent_error{suffix}": (delta.pow(2).sum() / z.pow(2).sum()).item()}
+
+
+def latent_monitor(encoder: Callable[[torch.Tensor], torch.Tensor], in_action: Callable,
+                   rho_z: Callable) -> Callable[[nn.Module, TaskData], Dict[str, float]]:
+    r"""A :attr:`~escnn_soft.experiments.task.TrainingSetup.monitor` of the latent: :func:`latent_errors`
+    of ``encoder`` on the data's ``monitor_batch`` ``(x, g)``, with :math:`z_g = E(\rho_X(g) x)`."""
+    def monitor(model: nn.Module, data: TaskData) -> Dict[str, float]:
+        x, g = data.monitor_batch
+        return latent_errors(encoder(x), encoder(in_action(x, g)), rho_z, g)
+
+    return monitor

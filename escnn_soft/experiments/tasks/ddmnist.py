@@ -41,7 +41,7 @@ rpp          the residual-pathway CNN (:func:`~escnn_soft.experiments.models.ddm
 latent and records where it is cut in its hyperparameters, ``"latent": "pre-bn"`` or
 ``"post-bn"`` (:data:`LATENTS`), so in its run's key: it is where the soft loss acts and
 where the run's latent equivariance error is measured. The plain CNNs train the same
-either way and are measured after batch normalisation, as all their earlier runs were;
+either way and are measured after batch normalisation (``"post-bn"``);
 compare soft-postbn with them at the same cut. Every epoch, each of these models also
 logs (:meth:`DDMNISTTask.build`'s ``monitor``, in the history's ``monitor`` records) the
 Frobenius norm of ``expand``'s weights and, at both cuts, the raw latent term
@@ -92,9 +92,10 @@ from ...latent import RegularLatent, regular_latent
 from ...loss import SoftEquivarianceLoss
 from ..datasets import MNIST, DoubleDigitMNIST, ddmnist_group, make_batch, make_views, sample_transforms
 from ..models import DDMNISTCNN, ddmnist_cnn, ddmnist_restriction, ddmnist_rpp, ddmnist_scnn, ddmnist_scnn_gxg
+from ..seeds import seeded_generator
 from ..specs import DDMNIST_C4_DATA, TASK_SPECS
 from ..task import LossFn, Source, Task, TaskData, TrainingSetup
-from .common import check_names, cross_entropy_loss, open_mnist, soft_loss
+from .common import check_names, cross_entropy_loss, latent_errors, open_mnist, soft_loss
 
 __all__ = [
     "LEARNING_RATES",
@@ -203,8 +204,7 @@ class DDMNISTData(TaskData):
         self.train_size = len(train)
         self.digits: torch.Tensor = train.digits.to(self.device)
         self.labels: torch.Tensor = train.labels.to(self.device)
-        state = np.random.SeedSequence([data_seed, _FIXED_POSE_CODE]).generate_state(1)[0]
-        g, theta = sample_transforms(group, self.train_size, generator=torch.Generator().manual_seed(int(state)))
+        g, theta = sample_transforms(group, self.train_size, generator=seeded_generator(data_seed, _FIXED_POSE_CODE))
         self.fixed_elements: torch.Tensor = g.to(self.device)
         self.fixed_theta: Optional[torch.Tensor] = None if theta is None else theta.to(self.device)
         splits = [DoubleDigitMNIST(group, split, source=mnist, seed=data_seed, rotate_back=c4_data == "corrected")
@@ -212,9 +212,8 @@ class DDMNISTData(TaskData):
         self.val, self.test = ((s.images.to(self.device), s.labels.to(self.device)) for s in splits)
         upright = DoubleDigitMNIST(group, "test", source=mnist, seed=data_seed, pose="upright")
         self.extra_test = {"upright": (upright.images.to(self.device), upright.labels.to(self.device))}
-        state = np.random.SeedSequence([data_seed, _MONITOR_CODE]).generate_state(1)[0]
         x = self.val[0][:MONITOR_BATCH]
-        g = torch.randint(self.group.order, (x.shape[0],), generator=torch.Generator().manual_seed(int(state)))
+        g = torch.randint(self.group.order, (x.shape[0],), generator=seeded_generator(data_seed, _MONITOR_CODE))
         self.monitor_batch: Tuple[torch.Tensor, torch.Tensor] = (x, g.to(self.device))
 
     def train_batch(self, index: torch.Tensor, *, augment: bool, generator: torch.Generator
@@ -356,10 +355,7 @@ def _latent_monitor(net: DDMNISTCNN, in_action: Any, rho_z: RegularLatent):
         plain, moved = _cuts(net, x), _cuts(net, in_action(x, g))
         record = {"expand_weight_norm": net.encoder.expand.weight.norm().item()}
         for cut, z in plain.items():
-            name = cut.replace("-", "")
-            delta = moved[cut] - rho_z(z, g)
-            record[f"latent_term_{name}"] = delta.pow(2).mean().item()
-            record[f"relative_latent_error_{name}"] = (delta.pow(2).sum() / z.pow(2).sum()).item()
+            record.update(latent_errors(z, moved[cut], rho_z, g, suffix="_" + cut.replace("-", "")))
         return record
 
     return monitor

@@ -131,7 +131,7 @@ from ..models.exploration import (CNNEncoder, ConvDecoder, ConvEncoder, FirstOfP
 from ..models.medmnist3d import MEDMNIST3D_LATENT_DIM, medmnist3d_cnn
 from ..specs import TASK_SPECS
 from ..task import Source, Task, TaskData, TrainingSetup
-from .common import array_digest, check_names, open_mnist, split_source
+from .common import array_digest, check_names, open_mnist, soft_parts, split_source
 from .medmnist3d import MedMNIST3DData, MedMNIST3DTask, medmnist3d_auc, voxel_action
 
 __all__ = [
@@ -541,9 +541,8 @@ class ExplorationTask(Task):
         initial = _copy(rho)
 
         def loss(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator):
-            out = objective(x, y, act.group.sample(x.shape[0], device=x.device, generator=generator))
-            return out.total, out.soft.output, {"task": out.soft.task, "shifted": out.soft.shifted,
-                                                "equivariance": out.soft.equivariance, "algebra": out.algebra}
+            out = objective(x, y, generator=generator)
+            return out.total, out.soft.output, {**soft_parts(out.soft), "algebra": out.algebra}
 
         element = rho.generator_elements[0]
         schedules: Dict[int, set] = {}

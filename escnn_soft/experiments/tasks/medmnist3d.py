@@ -87,9 +87,10 @@ from ...loss import SoftEquivarianceLoss
 from ..datasets import MEDMNIST3D_LABELS, MedMNIST3D, load_medmnist3d
 from ..models import medmnist3d_cnn, medmnist3d_octa_scnn, medmnist3d_so3_scnn
 from ..models.medmnist3d import MEDMNIST3D_LATENT_DIM
+from ..seeds import seeded_generator
 from ..specs import TASK_SPECS
 from ..task import Source, Task, TaskData, TrainingSetup
-from .common import array_digest, check_names, cross_entropy_loss, soft_loss
+from .common import array_digest, check_names, cross_entropy_loss, latent_monitor, soft_loss
 
 __all__ = [
     "LEARNING_RATES",
@@ -160,10 +161,6 @@ def medmnist3d_auc(output: torch.Tensor, target: torch.Tensor) -> float:
     return float(np.mean(aucs)) if aucs else float("nan")
 
 
-def _state(*codes: int) -> int:
-    return int(np.random.SeedSequence(list(codes)).generate_state(1)[0])
-
-
 def _scaled(volumes: torch.Tensor) -> torch.Tensor:
     r"""``uint8`` volumes ``(N, 28, 28, 28)`` as float ``(N, 1, 28, 28, 28)`` in :math:`[-1, 1]`."""
     return volumes.unsqueeze(1).float() / 127.5 - 1
@@ -188,22 +185,20 @@ class MedMNIST3DData(TaskData):
         self.in_action = voxel_action()
         self.group = self.in_action.group
         self.out_action = None
-        order = torch.randperm(len(data.y_train), generator=torch.Generator().manual_seed(_state(data_seed,
-                                                                                               _TRAIN_ORDER_CODE)))
+        order = torch.randperm(len(data.y_train), generator=seeded_generator(data_seed, _TRAIN_ORDER_CODE))
         keep = order[:train_size]
         self.train_size = int(keep.numel())
         self.volumes = torch.from_numpy(data.x_train)[keep].to(self.device)
         self.labels = torch.from_numpy(data.y_train)[keep].to(self.device)
-        self.val = self._rotated(data.x_val, data.y_val, _state(data_seed, _VAL_CODE))
-        self.test = self._rotated(data.x_test, data.y_test, _state(data_seed, _TEST_CODE))
+        self.val = self._rotated(data.x_val, data.y_val, seeded_generator(data_seed, _VAL_CODE))
+        self.test = self._rotated(data.x_test, data.y_test, seeded_generator(data_seed, _TEST_CODE))
         self.extra_test = {"upright": (_scaled(torch.from_numpy(data.x_test)).to(self.device),
                                        torch.from_numpy(data.y_test).to(self.device))}
-        g = self.group.sample(self.val[0].shape[0], generator=torch.Generator().manual_seed(_state(data_seed,
-                                                                                                 _MONITOR_CODE)))
+        g = self.group.sample(self.val[0].shape[0], generator=seeded_generator(data_seed, _MONITOR_CODE))
         self.monitor_batch: Tuple[torch.Tensor, torch.Tensor] = (self.val[0], g.to(self.device))
 
-    def _rotated(self, x: np.ndarray, y: np.ndarray, state: int) -> Tuple[torch.Tensor, torch.Tensor]:
-        g = self.group.sample(len(y), generator=torch.Generator().manual_seed(state)).to(self.device)
+    def _rotated(self, x: np.ndarray, y: np.ndarray, generator: torch.Generator) -> Tuple[torch.Tensor, torch.Tensor]:
+        g = self.group.sample(len(y), generator=generator).to(self.device)
         return self.in_action(_scaled(torch.from_numpy(x).to(self.device)), g), torch.from_numpy(y).to(self.device)
 
     def train_batch(self, index: torch.Tensor, *, augment: bool, generator: torch.Generator
@@ -289,13 +284,7 @@ class MedMNIST3DTask(Task):
         in_action = voxel_action()
         rho_z = regular_latent(in_action.group, MEDMNIST3D_LATENT_DIM)
         latent = ("encoder", rho_z)
-
-        def monitor(module: nn.Module, data: MedMNIST3DData) -> Dict[str, float]:
-            x, g = data.monitor_batch
-            z, z_g = net.encoder(x), net.encoder(in_action(x, g))
-            delta = z_g - rho_z(z, g)
-            return {"latent_term": delta.pow(2).mean().item(),
-                    "relative_latent_error": (delta.pow(2).sum() / z.pow(2).sum()).item()}
+        monitor = latent_monitor(net.encoder, in_action, rho_z)
 
         if model.startswith("soft"):
             soft = SoftEquivarianceLoss(net.encoder, net.head, in_action=in_action, latent=rho_z,

@@ -57,6 +57,7 @@ from ..datasets import MNIST, ddmnist_group
 from ...latent import regular_latent
 from ...loss import SoftEquivarianceLoss
 from ..models import mnist_cnn, mnist_scnn
+from ..seeds import seeded_generator, seeded_rng
 from ..specs import TASK_SPECS
 from ..task import Source, Task, TaskData, TrainingSetup
 from .common import check_names, cross_entropy_loss, open_mnist, soft_loss
@@ -92,15 +93,6 @@ r"""The standard deviation of the pixels of MNIST, which every image is divided 
 
 # seeds of the draws from the data seed: the training order, the val/test halves, and the poses
 _TRAIN_ORDER, _HALVES, _VAL_POSES, _TEST_POSES, _FIXED_POSES = range(5)
-
-
-def _rng(data_seed: int, code: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([data_seed, code]))
-
-
-def _generator(data_seed: int, code: int) -> torch.Generator:
-    state = np.random.SeedSequence([data_seed, code]).generate_state(1)[0]
-    return torch.Generator().manual_seed(int(state))
 
 
 def _halves(labels: np.ndarray, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
@@ -148,14 +140,14 @@ class MNISTData(TaskData):
             raise ValueError(f"train_size must be in 1..{len(mnist.y_train)} (the training digits of the source), "
                              f"got {train_size}")
         self.train_size = train_size
-        order = _rng(data_seed, _TRAIN_ORDER).permutation(len(mnist.y_train))[:train_size]
+        order = seeded_rng(data_seed, _TRAIN_ORDER).permutation(len(mnist.y_train))[:train_size]
         self.digits: torch.Tensor = torch.from_numpy(mnist.x_train[order][:, None]).to(self.device)
         self.labels: torch.Tensor = torch.from_numpy(mnist.y_train[order]).to(self.device)
         self.fixed_elements: torch.Tensor = self.group.sample(
-            train_size, generator=_generator(data_seed, _FIXED_POSES)).to(self.device)
-        val, test = _halves(mnist.y_test, _rng(data_seed, _HALVES))
-        self.val_elements = self.group.sample(len(val), generator=_generator(data_seed, _VAL_POSES))
-        self.test_elements = self.group.sample(len(test), generator=_generator(data_seed, _TEST_POSES))
+            train_size, generator=seeded_generator(data_seed, _FIXED_POSES)).to(self.device)
+        val, test = _halves(mnist.y_test, seeded_rng(data_seed, _HALVES))
+        self.val_elements = self.group.sample(len(val), generator=seeded_generator(data_seed, _VAL_POSES))
+        self.test_elements = self.group.sample(len(test), generator=seeded_generator(data_seed, _TEST_POSES))
         self.val, self.test = (
             (self._images(torch.from_numpy(mnist.x_test[idx][:, None]), g).to(self.device),
              torch.from_numpy(mnist.y_test[idx]).to(self.device))

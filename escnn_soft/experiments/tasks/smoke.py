@@ -108,9 +108,10 @@ from ..datasets.smoke import (
     smoke_to_escnn,
 )
 from ..models.smoke import SMOKE_IN_FRAMES, SmokeRollout, smoke_cnn, smoke_gspace, smoke_rpp, smoke_scnn
+from ..seeds import seeded_generator
 from ..specs import TASK_SPECS
 from ..task import Source, Task, TaskData, TrainingSetup
-from .common import array_digest, check_names
+from .common import array_digest, check_names, latent_monitor
 
 __all__ = [
     "SmokePreset",
@@ -247,15 +248,13 @@ class SmokeData(TaskData):
         self.frames = train
         stride = preset.stride
         windows = self._windows(len(preset.train_simulations), _TRAIN_STARTS[::stride])
-        order = torch.randperm(len(windows), generator=torch.Generator().manual_seed(
-            int(np.random.SeedSequence([data_seed, _TRAIN_ORDER_CODE]).generate_state(1)[0])))
+        order = torch.randperm(len(windows), generator=seeded_generator(data_seed, _TRAIN_ORDER_CODE))
         self.train_windows = windows[order[:train_size]].to(self.device)
         self.train_size = int(self.train_windows.shape[0])
         self.val = self._samples(train, _VAL_STARTS[::stride], SMOKE_TRAIN_FRAMES)
         self.test = self._samples(train, _FUTURE_STARTS[::stride], SMOKE_TEST_FRAMES)
         self.extra_test = {"domain": self._samples(domain, _DOMAIN_STARTS[::stride], SMOKE_TEST_FRAMES)}
-        g = self.group.sample(self.val[0].shape[0], generator=torch.Generator().manual_seed(
-            int(np.random.SeedSequence([data_seed, _MONITOR_CODE]).generate_state(1)[0])))
+        g = self.group.sample(self.val[0].shape[0], generator=seeded_generator(data_seed, _MONITOR_CODE))
         self.monitor_batch: Tuple[torch.Tensor, torch.Tensor] = (self.val[0], g.to(self.device))
 
     def _stack(self, simulations: Mapping[Tuple[int, int], np.ndarray], keys: Sequence[Tuple[int, int]],
@@ -402,8 +401,7 @@ class SmokeTask(Task):
                                         input_task_weight=hyperparameters["input_task_weight"])
 
             def loss(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator):
-                g = soft.group.sample(x.shape[0], device=x.device, generator=generator)
-                out = soft(x, y[:, :2], g=g)
+                out = soft(x, y[:, :2], generator=generator)
                 later, output = _rollout_loss(net, x, y, out.output, 0.0)
                 return out.total + later, output, {"task": out.task, "input_task": out.input_task,
                                                    "rollout": later, "equivariance": out.equivariance}
@@ -412,13 +410,7 @@ class SmokeTask(Task):
                 total, output = _rollout_loss(net, x, y, net.step(x), first_weight)
                 return total, output, {"task": total}
 
-        def monitor(module: nn.Module, data: SmokeData) -> Dict[str, float]:
-            x, g = data.monitor_batch
-            z, z_g = net.step.encoder(x), net.step.encoder(in_action(x, g))
-            delta = z_g - rho_z(z, g)
-            return {"latent_term": delta.pow(2).mean().item(),
-                    "relative_latent_error": (delta.pow(2).sum() / z.pow(2).sum()).item()}
-
+        monitor = latent_monitor(net.step.encoder, in_action, rho_z)
         stop = None
         if "stop_after" in hyperparameters:
             after, window = hyperparameters["stop_after"], hyperparameters["stop_window"]

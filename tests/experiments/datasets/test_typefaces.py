@@ -1,10 +1,8 @@
 import csv
-import doctest
 
 import numpy as np
 import pytest
 
-import escnn_soft.experiments.datasets.typefaces as typefaces
 from escnn_soft.experiments.datasets.typefaces import (
     DEFAULT_FONTS,
     TMNIST_FONTS,
@@ -165,8 +163,3 @@ def test_tmnist_csv_errors(tmp_path):
     bad = [("x", "seven", _pixels(0))]
     with pytest.raises(ValueError, match="label 'seven'"):
         read_tmnist_csv(_write_tmnist(tmp_path / "e.csv", bad), digits=[0])
-
-
-def test_docstring_examples():
-    result = doctest.testmod(typefaces, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0

@@ -26,7 +26,7 @@ from escnn_soft.experiments.tasks.smoke import (
     vector_field_action,
 )
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "smoke"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "smoke"
 T = 309  # frames of a simulation as published
 
 

@@ -23,7 +23,7 @@ from escnn_soft.experiments.tasks.exploration import (EXPERIMENTS, EXPLORATION_T
 from escnn_soft.experiments.tasks.medmnist3d import voxel_action
 from escnn_soft.learned import LearnedRepresentation
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TASKS = {t.name: t for t in EXPLORATION_TASKS}
 PLANAR = [name for name in EXPERIMENTS if name != "o-adrenal"]     # the paper's three, in 2D
 
@@ -213,7 +213,7 @@ def test_the_readmes_list_diverged_runs_apart_from_every_table(tmp_path):
     run = tmp_path / "d3_autoencoder" / "runs" / "d3-autoencoder-D3-learned-seed4-0123456789"
     run.mkdir(parents=True)
     (run / "result.json").write_text(json.dumps({"name": run.name, "config": config, "diverged_at_epoch": 7}))
-    assert readme.load_runs(tmp_path)["d3-autoencoder"]["learned"] == []
+    assert readme.runs_by_experiment(tmp_path)["d3-autoencoder"]["learned"] == []
     section = readme.diverged_section(tmp_path, ["d3-autoencoder"])
     assert f"- `{run.name}` (learned seed 4): diverged at epoch 7 of 20" in section
     assert readme.diverged_section(tmp_path, ["c2-typefaces"]) == ""

@@ -7,7 +7,6 @@ import torch.nn.functional as F
 from escnn import gspaces
 from escnn.nn import FieldType, GeometricTensor
 
-from escnn_soft import field_action
 from escnn_soft.experiments.cli import main
 from escnn_soft.experiments.datasets import MEDMNIST3D_LABELS, write_medmnist3d_fixture
 from escnn_soft.experiments.models import medmnist3d_cnn

@@ -6,26 +6,12 @@ from escnn_soft.testing import assert_equivariant
 from escnn_soft.experiments.datasets import DDMNIST_GROUPS
 from escnn_soft.experiments.models import MNISTCNN, MNISTSteerableCNN, mnist_cnn, mnist_scnn
 from escnn_soft.experiments.runner import RunConfig, train_run
-from escnn_soft.experiments.task import TrainingSetup, get_task, task_names
+from escnn_soft.experiments.task import TrainingSetup, task_names
 from escnn_soft.experiments.tasks import DEFAULT_TASK, MNISTTask
 from escnn_soft.experiments.tasks.mnist import LATENT_DIM, MNIST_MEAN, MNIST_STD, MNISTData
 
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(scope="module")
-def task():
-    return get_task("mnist")
-
-
-@pytest.fixture(scope="module")
-def source(task):
-    return task.open(None)
-
-
-@pytest.fixture(scope="module")
-def data(task, source):
-    return task.load("C4", source, train_size=300, data_seed=0, device=CPU)
+TASK, TRAIN_SIZE = "mnist", 300  # the fixtures of conftest.py
 
 
 def _normalized(digits: np.ndarray) -> torch.Tensor:
