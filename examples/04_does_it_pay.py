@@ -36,6 +36,7 @@ import matplotlib.pyplot as plt
 
 from escnn_soft.experiments.cli import parse_args
 from escnn_soft.experiments.comparison import compare
+from escnn_soft.experiments.results import select
 
 folder = tempfile.TemporaryDirectory(prefix="escnn-soft-compare-")
 tiny = ["--task", "mnist", "--models", "cnn-aug,soft,scnn", "--seeds", "0,1", "--epochs", "2", "--train-size", "500",
@@ -84,9 +85,11 @@ plt.show()
 
 # %%
 # Each result is also a dictionary in Python, e.g. for the latent and output
-# equivariance errors of every run:
+# equivariance errors of every run. A run whose training loss stopped being finite is
+# recorded as diverged, without scores; ``select`` keeps the finished runs (and, with
+# ``diverged=True``, the diverged ones):
 
-for result in results:
+for result in select(results, by_seed=False):
     config = result["config"]
     latent_error = result["latent_equivariance_error"]
     print(f"{config['model']:8s} seed {config['seed']}: test accuracy {result['test_score']:.3f}, "

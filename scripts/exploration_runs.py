@@ -34,7 +34,8 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 from escnn_soft.experiments.comparison import prepare, run_configs
 from escnn_soft.experiments.execution import train_runs
 from escnn_soft.experiments.options import Options
-from escnn_soft.experiments.runner import RunConfig, finished_run
+from escnn_soft.experiments.results import finished_run, is_diverged
+from escnn_soft.experiments.runner import RunConfig
 from escnn_soft.experiments.tasks.exploration import EXPLORATION_TASKS, ExplorationTask
 
 TRAIN_SIZES: Dict[str, int] = {"d3-autoencoder": 12_000, "c2-typefaces": 8_000, "c4-classifier": 12_000,
@@ -129,6 +130,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         for config, result in train_runs(task, source, grids[0], todo):
             if result is None:
                 print(f"{task.name} {config.model} seed {config.seed}: trained by another process", flush=True)
+                continue
+            if is_diverged(result):
+                print(f"{task.name} {config.model} seed {config.seed}: diverged at epoch {result['diverged_at_epoch']} "
+                      f"(training loss not finite), no scores", flush=True)
                 continue
             analysis = result["analysis"]
             print(f"{task.name} {config.model} seed {config.seed}: {analysis['decomposition']['summary']} (control "

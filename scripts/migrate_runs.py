@@ -4,8 +4,10 @@ A run's folder is named by :meth:`~escnn_soft.experiments.runner.RunConfig.name`
 its settings. When a task's settings change names (a hyperparameter that configures
 nothing is removed, e.g. ``"optimizer": "adam"``; a model is renamed; a setting that was
 implicit is recorded), the finished runs keep their results but no longer match their
-key. This script changes the ``config`` of every ``runs/*/result.json`` (and
-``checkpoint.pt``) under the given folders, of the task ``--task`` if given:
+key. This script changes the ``config`` of every run under the given folders (of the task
+``--task`` if given), in its ``runs/*/result.json`` and ``checkpoint.pt``, so unfinished runs
+too, and leaves alone the run folders claimed by a live process
+(:func:`~escnn_soft.experiments.claims.holder`):
 
 * ``--drop KEYS`` drops those hyperparameters;
 * ``--rename OLD=NEW,...`` renames models;
@@ -17,16 +19,24 @@ key. This script changes the ``config`` of every ``runs/*/result.json`` (and
   protocol change may need (:data:`CONFIG_SETTINGS`: ``protocol``, ``patience``, ``eval_size``,
   ``equivariance_elements``; ``null`` for none);
 
-then renames each run folder to its new key and records the first old name in
+Every config is rebuilt as a :class:`~escnn_soft.experiments.runner.RunConfig`, which records
+every setting: one a run does not record gets its default, ``null`` for ``patience`` (every
+epoch), ``eval_size`` (the whole evaluation sets) and ``equivariance_elements`` (the default
+elements). The script then renames each run folder to its new key and records the first old name in
 ``result.json`` as ``migrated_from``. Runs already migrated are left alone, so it can run
 again; a new name that is taken stops it before anything is changed.
 
 Run:  python scripts/migrate_runs.py --drop optimizer results/ddmnist results/ddmnist-5ep
 
-A new protocol version, with the DDMNIST runs' C4 data recorded where it was left out:
+Protocol 2, every setting in the key: the runs record protocol 2 and the settings once left
+out at their defaults, the ddmnist runs their C4 data, and the two soft runs of ddmnist from
+before the setting ``shifted_weight`` the weight they trained with, 1:
 
-    python scripts/migrate_runs.py --set-config protocol=2 results/*/ results/exploration/*/
+    python scripts/migrate_runs.py --set-config protocol=2 results/*/ results/exploration/*/ \
+        results/medmnist3d/fixtures/*/
     python scripts/migrate_runs.py --task ddmnist --default c4_data=corrected results/ddmnist*/
+    python scripts/migrate_runs.py --task ddmnist --models soft-postbn --default shifted_weight=1.0 \
+        results/ddmnist
 
 The DDMNIST latent choice (every earlier soft run had the post-BN latent, and the plain
 CNNs were measured there):
@@ -44,6 +54,7 @@ from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from escnn_soft.experiments.claims import holder
 from escnn_soft.records import atomic_write_text
 
 CONFIG_SETTINGS: Tuple[str, ...] = ("protocol", "patience", "eval_size", "equivariance_elements")
@@ -91,22 +102,48 @@ class Change:
         return RunConfig(**{**config, **self.config, "model": model, "hyperparameters": hyper}).to_dict()
 
 
+def run_folders(folders: Sequence[Path]) -> List[Path]:
+    r"""The run folders under ``folders`` (their ``runs/*/``) that hold a run: a ``result.json`` or a
+    ``checkpoint.pt``."""
+    return [run_dir for folder in folders for run_dir in sorted(Path(folder).glob("runs/*"))
+            if (run_dir / "result.json").is_file() or (run_dir / "checkpoint.pt").is_file()]
+
+
+def held_folders(folders: Sequence[Path]) -> List[Path]:
+    r"""The run folders under ``folders`` claimed by a live process
+    (:func:`~escnn_soft.experiments.claims.holder`): :func:`plan` leaves them alone."""
+    return [run_dir for run_dir in run_folders(folders) if holder(run_dir) is not None]
+
+
+def _config(run_dir: Path) -> Dict[str, Any]:
+    r"""The settings a run folder records: those of its ``result.json``, else of its ``checkpoint.pt``."""
+    result = run_dir / "result.json"
+    if result.is_file():
+        return json.loads(result.read_text(encoding="utf-8"))["config"]
+    import torch
+
+    return torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)["config"]
+
+
 def plan(folders: Sequence[Path], change: Change) -> List[Tuple[Path, Path, Dict[str, Any]]]:
-    r"""``(old folder, new folder, new config)`` for every run whose key changes.
+    r"""``(old folder, new folder, new config)`` for every run whose key changes: finished and diverged
+    runs (``result.json``) and unfinished ones (``checkpoint.pt``), except those of :func:`held_folders`.
 
     Raises:
         FileExistsError: if a new folder is taken (or two runs would get the same one).
     """
     from escnn_soft.experiments.runner import RunConfig
 
+    held = set(held_folders(folders))
     moves = []
-    for folder in folders:
-        for path in sorted(Path(folder).glob("runs/*/result.json")):
-            config = json.loads(path.read_text(encoding="utf-8"))["config"]
-            new = change(config)
-            target = path.parent.with_name(RunConfig(**new).name())
-            if new != config or target != path.parent:
-                moves.append((path.parent, target, new))
+    for run_dir in run_folders(folders):
+        if run_dir in held:
+            continue
+        config = _config(run_dir)
+        new = change(config)
+        target = run_dir.with_name(RunConfig(**new).name())
+        if new != config or target != run_dir:
+            moves.append((run_dir, target, new))
     targets = [t for _, t, _ in moves]
     for old, target, _ in moves:
         if target.exists() or targets.count(target) > 1:
@@ -115,13 +152,15 @@ def plan(folders: Sequence[Path], change: Change) -> List[Tuple[Path, Path, Dict
 
 
 def migrate(folders: Sequence[Path], change: Change) -> List[Tuple[Path, Path, Dict[str, Any]]]:
-    r"""Apply :func:`plan`: rewrite ``result.json`` (and ``checkpoint.pt``), rename the folders."""
+    r"""Apply :func:`plan`: rewrite ``result.json`` and ``checkpoint.pt`` (where the run has them), rename
+    the folders. A resumed run then finds its checkpoint under its new key."""
     moves = plan(folders, change)
     for old, target, config in moves:
         result_path = old / "result.json"
-        result = json.loads(result_path.read_text(encoding="utf-8"))
-        result.update(name=target.name, config=config, migrated_from=result.get("migrated_from", old.name))
-        atomic_write_text(result_path, json.dumps(result, indent=2, allow_nan=True) + "\n")
+        if result_path.is_file():
+            result = json.loads(result_path.read_text(encoding="utf-8"))
+            result.update(name=target.name, config=config, migrated_from=result.get("migrated_from", old.name))
+            atomic_write_text(result_path, json.dumps(result, indent=2, allow_nan=True) + "\n")
         checkpoint = old / "checkpoint.pt"
         if checkpoint.is_file():
             import torch
@@ -181,6 +220,8 @@ def main(argv: Sequence[str]) -> int:
         parser.error(str(e))
     if not change:
         parser.error("nothing to change: give --drop, --rename, --set, --default or --set-config")
+    for run_dir in held_folders(args.folders):
+        print(f"{run_dir} is claimed by a live process (claim.json): left alone; run again once it has finished")
     moves = plan(args.folders, change) if args.dry_run else migrate(args.folders, change)
     for old, target, _ in moves:
         print(f"{old} -> {target.name}")

@@ -25,7 +25,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from escnn_soft.experiments.cli import format_command, parse_args
 from escnn_soft.experiments.plans import compare_arguments, load_plans, part_setting, planned_runs
-from escnn_soft.experiments.results import at_best, load_runs, scores, select, shared_setting
+from escnn_soft.experiments.results import (at_best, load_runs, mean_difference, scores, select, setting,
+                                            shared_setting)
 from escnn_soft.records import atomic_write_text, mean_std, mean_std_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,20 +95,16 @@ r"""The model of every committed soft run: soft with its latent after the BatchN
 
 Result = Dict[str, Any]
 
-C4_DATA = {"c4_data": "corrected"}
-r"""The C4 data of runs that do not record it (``--c4-data``)."""
-
-on_corrected_data = partial(select, c4_data="corrected", defaults=C4_DATA)
+on_corrected_data = partial(select, c4_data="corrected")
 r"""The runs with given settings (:func:`~escnn_soft.experiments.results.select`) on the corrected C4 data."""
 
-on_paper_data = partial(select, c4_data="paper", defaults=C4_DATA)
+on_paper_data = partial(select, c4_data="paper")
 r"""The runs with given settings on the paper's C4 data (``--c4-data paper``)."""
 
 
-def _legacy(run: Result) -> bool:
-    r"""Whether ``run`` is one of soft's runs from before the ``shifted_weight`` setting (which used the
-    loss's default weight, 1)."""
-    return run["config"]["model"] == SOFT and "shifted_weight" not in run["config"]["hyperparameters"]
+EARLY_SHIFTED_WEIGHT = 1.0
+r"""The weight of soft's shifted task term in its two earliest runs of results/ddmnist (the loss's
+default); every later soft run has the task's, 0. The reports leave those two out."""
 
 
 def finished(folder: Path, *, required: bool = False) -> List[Result]:
@@ -119,12 +116,11 @@ def finished(folder: Path, *, required: bool = False) -> List[Result]:
     return runs
 
 
-def pick(runs: Sequence[Result], group: Optional[str] = None, model: Optional[str] = None, *,
-         legacy: bool = False) -> List[Result]:
-    r"""The runs of ``group`` and ``model`` (any where ``None``), sorted by seed; ``legacy``: soft's runs
-    from before the ``shifted_weight`` setting instead of the others."""
+def pick(runs: Sequence[Result], group: Optional[str] = None, model: Optional[str] = None) -> List[Result]:
+    r"""The runs of ``group`` and ``model`` (any where ``None``), sorted by seed, without soft's early runs
+    (:data:`EARLY_SHIFTED_WEIGHT`)."""
     given = {k: v for k, v in (("group", group), ("model", model)) if v is not None}
-    return select(runs, where=lambda r: _legacy(r) == legacy, **given)
+    return select(runs, where=lambda r: setting(r, "shifted_weight", None) != EARLY_SHIFTED_WEIGHT, **given)
 
 
 def one(runs: Sequence[Result], key: str, **where: Any) -> Any:
@@ -244,7 +240,7 @@ def _differences_section(runs: Sequence[Result], short: Sequence[Result]) -> str
     seconds = {(g, m): [r["seconds_per_epoch"] for r in rs] for g in GROUPS for m in ("scnn", "rpp")
                for rs in [sel(g, m) if g == "D1" else pick(short, g, m)]}
     c4, d4 = seconds["C4", "scnn"] + seconds["C4", "rpp"], seconds["D4", "scnn"] + seconds["D4", "rpp"]
-    legacy = pick(runs, model=SOFT, legacy=True)
+    early = select(runs, model=SOFT, shifted_weight=EARLY_SHIFTED_WEIGHT)
     scores_of = lambda rs: [r["test_score"] for r in rs]  # noqa: E731
     return fill(
         "ddmnist_differences", seeds=len(seeds), epochs=epochs, short_epochs=one(short, "epochs"),
@@ -253,11 +249,12 @@ def _differences_section(runs: Sequence[Result], short: Sequence[Result]) -> str
         d1_seconds=span(seconds["D1", "scnn"] + seconds["D1", "rpp"], ".0f"), c4_seconds=span(c4, ".0f"),
         d4_seconds=span(d4, ".0f"), c4_minutes=span(c4, ".0f", epochs / 60), d4_hours=span(d4, ".1f", epochs / 3600),
         shifted_weight=f"{one(runs, 'hyperparameters', group='C4', model=SOFT)['shifted_weight']:g}",
-        legacy_seeds=", ".join(sorted({str(r["config"]["seed"]) for r in legacy})),
-        legacy_scores=", ".join(f"{100 * r['test_score']:.1f} % ({r['config']['group']})" for r in legacy),
+        early_weight=f"{EARLY_SHIFTED_WEIGHT:g}",
+        early_seeds=", ".join(sorted({str(r["config"]["seed"]) for r in early})),
+        early_scores=", ".join(f"{100 * r['test_score']:.1f} % ({r['config']['group']})" for r in early),
         augmented_scores=", ".join(f"{span(scores_of(sel(r['config']['group'], 'cnn-aug')), '.1f', 100)} %"
-                                   for r in legacy),
-        legacy_names=", ".join(f"`{r['name']}`" for r in legacy), parameters=f"{sel('C4', 'cnn')[0]['parameters']:,}")
+                                   for r in early),
+        early_names=", ".join(f"`{r['name']}`" for r in early), parameters=f"{sel('C4', 'cnn')[0]['parameters']:,}")
 
 
 def _table4_section(runs: Sequence[Result], short: Sequence[Result]) -> str:
@@ -416,14 +413,14 @@ def _scores(runs: Sequence[Dict[str, Any]], within: Optional[int] = None) -> Dic
 
 
 def _versus(a: Sequence[float], b: Sequence[float]) -> str:
-    r"""How the mean of ``a`` compares with that of ``b``, in plain words with the seeds behind it."""
-    (ma, sa), (mb, sb) = mean_std(a), mean_std(b)
-    text = f"{round(100 * (ma - mb), 1) + 0.0:+.1f} points"  # + 0.0: a difference that rounds to zero has no sign
-    if min(len(a), len(b)) < 2:
+    r"""How the mean of ``a`` compares with that of ``b`` (:func:`~escnn_soft.experiments.results.mean_difference`),
+    in plain words with the seeds behind it."""
+    found = mean_difference(a, b)
+    text = f"{round(100 * found['difference'], 1) + 0.0:+.1f} points"  # + 0.0: a difference that rounds to 0 has no sign
+    if found["verdict"] is None:
         return text
-    spread = max(sa, sb)
-    word = "within the seeds' spread" if abs(ma - mb) <= spread else ("higher" if ma > mb else "lower")
-    return f"{text}, {word} (std {100 * spread:.1f})"
+    word = "within the seeds' spread" if found["verdict"] == "within" else found["verdict"]
+    return f"{text}, {word} (std {100 * found['spread']:.1f})"
 
 
 def _pair(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]], model: str, other: str,
@@ -687,7 +684,7 @@ def adrenal_findings(results: Sequence[Dict[str, Any]]) -> List[str]:
     r"""What the Adrenal3D runs say, in words: soft against cnn-aug and cnn, and each strict model
     against soft at the strict models' budget (soft's best validation epoch among as many)."""
     def sel(m: str) -> List[Dict[str, Any]]:
-        return on_corrected_data(results, group="O", model=m)
+        return select(results, group="O", model=m)
 
     L = ["**Does soft beat cnn-aug on Adrenal3D?**\n"]
     L += [f"- {_pair(sel('soft'), sel(other), 'soft', other, 'rotated')}" for other in ("cnn-aug", "cnn")

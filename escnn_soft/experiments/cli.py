@@ -47,16 +47,16 @@ model on the digits of the paper's code, each at the continuous angle
 on such digits and upright, and hands the soft models each batch's second view, a fresh
 such rotation of the first, and the elements relating the two
 (:mod:`escnn_soft.experiments.tasks.ddmnist`). It is the hyperparameter ``"c4_data"`` of every
-run, so part of the runs' keys; the default, ``corrected``, is left out of them.
+ddmnist run, so part of the runs' keys, the default ``corrected`` included.
 
 **Budget.** ``--patience N`` stops a run once its best validation score is ``N`` epochs
 old (early stopping; the best-validation model is still the one tested); it is part of
-the run's key only when given, so runs without it keep their keys, and runs with it are
-never those without it. The double-digit MNIST protocol of the paper's code is
-``--epochs 150 --patience 20``. ``--budget-report N`` adds to the reports the scores the
-epoch with the best validation score among the first ``N`` would give, read from the
-same histories, e.g. ``--budget-report 50`` for the 50-epoch protocol inside a 150-epoch
-run (its runs are still other runs than those trained for 50 epochs).
+the run's key (``null`` without it), so runs with it are never those without it. The
+double-digit MNIST protocol of the paper's code is ``--epochs 150 --patience 20``.
+``--budget-report N`` adds to the reports the scores the epoch with the best validation score
+among the first ``N`` would give, read from the same histories, e.g. ``--budget-report 50``
+for the 50-epoch protocol inside a 150-epoch run (its runs are still other runs than those
+trained for 50 epochs).
 
 **Parallel runs.** ``--jobs N`` trains ``N`` runs at a time, each in its own process
 (spawned), with ``--threads`` threads each (1 when ``--jobs`` is above 1 and ``--threads``
@@ -93,7 +93,7 @@ the decomposition of the learned latent action into irreps (in ``result.json`` u
 non-identity elements instead of all of them (the default for groups of order up to 64;
 :func:`~escnn_soft.experiments.runner.equivariance_elements`); both samples are drawn from
 the data seed, so every run of a comparison sees the same ones. Each is part of the run's key
-when given. A check of a set-up with a 100-sample, 1-epoch run::
+(``null`` when not given). A check of a set-up with a 100-sample, 1-epoch run::
 
     escnn-soft compare --task ddmnist --group D4 --models cnn-aug,soft --epochs 1 --train-size 100 \
         --eval-size 500 --equivariance-elements 8
@@ -149,6 +149,20 @@ all of them::
 
     torchrun --nproc-per-node 4 -m escnn_soft.experiments.cli compare --task ddmnist --models soft --sync-bn
 
+**Run plans.** ``escnn-soft plan NAME[:PART]`` runs the comparisons a run plan expects
+(:mod:`escnn_soft.experiments.plans`; the plans of ``--plans FILE``, ``results/plans.json`` by
+default): one ``compare`` per entry of the plan ``NAME``, or of its entries named ``PART``, with the
+arguments :func:`~escnn_soft.experiments.plans.compare_arguments` gives, parsed as ``compare`` parses
+them. Options after the plan's name are options of ``compare`` added to every entry's, and they win
+(e.g. ``--mnist PATH`` for the plan's data, ``--jobs 4``); the plan's data source is left out when
+another is given, and with ``--report-only`` unless one is given, so that reporting reads no data.
+Every entry's command is checked before the first one runs, and printed as it starts; ``--print``
+prints them and runs nothing. The plans' ``--out`` folders are relative to the folder the command
+runs in (for ``results/plans.json``, the repository's root)::
+
+    escnn-soft plan ddmnist-150:"tier 3 strict" --mnist path/to/mnist.npz
+    escnn-soft plan ddmnist-150 --report-only --report-dir /tmp/reports
+
 Bad arguments print one line on stderr and exit with status 2; they are checked
 before torch, escnn or any task is loaded (from :data:`~escnn_soft.experiments.specs.TASK_SPECS`),
 and so are a non-finite number, an ``--out`` that is a file or cannot be written and data
@@ -165,12 +179,13 @@ import shlex
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 from .options import EXECUTORS, ClusterOptions, Options, UsageError, check_split, require_submitit, world
+from .plans import DATA_SETTINGS, compare_arguments, load_plans
 from .specs import DDMNIST_C4_DATA, DEFAULT_TASK, TASK_SPECS
 
-__all__ = ["COMMANDS", "parse_args", "format_command", "main"]
+__all__ = ["COMMANDS", "parse_args", "format_command", "plan_options", "main"]
 
 PROG = "escnn-soft"
 
@@ -178,6 +193,8 @@ COMMANDS: Mapping[str, str] = {
     "compare": "train the models of a task (plain, augmented, soft and strict; or the exploration experiments' "
                "learned latent actions) on the same data, seeds and budget, and compare them (without options: "
                f"a quick check on {DEFAULT_TASK})",
+    "plan": "run (or with --report-only, report) the comparisons a run plan of results/plans.json expects, one "
+            "compare per entry",
     "doctor": "print the versions of Python, torch, numpy, escnn, lie-learn and py3nj and check that escnn "
               "works here (for bug reports)",
 }
@@ -207,6 +224,20 @@ def _parser() -> argparse.ArgumentParser:
                                          "runs are reused and interrupted ones resumed: rerun the same command.")
     _compare_arguments(compare)
     compare.set_defaults(run=_run_compare)
+    plan = commands.add_parser("plan", help=COMMANDS["plan"], prog=f"{PROG} plan", allow_abbrev=False,
+                               usage=f"{PROG} plan NAME[:PART] [--plans FILE] [--print] [compare options]",
+                               description="Run the comparisons that a plan of the plan file expects: one "
+                                           "'escnn-soft compare' per entry of the plan (or of its part), with the "
+                                           "entry's settings.",
+                               epilog="Other options are options of 'escnn-soft compare', added to every entry's "
+                                      "(they win over the plan's), e.g. --mnist PATH, --jobs N, --report-only.")
+    plan.add_argument("plan", metavar="NAME[:PART]",
+                      help="the plan, or the entries of one of its parts, e.g. ddmnist-150:'tier 3 strict'")
+    plan.add_argument("--plans", metavar="FILE", default="results/plans.json",
+                      help="the plan file (default results/plans.json)")
+    plan.add_argument("--print", dest="print_only", action="store_true",
+                      help="print the compare command of every entry and run nothing")
+    plan.set_defaults(run=_run_plan)
     doctor = commands.add_parser("doctor", help=COMMANDS["doctor"], add_help=False)  # its options: escnn_soft.doctor
     doctor.set_defaults(run=_run_doctor)
     return top
@@ -246,7 +277,7 @@ def _compare_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lam", type=float, help="lambda of the soft model (default: the task's table)")
     p.add_argument("--l2", type=float, help="L2 coefficient of cnn-aug-l2's penalty on the latent convolution's "
                                             "weights (default: the task's, 1e-3)")
-    p.add_argument("--c4-data", choices=DDMNIST_C4_DATA, default="corrected",
+    p.add_argument("--c4-data", choices=DDMNIST_C4_DATA,
                    help="ddmnist with --group C4: 'paper' for the paper's code's data, each digit at k*90 degrees "
                         "plus a continuous angle, with a second view for the soft models (part of the runs' keys); "
                         "default 'corrected', rotated by the angle and back")
@@ -502,13 +533,11 @@ def _options(args: argparse.Namespace) -> Options:
     if args.l2 is not None and not (math.isfinite(args.l2) and args.l2 >= 0):
         raise UsageError(f"--l2 must be a finite number >= 0, got {args.l2}")
     _finite_numbers(args)
-    if args.c4_data == "paper":
-        if args.task != "ddmnist":
-            raise UsageError(f"--c4-data is an option of the ddmnist task; drop it for --task {args.task}")
-        others = [g for g in groups if g != "C4"]
-        if others:
-            raise UsageError(f"--c4-data paper is the paper's C4 data: it needs --group C4, got {','.join(others)}; "
-                             f"run the other groups without it")
+    if args.c4_data is not None:
+        try:
+            spec.check_c4_data(args.c4_data, groups)
+        except ValueError as e:
+            raise UsageError(f"--c4-data {args.c4_data}: {e}") from None
     if args.data_seed < 0:
         raise UsageError(f"--data-seed must be >= 0, got {args.data_seed}")
     if args.report_only and (args.retrain_diverged or args.restart_corrupt):
@@ -592,7 +621,7 @@ def format_command(options: Options) -> str:
     add("--lr", options.lr)
     add("--lam", options.lam)
     add("--l2", options.l2)
-    add("--c4-data", options.c4_data, "corrected")
+    add("--c4-data", options.c4_data)
     add("--data-seed", options.data_seed, 0)
     add("--equivariance-batch", options.equivariance_batch, 256)
     add("--equivariance-elements", options.equivariance_elements)
@@ -642,6 +671,60 @@ def _run_compare(args: argparse.Namespace, rest: Sequence[str]) -> int:
     from .comparison import compare  # torch and the tasks load only once the options are checked
 
     compare(options)
+    return 0
+
+
+def plan_options(plans: Mapping[str, Mapping[str, Any]], name: str, extra: Sequence[str] = ()) -> List[Options]:
+    r"""The :class:`~escnn_soft.experiments.options.Options` of every entry of the plan ``name`` of
+    ``plans`` (``NAME:PART``: of its entries named ``PART``), each parsed from the entry's
+    :func:`~escnn_soft.experiments.plans.compare_arguments` followed by the ``compare`` options
+    ``extra``, which win. The plan's data source is left out where ``extra`` gives one, and with
+    ``--report-only`` unless it gives one (see the module documentation).
+
+    Raises:
+        UsageError: for an unknown plan or part (naming those there are) and for arguments
+            ``compare`` refuses (:func:`parse_args`).
+
+    Example:
+        >>> plans = {"p": {"settings": {"task": "ddmnist", "mnist": "path/to/mnist.npz"},
+        ...                "entries": [{"part": "a", "models": ["cnn"], "seeds": [0, 1]},
+        ...                            {"part": "b", "models": ["soft"], "seeds": [2], "epochs": 5}]}}
+        >>> [format_command(o) for o in plan_options(plans, "p:b", ["--report-only"])]
+        ['escnn-soft compare --task ddmnist --group C4 --models soft --seeds 2 --epochs 5 --report-only']
+    """
+    plan_name, _, part = name.partition(":")
+    if plan_name not in plans:
+        raise UsageError(f"no plan {plan_name!r}; plans: {', '.join(plans)}")
+    plan = plans[plan_name]
+    entries = [entry for entry in plan["entries"] if not part or entry["part"] == part]
+    if not entries:
+        parts = ", ".join(repr(p) for p in dict.fromkeys(entry["part"] for entry in plan["entries"]))
+        raise UsageError(f"the plan {plan_name!r} has no part {part!r}; its parts: {parts}")
+    given = _parser().parse_args(["compare", *extra])
+    own_data = any(getattr(given, key) is not None for key in DATA_SETTINGS)
+    leave_out = DATA_SETTINGS if own_data or given.report_only else ()
+    return [parse_args([*compare_arguments(plan, entry, leave_out=leave_out), *extra]) for entry in entries]
+
+
+def _run_plan(args: argparse.Namespace, rest: Sequence[str]) -> int:
+    r"""``escnn-soft plan``: check every entry's options, then run one comparison per entry."""
+    path = Path(args.plans)
+    try:
+        plans = load_plans(path)
+    except OSError as e:
+        raise UsageError(f"--plans {path}: {e.strerror or e}; give a plan file, e.g. results/plans.json from the "
+                         f"repository's root") from None
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    runs = plan_options(plans, args.plan, rest)
+    if args.print_only:
+        print("\n".join(format_command(options) for options in runs))
+        return 0
+    from .comparison import compare  # torch and the tasks load only once every entry's options are checked
+
+    for options in runs:
+        print(format_command(options), flush=True)
+        compare(options)
     return 0
 
 

@@ -33,7 +33,14 @@ __all__ = ["compare", "prepare", "run_configs"]
 
 def run_configs(task: Task, options: Options, group: str, data: str) -> List[RunConfig]:
     r"""The runs of ``options`` for ``group`` of ``task``, one per seed and model, with the data
-    fingerprint ``data``."""
+    fingerprint ``data``; ``options.c4_data`` (``None``: the task's default) replaces the hyperparameter
+    ``"c4_data"`` of tasks that have one (:attr:`~escnn_soft.experiments.specs.TaskSpec.c4_data`).
+
+    Raises:
+        ValueError: for a ``c4_data`` the task or ``group`` does not have.
+    """
+    if options.c4_data is not None:
+        task.spec.check_c4_data(options.c4_data, (group,))
     configs = []
     for seed in options.seeds:
         for model in options.models:
@@ -46,7 +53,7 @@ def run_configs(task: Task, options: Options, group: str, data: str) -> List[Run
                 hyper["shifted_weight"] = options.shifted_weight
             if options.l2 is not None and "l2" in hyper:
                 hyper["l2"] = options.l2
-            if options.c4_data != "corrected":
+            if options.c4_data is not None:
                 hyper["c4_data"] = options.c4_data
             configs.append(RunConfig(task=task.name, group=group, model=model, seed=seed, epochs=options.epochs,
                                      train_size=options.train_size, batch_size=options.batch_size,

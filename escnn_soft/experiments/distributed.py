@@ -44,7 +44,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..distributed import convert_sync_batchnorm
 from .options import World, check_split, world
-from .runner import load_result, train_run as run
+from .results import load_result
+from .runner import train_run as run
 
 __all__ = ["init", "ShardedData", "DistributedTask", "train_run"]
 

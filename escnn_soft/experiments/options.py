@@ -108,9 +108,9 @@ class Options:
         lam (float, optional): :math:`\lambda` for the soft model, instead of the task's.
         l2 (float, optional): the L2 coefficient of cnn-aug-l2 (hyperparameter ``l2``),
             instead of the task's.
-        c4_data (str): ddmnist's C4 data, one of
-            :data:`~escnn_soft.experiments.specs.DDMNIST_C4_DATA`; ``"paper"`` is recorded in
-            every run's hyperparameters, the default ``"corrected"`` is not.
+        c4_data (str, optional): the C4 data of a task that has a choice of it, one of its spec's
+            (:attr:`~escnn_soft.experiments.specs.TaskSpec.c4_data`), recorded in every run's
+            hyperparameters; ``None``: the task's default.
         data_seed (int): fixes the data (pairs, evaluation sets, fixed poses).
         equivariance_batch (int): the number of test inputs for equivariance errors.
         threads (int, optional): CPU threads for torch (``torch.set_num_threads``);
@@ -152,7 +152,7 @@ class Options:
     lr: Optional[float] = None
     lam: Optional[float] = None
     l2: Optional[float] = None
-    c4_data: str = "corrected"
+    c4_data: Optional[str] = None
     data_seed: int = 0
     equivariance_batch: int = 256
     threads: Optional[int] = None

@@ -10,6 +10,9 @@ Settings are named as the flags of ``escnn-soft compare`` without their dashes, 
 ``-`` (``train_size`` for ``--train-size``); ``groups``, ``models`` and ``seeds`` are lists
 (``--group``, ``--models``, ``--seeds``), ``true`` is a flag without a value.
 
+``escnn-soft plan NAME[:PART]`` (:mod:`~escnn_soft.experiments.cli`) runs the entries of a plan
+(or of its part) through these arguments, and READMEs show them as their commands.
+
 Example:
     >>> plan = {"settings": {"task": "ddmnist", "epochs": 150, "out": "results/x"},
     ...         "entries": [{"part": "tier 1", "groups": ["D4", "C4"], "models": ["cnn-aug", "soft"], "seeds": [0, 1]},
@@ -24,14 +27,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
-__all__ = ["load_plans", "entry_settings", "planned_runs", "part_setting", "compare_arguments"]
+__all__ = ["DATA_SETTINGS", "load_plans", "entry_settings", "planned_runs", "part_setting", "compare_arguments"]
 
 Plan = Mapping[str, Any]
 
 _LISTS = {"groups": "--group", "models": "--models", "seeds": "--seeds"}
 r"""The list settings and their flags."""
+
+DATA_SETTINGS = ("data", "data_dir", "mnist")
+r"""The settings that name a plan's data source (``--data``, ``--data-dir``, ``--mnist``): where the data
+lies on one machine (the runs record the data by its fingerprint, not by its path)."""
 
 
 def load_plans(path: Union[str, Path]) -> Dict[str, Plan]:
@@ -88,10 +95,11 @@ def part_setting(plan: Plan, part: str, name: str) -> Any:
     return json.loads(values.pop())
 
 
-def compare_arguments(plan: Plan, entry: Mapping[str, Any]) -> List[str]:
+def compare_arguments(plan: Plan, entry: Mapping[str, Any], *, leave_out: Sequence[str] = ()) -> List[str]:
     r"""The arguments of ``escnn-soft compare`` (after the command's name) that train the plan
-    entry ``entry``: one flag per setting (:func:`entry_settings`), in their order, the lists last."""
-    settings = entry_settings(plan, entry)
+    entry ``entry``: one flag per setting (:func:`entry_settings`), in their order, the lists last,
+    without the settings named in ``leave_out`` (e.g. :data:`DATA_SETTINGS`)."""
+    settings = {k: v for k, v in entry_settings(plan, entry).items() if k not in leave_out}
     words: List[str] = []
     for key, value in settings.items():
         if key in _LISTS or value is False or value is None:

@@ -74,8 +74,8 @@ def format_score(mean: Optional[float], std: Optional[float], metric: str, *, un
 
 
 def run_devices(result: Dict[str, Any]) -> List[str]:
-    r"""The devices a run was trained on, in the order first used: those of its epochs, or,
-    for results that predate per-epoch devices, the ``device`` it finished on."""
+    r"""The devices a run was trained on, in the order first used: those its epochs record, or,
+    for a result whose epochs record none, the ``device`` it finished on."""
     devices = [h["device"] for h in result["history"] if "device" in h]
     return list(dict.fromkeys(devices)) if devices else [result["device"]]
 

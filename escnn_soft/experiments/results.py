@@ -41,12 +41,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+from ..records import mean_std
+
 if TYPE_CHECKING:
     from .runner import RunConfig
 
 __all__ = ["RunFolderError", "settings_key", "settings_digest", "run_name", "settings_differences", "load_result",
            "finished_run", "find_runs", "load_runs", "is_diverged", "setting", "select", "shared_setting",
-           "best_epoch_index", "at_best", "score_at_best", "scores", "best_scores"]
+           "best_epoch_index", "at_best", "score_at_best", "scores", "best_scores", "mean_difference"]
 
 PathLike = Union[str, Path]
 Result = Dict[str, Any]
@@ -261,7 +263,7 @@ def select(results: Sequence[Result], *, diverged: bool = False, defaults: Optio
         results: run results (:func:`load_runs`).
         diverged: select the runs that diverged (:func:`is_diverged`) instead of the finished
             ones: the two are never selected together, so that no mean includes a run without scores.
-        defaults: the values of settings that older runs do not record.
+        defaults: the values of settings for the runs that do not record them.
         where: a further condition on a run.
         by_seed: sort the runs by seed (stably); otherwise keep their order.
         **settings: the settings to match, e.g. ``group="C4", model="soft", lam=0.1``.
@@ -331,6 +333,31 @@ def scores(results: Sequence[Mapping[str, Any]], within: Optional[int] = None,
            test_set: Optional[str] = None) -> List[float]:
     r"""The :func:`score_at_best` of each run of ``results``."""
     return [score_at_best(r, within, test_set) for r in results]
+
+
+def mean_difference(a: Sequence[float], b: Sequence[float]) -> Dict[str, Any]:
+    r"""How the mean of the scores ``a`` (one per seed) compares with that of ``b``.
+
+    Returns:
+        ``difference``: :math:`\bar a - \bar b`; ``spread``: the larger of the two sample standard
+        deviations, ``None`` with fewer than two scores on either side; ``verdict``: ``"higher"`` or
+        ``"lower"`` when the difference is larger than the spread, ``"within"`` when it is not, ``None``
+        with fewer than two scores on either side (too few for one).
+
+    Example:
+        >>> found = mean_difference([0.90, 0.92], [0.80, 0.82])
+        >>> round(found["difference"], 3), round(found["spread"], 4), found["verdict"]
+        (0.1, 0.0141, 'higher')
+        >>> mean_difference([0.9], [0.8])["verdict"] is None
+        True
+    """
+    (mean_a, std_a), (mean_b, std_b) = mean_std(a), mean_std(b)
+    difference = mean_a - mean_b
+    if min(len(a), len(b)) < 2:
+        return {"difference": difference, "spread": None, "verdict": None}
+    spread = max(std_a, std_b)
+    verdict = "within" if abs(difference) <= spread else "higher" if difference > 0 else "lower"
+    return {"difference": difference, "spread": spread, "verdict": verdict}
 
 
 def _metric_keys(metrics: Mapping[str, Mapping[str, float]], names: Sequence[str], metric_names: Sequence[str],

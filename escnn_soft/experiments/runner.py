@@ -102,7 +102,7 @@ __all__ = [
     "mean_equivariance_error",
 ]
 
-PROTOCOL_VERSION: int = 1
+PROTOCOL_VERSION: int = 2
 r"""Part of every run's key; bumped when the training protocol changes, so that old
 results are not reused for new ones."""
 
@@ -112,10 +112,6 @@ r"""How many non-identity elements the equivariance errors are measured at by de
 :math:`D_4 \times D_4`; a fixed sample of this many for larger groups."""
 
 PathLike = Union[str, os.PathLike]
-
-_KEYED_WHEN_SET = ("patience", "eval_size", "equivariance_elements")
-r"""The settings of :class:`RunConfig` that are part of a run's key only when set (not ``None``)."""
-
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -129,8 +125,8 @@ class RunConfig:
     many, :func:`evaluation_subset`; ``None``: whole) and ``equivariance_elements`` (the
     equivariance errors measured at a fixed sample of this many non-identity elements,
     :func:`equivariance_elements`; ``None``: the default, all of them for groups of order up
-    to 64) are part of the key only when set, so the keys of runs without them are those
-    they had before these settings existed.
+    to 64) are part of the key like every other setting, ``None`` included (:meth:`to_dict`
+    records every field).
 
     Raises:
         ValueError: for a ``patience``, ``eval_size`` or ``equivariance_elements`` that is not
@@ -164,11 +160,9 @@ class RunConfig:
             raise ValueError(f"hyperparameters must be finite numbers, got {', '.join(infinite)}")
 
     def to_dict(self) -> Dict[str, Any]:
+        r"""Every setting of the run, the hyperparameters sorted by name: what its key hashes."""
         d = asdict(self)
         d["hyperparameters"] = dict(sorted(self.hyperparameters.items()))
-        for field in _KEYED_WHEN_SET:
-            if d[field] is None:
-                del d[field]
         return d
 
     def digest(self) -> str:

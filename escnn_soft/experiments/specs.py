@@ -21,8 +21,8 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Mapping, Tuple
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Sequence, Tuple
 
 __all__ = ["TaskSpec", "TASK_SPECS", "DEFAULT_TASK", "DDMNIST_C4_DATA", "MEDMNIST3D_TRAIN_SIZES"]
 
@@ -42,6 +42,9 @@ class TaskSpec:
         metric (str): the name of the score (higher is better); ``"accuracy"`` (a fraction,
             reported as a percentage) by default.
         default_batch_size (int): the training batch size of its runs; 256 by default.
+        c4_data (mapping): the C4 data the task can load (its hyperparameter ``"c4_data"``, recorded
+            in every run's key), each with the groups it has; the first is the default
+            (:attr:`default_c4_data`). Empty (the default) for a task without that choice.
 
     Raises:
         ValueError: for an empty name or list, or defaults outside the lists or not positive.
@@ -56,6 +59,37 @@ class TaskSpec:
     default_train_size: int
     metric: str = "accuracy"
     default_batch_size: int = 256
+    c4_data: Mapping[str, Tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def default_c4_data(self) -> Optional[str]:
+        r"""The C4 data of runs that do not choose one: the first of :attr:`c4_data`, ``None`` for a
+        task without that choice."""
+        return next(iter(self.c4_data), None)
+
+    def check_c4_data(self, c4_data: str, groups: Sequence[str]) -> None:
+        r"""Check that the task loads the C4 data ``c4_data`` for each of ``groups``.
+
+        Example:
+            >>> TASK_SPECS["ddmnist"].check_c4_data("paper", ["C4", "D4"])
+            Traceback (most recent call last):
+            ...
+            ValueError: c4_data 'paper' needs group C4, got D4; leave it out for D4
+
+        Raises:
+            ValueError: for a task without C4 data, an unknown ``c4_data``, or groups it does not have.
+        """
+        if not self.c4_data:
+            raise ValueError(f"c4_data is a setting of the tasks {', '.join(_tasks_with_c4_data())}; task "
+                             f"{self.name!r} has none: leave it out")
+        if c4_data not in self.c4_data:
+            raise ValueError(f"unknown c4_data {c4_data!r}; valid: {', '.join(self.c4_data)} (the default "
+                             f"{self.default_c4_data})")
+        others = [g for g in groups if g not in self.c4_data[c4_data]]
+        if others:
+            raise ValueError(f"c4_data {c4_data!r} needs group "
+                             f"{','.join(self.c4_data[c4_data])}, got {','.join(others)}; leave it out for "
+                             f"{','.join(others)}")
 
     def __post_init__(self) -> None:
         empty = [f for f in ("name", "groups", "models", "default_models", "metric") if not getattr(self, f)]
@@ -67,9 +101,13 @@ class TaskSpec:
         extra = [m for m in self.default_models if m not in self.models]
         if extra:
             raise ValueError(f"task {self.name!r}: default_models {extra} are not among its models {self.models}")
-        for field in ("default_epochs", "default_train_size", "default_batch_size"):
-            if getattr(self, field) <= 0:
-                raise ValueError(f"task {self.name!r}: {field} must be positive, got {getattr(self, field)}")
+        for name in ("default_epochs", "default_train_size", "default_batch_size"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"task {self.name!r}: {name} must be positive, got {getattr(self, name)}")
+        foreign = sorted({g for groups in self.c4_data.values() for g in groups} - set(self.groups))
+        if foreign:
+            raise ValueError(f"task {self.name!r}: c4_data names groups {foreign} that are not among its groups "
+                             f"{self.groups}")
 
 
 _DIGIT_GROUPS = ("C4", "D1", "D4")          # the keys of escnn_soft.experiments.datasets.DDMNIST_GROUPS
@@ -90,7 +128,7 @@ TASK_SPECS: Mapping[str, TaskSpec] = {spec.name: spec for spec in (
              models=("cnn", "cnn-aug", "cnn-aug-l2", "soft", "soft-postbn", "soft-rel", "scnn", "scnn-gxg",
                      "restriction", "rpp"),
              default_group="C4", default_models=("cnn-aug", "soft", "scnn"), default_epochs=3,
-             default_train_size=3000),
+             default_train_size=3000, c4_data={"corrected": _DIGIT_GROUPS, "paper": ("C4",)}),
     TaskSpec("d3-autoencoder", groups=("D3",), models=_EXPLORATION_MODELS, default_group="D3",
              default_models=("learned",), default_epochs=20, default_train_size=3000,
              metric="negative reconstruction MSE"),
@@ -120,8 +158,13 @@ MedMNIST3D datasets
 DEFAULT_TASK: str = "mnist"
 r"""The task of ``escnn-soft compare`` without ``--task``: a quick comparison that learns."""
 
-DDMNIST_C4_DATA: Tuple[str, ...] = ("corrected", "paper")
+DDMNIST_C4_DATA: Tuple[str, ...] = tuple(TASK_SPECS["ddmnist"].c4_data)
 r"""The C4 data of the ddmnist task (:mod:`~escnn_soft.experiments.tasks.ddmnist`):
 ``"corrected"`` (the default, each digit rotated by :math:`\theta` and back, then by
 :math:`g`) or ``"paper"`` (at :math:`g R_\theta`, with a second view), as the task and
 ``escnn-soft compare --c4-data`` take them."""
+
+
+def _tasks_with_c4_data() -> Tuple[str, ...]:
+    r"""The built-in tasks with a choice of C4 data (:attr:`TaskSpec.c4_data`)."""
+    return tuple(name for name, spec in TASK_SPECS.items() if spec.c4_data)

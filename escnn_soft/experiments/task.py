@@ -176,9 +176,9 @@ class Task(abc.ABC):
     A task names its groups and models, opens its data, splits it for a group, gives
     each model's hyperparameters and builds it. Its names and quick defaults,
     ``name``, ``groups``, ``models``, ``default_group``, ``default_models``,
-    ``default_epochs``, ``default_train_size``, ``default_batch_size`` and ``metric``, are read-only attributes
-    read from its :attr:`spec` (:class:`~escnn_soft.experiments.specs.TaskSpec` describes
-    them), the one place they are defined. Register new tasks with :func:`register_task`.
+    ``default_epochs``, ``default_train_size``, ``default_batch_size``, ``metric`` and ``c4_data``,
+    are read-only attributes read from its :attr:`spec` (:class:`~escnn_soft.experiments.specs.TaskSpec`
+    describes them), the one place they are defined. Register new tasks with :func:`register_task`.
 
     Attributes:
         spec (TaskSpec): the task's names and defaults (a class or instance attribute), e.g.
@@ -199,6 +199,7 @@ class Task(abc.ABC):
     default_train_size = _FromSpec()
     default_batch_size = _FromSpec()
     metric = _FromSpec()
+    c4_data = _FromSpec()
     data_hyperparameters: Tuple[str, ...] = ()
 
     @abc.abstractmethod

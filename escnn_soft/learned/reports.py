@@ -2,6 +2,8 @@ r"""Reports on learned latent actions: multiplicity tables and eigenvalue plots.
 
 * :func:`decomposition_record` turns a :class:`~escnn_soft.learned.decompose.Decomposition` into
   plain JSON-able data (and :func:`multiplicity_table` reads either);
+* :func:`rounded_multiplicities`, :func:`rounded_text` and :func:`mean_multiplicities_text` give a
+  record's rounded decomposition, as a list and as a line, and the mean multiplicities of several;
 * :func:`multiplicity_table` writes a markdown table of the irrep multiplicities of
   several runs, with their mean :math:`\pm` standard deviation, irreps named as escnn
   names them;
@@ -20,7 +22,8 @@ import numpy as np
 from ..records import atomic_write, mean_std_text
 from .decompose import Decomposition, summary_of
 
-__all__ = ["decomposition_record", "multiplicity_table", "plot_eigenvalues", "record_summary"]
+__all__ = ["decomposition_record", "mean_multiplicities_text", "multiplicity_table", "plot_eigenvalues",
+           "record_summary", "rounded_multiplicities", "rounded_text"]
 
 PathLike = Union[str, os.PathLike]
 Run = Union[Decomposition, Mapping[str, Any]]
@@ -68,15 +71,62 @@ def decomposition_record(d: Decomposition) -> Dict[str, Any]:
 
 def record_summary(record: Mapping[str, Any]) -> str:
     r"""The summary of a :func:`decomposition_record`, recomputed from its fields by
-    :func:`~escnn_soft.learned.decompose.summary_of` (so that a record written by an earlier
-    version, whose stored ``summary`` may name the closest :math:`m\,\rho_\text{reg} \oplus
-    t \cdot 1` of a representation that is not one, reads as a fresh one would)."""
+    :func:`~escnn_soft.learned.decompose.summary_of`, not read from its stored ``summary``, so that
+    every record reads by the same rules (a stored ``summary`` may name the closest
+    :math:`m\,\rho_\text{reg} \oplus t \cdot 1` of a representation that is not one)."""
     return summary_of(record["group"], homomorphism_defect_max=record["homomorphism_defect_max"],
                       identity_defect=record["identity_defect"], tol=record["tol"],
                       regular_copies=record["regular_copies"], trivial_copies=record["trivial_copies"],
                       regular_distance=record["regular_distance"],
                       rounded=[i["rounded"] for i in record["irreps"]],
                       regular=[i["in_regular"] for i in record["irreps"]])
+
+
+def rounded_multiplicities(record: Mapping[str, Any]) -> List[int]:
+    r"""The rounded decomposition of a :func:`decomposition_record`: the rounded multiplicity of each of
+    escnn's irreps, then, for an abelian group, its complex counts. Two records decompose alike when
+    these lists are equal.
+
+    Example:
+        >>> rounded_multiplicities({"irreps": [{"rounded": 21}, {"rounded": 21}], "complex": {"counts": [21, 21]}})
+        [21, 21, 21, 21]
+    """
+    counts = record["complex"]["counts"] if record["complex"] else []
+    return [i["rounded"] for i in record["irreps"]] + list(counts)
+
+
+def rounded_text(record: Mapping[str, Any]) -> str:
+    r"""The rounded decomposition of a :func:`decomposition_record` as one line, ``" : "`` between the
+    numbers: for a cyclic group whose complex counts are more than its real irreps (e.g. :math:`C_4`),
+    the eigenvalues of :math:`\rho(s)` at each root of unity, as the paper reports :math:`C_N`;
+    otherwise the rounded multiplicity of each of escnn's irreps.
+
+    Example:
+        >>> rounded_text({"irreps": [{"rounded": 5}, {"rounded": 5}, {"rounded": 10}], "complex": None})
+        '5 : 5 : 10'
+    """
+    complex_ = record["complex"]
+    cyclic = bool(complex_) and len(complex_["generator_orders"]) == 1 and len(complex_["counts"]) != len(record["irreps"])
+    values = complex_["counts"] if cyclic else [i["rounded"] for i in record["irreps"]]
+    return " : ".join(str(v) for v in values)
+
+
+def mean_multiplicities_text(records: Sequence[Mapping[str, Any]]) -> str:
+    r"""The mean :math:`\pm` sample standard deviation over the :func:`decomposition_record`\ s
+    ``records`` of each multiplicity (two decimals), ``" : "`` between them: of the complex counts
+    for an abelian group that has more of them than real irreps, otherwise of escnn's irreps.
+
+    Example:
+        >>> records = [{"irreps": [{"multiplicity": m}, {"multiplicity": 10.0}], "complex": None} for m in (4.9, 5.1)]
+        >>> mean_multiplicities_text(records)
+        '5.00 ± 0.14 : 10.00 ± 0.00'
+    """
+    first = records[0]
+    if first["complex"] and len(first["complex"]["counts"]) != len(first["irreps"]):
+        table = np.array([r["complex"]["counts"] for r in records], dtype=float)
+    else:
+        table = np.array([[i["multiplicity"] for i in r["irreps"]] for r in records])
+    return " : ".join(mean_std_text(table[:, k].tolist(), ".2f") for k in range(table.shape[1]))
 
 
 def _record(run: Run) -> Mapping[str, Any]:

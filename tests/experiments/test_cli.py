@@ -176,9 +176,10 @@ def test_module_entry_point_reports_bad_arguments():
     (["--task", "ddmnist", "--report-only", "--retrain-diverged"], "--report-only trains nothing: drop "
                                                                    "--retrain-diverged"),
     (["--task", "ddmnist", "--group", "D4", "--c4-data", "paper"],
-     "--c4-data paper is the paper's C4 data: it needs --group C4, got D4"),
-    (["--task", "ddmnist", "--group", "C4,D1,D4", "--c4-data", "paper"], "it needs --group C4, got D1,D4"),
-    (["--task", "mnist", "--c4-data", "paper"], "--c4-data is an option of the ddmnist task; drop it for --task mnist"),
+     "--c4-data paper: c4_data 'paper' needs group C4, got D4; leave it out for D4"),
+    (["--task", "ddmnist", "--group", "C4,D1,D4", "--c4-data", "paper"], "needs group C4, got D1,D4"),
+    (["--task", "mnist", "--c4-data", "corrected"],
+     "--c4-data corrected: c4_data is a setting of the tasks ddmnist; task 'mnist' has none: leave it out"),
     (["--task", "ddmnist", "--c4-data", "exact"], "invalid choice: 'exact'"),
 ])
 def test_argument_errors_come_before_torch(tmp_path, argv, message):
@@ -369,7 +370,7 @@ def test_budget_options():
     assert config.patience == 20 and config.to_dict()["patience"] == 20
     (plain,) = run_configs(get_task("ddmnist"), replace(options, models=("cnn",), seeds=(0,), patience=None),
                             "C4", data="x")
-    assert "patience" not in plain.to_dict() and plain.name() != config.name()
+    assert plain.to_dict()["patience"] is None and plain.name() != config.name()
 
 
 def _mnist_grid(out, *extra):
@@ -467,14 +468,16 @@ def test_l2_sets_the_l2_controls_coefficient_only():
     assert parse_args(["--task", "ddmnist", "--l2", "0"]).l2 == 0.0
 
 
-def test_c4_data_is_in_the_keys_only_when_it_is_the_papers():
+def test_c4_data_is_in_every_ddmnist_key_its_default_included():
     task = get_task("ddmnist")
     argv = ["--task", "ddmnist", "--models", "all", "--group", "C4"]
     plain, corrected, paper = (run_configs(task, parse_args(argv + extra), "C4", data="x")
                                for extra in ([], ["--c4-data", "corrected"], ["--c4-data", "paper"]))
-    assert parse_args(argv).c4_data == "corrected"
+    assert parse_args(argv).c4_data is None and parse_args(argv + ["--c4-data", "corrected"]).c4_data == "corrected"
     assert [c.name() for c in plain] == [c.name() for c in corrected]
-    assert all("c4_data" not in c.hyperparameters for c in plain)
+    assert all(c.hyperparameters["c4_data"] == "corrected" for c in plain)
+    mnist = run_configs(get_task("mnist"), parse_args(["--task", "mnist"]), "C4", data="x")
+    assert all("c4_data" not in c.hyperparameters for c in mnist)   # a task without C4 data has none
     for before, after in zip(plain, paper):  # every model trains on the paper's data
         assert after.hyperparameters == {**before.hyperparameters, "c4_data": "paper"} and after.name() != before.name()
 
@@ -495,18 +498,18 @@ def test_each_run_trains_on_the_data_of_its_settings(monkeypatch):
     assert len(list(train_runs(task, source, options, todo))) == 4
     (a, _), (b, _), (c, soft), (d, _) = trained
     assert a is b and c is d and a is not c  # one load per group and data settings
-    assert dict(a.settings) == {} and dict(c.settings) == {"c4_data": "paper"} == {
+    assert dict(a.settings) == {"c4_data": "corrected"} and dict(c.settings) == {"c4_data": "paper"} == {
         k: v for k, v in soft.hyperparameters.items() if k == "c4_data"}
 
 
-def test_eval_size_and_equivariance_elements_are_in_the_keys_only_when_given():
+def test_eval_size_and_equivariance_elements_are_in_every_key():
     task = get_task("ddmnist")
     argv = ["--task", "ddmnist", "--group", "D4", "--models", "cnn-aug,soft,scnn-gxg"]
     assert (parse_args(argv).eval_size, parse_args(argv).equivariance_elements) == (None, None)
     plain, quick = (run_configs(task, parse_args(argv + extra), "D4", data="x")
                     for extra in ([], ["--eval-size", "500", "--equivariance-elements", "8"]))
     for before, after in zip(plain, quick):
-        assert {"eval_size", "equivariance_elements"}.isdisjoint(before.to_dict())  # the keys runs have had
+        assert (before.to_dict()["eval_size"], before.to_dict()["equivariance_elements"]) == (None, None)
         assert (after.eval_size, after.equivariance_elements) == (500, 8) and after.name() != before.name()
         assert runner.RunConfig(**after.to_dict()) == after
 

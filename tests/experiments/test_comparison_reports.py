@@ -139,7 +139,8 @@ def _paper_protocol_run(model, seed, late, early):
                         "test_scores": {"upright": test - 0.01},
                         "monitor": {"expand_weight_norm": 4.0 + (model == "cnn-aug"), "latent_term_prebn": 0.01,
                                     "relative_latent_error_prebn": 1.5}})
-    return {"config": {"task": "ddmnist", "group": "D4", "model": model, "seed": seed, "epochs": 150},
+    return {"config": {"task": "ddmnist", "group": "D4", "model": model, "seed": seed, "epochs": 150,
+                       "hyperparameters": {"c4_data": "corrected"}},
             "best_epoch": 55, "epochs_trained": 60, "history": history, "device": "cpu"}
 
 
@@ -198,9 +199,9 @@ def test_the_paper_protocol_section_lists_the_strict_runs_of_tier_3_and_the_comm
     assert "tier 3 also ran D4 scnn-gxg with `--seeds 0,1`" in module.paper_protocol_section(more_seeds, [])
 
 
-def _c4_run(model, late, c4_data=None):
+def _c4_run(model, late, c4_data="corrected"):
     run = _paper_protocol_run(model, 0, late, late - 0.1)
-    hyper = {"c4_data": c4_data} if c4_data else {}
+    hyper = {"c4_data": c4_data}
     return {**run, "config": {**run["config"], "group": "C4", "hyperparameters": hyper}}
 
 

@@ -4,6 +4,7 @@ missing, and the run settings a protocol change needs (protocol, patience, ...).
 import importlib.util
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,40 @@ def test_set_config_refuses_settings_that_name_the_run(tmp_path):
         migrate.main(["--set-config", "seed=3", str(tmp_path)])
     with pytest.raises(ValueError, match="--set-config sets protocol, patience, eval_size, equivariance_elements"):
         migrate.Change(config={"model": "cnn"})
+
+
+def _v1(config: RunConfig) -> dict:
+    r"""``config`` as protocol 1 recorded it: the settings at their defaults left out."""
+    return {**{k: v for k, v in config.to_dict().items() if v is not None}, "protocol": 1}
+
+
+def test_protocol_2_records_every_setting_of_finished_and_unfinished_runs_but_not_of_claimed_ones(tmp_path):
+    import torch
+
+    from escnn_soft.experiments.claims import claim
+    from escnn_soft.experiments.results import run_name
+
+    migrate = _script()
+    runs = tmp_path / "runs"
+    finished, unfinished, held = (RunConfig(task="ddmnist", group="C4", model="soft", seed=seed, epochs=2,
+                                            train_size=8, batch_size=4, hyperparameters={"lam": 1.0}, data="d")
+                                  for seed in (0, 1, 2))
+    for config in (finished, unfinished, held):
+        (runs / run_name(_v1(config))).mkdir(parents=True)
+    (runs / run_name(_v1(finished)) / "result.json").write_text(json.dumps({"name": run_name(_v1(finished)),
+                                                                             "config": _v1(finished)}))
+    torch.save({"config": _v1(unfinished), "history": []}, runs / run_name(_v1(unfinished)) / "checkpoint.pt")
+    torch.save({"config": _v1(held)}, runs / run_name(_v1(held)) / "checkpoint.pt")
+    claimed = claim(runs / run_name(_v1(held)))
+    try:
+        assert migrate.main(["--set-config", "protocol=2", str(tmp_path)]) == 0
+    finally:
+        claimed.release()
+    finished, unfinished = replace(finished, protocol=2), replace(unfinished, protocol=2)
+    assert sorted(p.name for p in runs.iterdir()) == sorted([finished.name(), unfinished.name(), run_name(_v1(held))])
+    result = json.loads((runs / finished.name() / "result.json").read_text())
+    assert result["config"] == finished.to_dict() and result["config"]["patience"] is None
+    assert result["migrated_from"] == run_name(_v1(replace(finished, protocol=1)))
+    state = torch.load(runs / unfinished.name() / "checkpoint.pt", weights_only=True)
+    assert state["config"] == unfinished.to_dict() and state["history"] == []   # train_run resumes it
+    assert torch.load(runs / run_name(_v1(held)) / "checkpoint.pt", weights_only=True)["config"] == _v1(held)

@@ -1,12 +1,17 @@
 r"""Tests of escnn_soft.experiments.plans: run plans as data, and the commands that train them."""
 
 import json
+import shlex
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from escnn_soft.experiments.cli import parse_args
-from escnn_soft.experiments.plans import compare_arguments, entry_settings, load_plans, part_setting, planned_runs
+import escnn_soft.experiments.comparison as comparison
+from escnn_soft.experiments import get_task
+from escnn_soft.experiments.cli import format_command, main, parse_args
+from escnn_soft.experiments.plans import (DATA_SETTINGS, compare_arguments, entry_settings, load_plans, part_setting,
+                                          planned_runs)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,3 +59,68 @@ def test_a_bad_plan_file_is_named_with_the_plan(tmp_path, text, problem):
     with pytest.raises(ValueError, match=problem) as error:
         load_plans(path)
     assert str(path) in str(error.value)
+
+
+def test_the_registered_runs_of_does_soft_pay_are_its_plan():
+    r"""The commands of results/plans/does-soft-pay.md's registered runs are those of its plan, with the
+    registration's one torch thread per run."""
+    plan = load_plans(ROOT / "results" / "plans.json")["does-soft-pay"]
+    rows = [line.split(" | ") for line in (ROOT / "results" / "plans" / "does-soft-pay.md").read_text().splitlines()
+            if line.startswith("| ") and "registered |" in line]
+    registered = {row[0].strip("| "): replace(parse_args(shlex.split(row[2].strip("`"))[2:]), threads=1) for row in rows}
+    assert registered == {entry["part"]: parse_args(compare_arguments(plan, entry)) for entry in plan["entries"]}
+
+
+def test_plan_reports_a_committed_plan_and_trains_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)   # the plan's --out is relative to the repository's root
+    monkeypatch.setattr(comparison, "train_runs", lambda *a, **k: pytest.fail("--report-only trains nothing"))
+    monkeypatch.setattr(get_task("ddmnist"), "open", lambda source: pytest.fail("--report-only reads no data"))
+    assert main(["plan", "ddmnist-150:tier 3 strict", "--report-only", "--report-dir", str(tmp_path),
+                 "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("escnn-soft compare --task ddmnist --group C4,D1,D4 --models restriction,scnn-gxg "
+                              "--seeds 0 --epochs 50 --train-size 10000 --out results/ddmnist-150 --patience 20 "
+                              "--budget-report 50 --report-only --report-dir")
+    assert "0 run(s) trained, 6 reused" in printed and "not finished" not in printed
+    assert (tmp_path / "summary.md").is_file()
+
+
+PLAN_FILE = {"tiny": {"settings": {"task": "ddmnist", "epochs": 2, "mnist": "path/to/mnist.npz", "jobs": 2},
+                      "entries": [{"part": "a", "models": ["cnn"], "seeds": [0, 1]},
+                                  {"part": "b", "groups": ["D4"], "models": ["soft"], "seeds": [2], "lam": 0.5},
+                                  {"part": "b", "groups": ["C4"], "models": ["soft"], "seeds": [2]}]}}
+
+
+@pytest.mark.parametrize("extra, source, jobs", [([], "path/to/mnist.npz", 2), (["--report-only"], None, 2),
+                                                 (["--data", "other.npz", "--jobs", "3"], "other.npz", 3)])
+def test_plan_prints_the_command_of_every_entry_and_runs_none(tmp_path, capsys, monkeypatch, extra, source, jobs):
+    r"""Options after the plan's name win over the plan's; its data source gives way to another, and to
+    --report-only."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "plans.json").write_text(json.dumps(PLAN_FILE), encoding="utf-8")
+    monkeypatch.setattr(comparison, "compare", lambda *a, **k: pytest.fail("--print runs nothing"))
+    assert main(["plan", "tiny:b", "--plans", "plans.json", "--print", *extra]) == 0
+    commands = capsys.readouterr().out.splitlines()
+    plan = PLAN_FILE["tiny"]
+    leave_out = DATA_SETTINGS if extra else ()
+    expected = [parse_args([*compare_arguments(plan, entry, leave_out=leave_out), *extra])
+                for entry in plan["entries"][1:]]
+    assert commands == [format_command(options) for options in expected] and len(commands) == 2
+    assert [(o.groups, o.lam, o.jobs, o.source) for o in expected] == [(("D4",), 0.5, jobs, source),
+                                                                       (("C4",), None, jobs, source)]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["plan", "nope"], "no plan 'nope'; plans: tiny"),
+    (["plan", "tiny:c"], "the plan 'tiny' has no part 'c'; its parts: 'a', 'b'"),
+    (["plan", "tiny", "--plans", "missing.json"], "--plans missing.json: No such file or directory"),
+    (["plan", "tiny", "--epochs", "0"], "--epochs must be positive, got 0"),
+    (["plan", "tiny", "--bogus"], "unrecognized arguments: --bogus"),
+])
+def test_plan_refuses_bad_names_and_options_in_one_line(tmp_path, capsys, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    Path("plans.json").write_text(json.dumps(PLAN_FILE), encoding="utf-8")
+    monkeypatch.setattr(comparison, "compare", lambda *a, **k: pytest.fail("nothing runs"))
+    assert main([*argv, "--plans", "plans.json"] if "--plans" not in argv else argv) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(f"escnn-soft plan: error: {message}") and "\n" not in error

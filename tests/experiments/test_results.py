@@ -7,8 +7,8 @@ import sys
 import pytest
 
 from escnn_soft.experiments.results import (RunFolderError, at_best, best_epoch_index, best_scores, find_runs,
-                                            is_diverged, load_result, load_runs, run_name, score_at_best, scores,
-                                            select, setting, shared_setting)
+                                            is_diverged, load_result, load_runs, mean_difference, run_name,
+                                            score_at_best, scores, select, setting, shared_setting)
 from escnn_soft.records import mean_std
 
 
@@ -150,3 +150,13 @@ def test_results_and_reports_load_without_torch():
     code = ("import sys, escnn_soft.experiments.results, escnn_soft.experiments.reports; "
             "assert 'torch' not in sys.modules, 'torch was imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_mean_difference_says_whether_the_means_differ_by_more_than_the_seeds_spread():
+    higher, lower = mean_difference([0.90, 0.92], [0.80, 0.82]), mean_difference([0.80, 0.82], [0.90, 0.92])
+    assert (higher["verdict"], lower["verdict"]) == ("higher", "lower")
+    assert higher["difference"] == pytest.approx(0.1) and lower["difference"] == pytest.approx(-0.1)
+    assert higher["spread"] == pytest.approx(mean_std([0.90, 0.92])[1])
+    within = mean_difference([0.90, 0.80], [0.86, 0.84])          # equal means, a wide spread
+    assert within["verdict"] == "within" and within["spread"] == pytest.approx(mean_std([0.90, 0.80])[1])
+    assert mean_difference([0.9], [0.8, 0.7]) == {"difference": pytest.approx(0.15), "spread": None, "verdict": None}

@@ -11,7 +11,8 @@ from torch import nn
 from escnn_soft import group_table, trivial_action
 from escnn_soft.experiments.specs import TaskSpec
 from escnn_soft.experiments.reports import is_diverged
-from escnn_soft.experiments.runner import (RunConfig, RunFolderError, equivariance_elements, evaluate,
+from escnn_soft.experiments.results import run_name
+from escnn_soft.experiments.runner import (PROTOCOL_VERSION, RunConfig, RunFolderError, equivariance_elements, evaluate,
                                            evaluation_subset, load_result, train_run)
 from escnn_soft.experiments.task import Source, Task, TaskData, TrainingSetup
 from escnn_soft.records import provenance
@@ -236,9 +237,12 @@ def test_a_run_stopped_by_patience_before_it_finished_is_not_trained_further(tmp
     assert epochs == [] and result["epochs_trained"] == 3 and result["best_epoch"] == 1
 
 
-def test_patience_is_in_the_key_only_when_set():
+def test_every_setting_is_in_the_key_none_included():
     plain = _config()
-    assert "patience" not in plain.to_dict()
+    recorded = plain.to_dict()
+    assert {"patience": None, "eval_size": None, "equivariance_elements": None,
+            "protocol": PROTOCOL_VERSION}.items() <= recorded.items()
+    assert run_name({k: v for k, v in recorded.items() if v is not None}) != plain.name()  # None is a value too
     assert RunConfig(**plain.to_dict()).name() == plain.name()
     assert _patience_config(3, 2).name() != plain.name() == _patience_config(3, None).name()
     assert RunConfig(**_patience_config(3, 2).to_dict()) == _patience_config(3, 2)
@@ -456,7 +460,7 @@ def test_eval_size_scores_a_fixed_sample_of_each_evaluation_set(tmp_path):
                        hyperparameters={"lr": 1e-2}, data="fake", eval_size=10)
     result = _run(task, config, tmp_path / "run")
     assert {size for split, size in scored if split in (VAL, TEST)} == {10}  # of 20 validation and 30 test samples
-    assert result["config"]["eval_size"] == 10 and "eval_size" not in _config().to_dict()
+    assert result["config"]["eval_size"] == 10 and _config().to_dict()["eval_size"] is None
     assert config.name() != _config(epochs=2).name()
 
 

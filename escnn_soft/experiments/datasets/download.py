@@ -1,9 +1,11 @@
-r"""Checked downloads: a file's digest, and a download that is kept only with the right checksum.
+r"""The data files of the datasets: a file's digest, a download that is kept only with the right
+checksum, and ``.npz`` archives read with one-line errors.
 
 A checksum is an md5 (32 hex digits) or a sha256 (64 hex digits); :func:`checksum_algorithm`
 tells which. :func:`fetch` streams a URL into a temporary file next to the target, hashing
 on the way, and moves it into place only when the hash matches, so that an interrupted or
-wrong download never leaves a file behind.
+wrong download never leaves a file behind. :func:`read_npz` reads a whole ``.npz`` archive, and
+names the file and the copy it should be when it cannot.
 
 Example:
     >>> import tempfile
@@ -25,11 +27,16 @@ from __future__ import annotations
 import hashlib
 import os
 import urllib.request
-from typing import Union
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Dict, Union
+
+import numpy as np
 
 from ...records import atomic_write
 
-__all__ = ["checksum_algorithm", "file_digest", "fetch"]
+__all__ = ["checksum_algorithm", "file_digest", "fetch", "read_npz"]
 
 _CHUNK = 1 << 20
 
@@ -87,3 +94,23 @@ def fetch(url: str, target: PathLike, checksum: str, timeout: float) -> None:
             raise ValueError(f"{url}: {algorithm} is {h.hexdigest()}, expected {checksum}")
 
     atomic_write(target, write)
+
+
+def read_npz(path: PathLike, what: str) -> Dict[str, np.ndarray]:
+    r"""Every array of the ``.npz`` archive at ``path``, read in full.
+
+    Raises:
+        ValueError: naming ``path``, if it cannot be read (empty, truncated, corrupt or not an
+            ``.npz`` archive); ``what`` names the file it should be, for the fix.
+    """
+    path = Path(path)
+    try:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError("a single array, not an .npz archive")
+        with archive:
+            return {k: archive[k] for k in archive.files}
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as e:
+        size = path.stat().st_size
+        why = "it is empty" if size == 0 else f"{size:,} bytes: truncated, corrupt or not an .npz archive"
+        raise ValueError(f"{path} cannot be read ({why}): replace it with a good copy of {what}") from e

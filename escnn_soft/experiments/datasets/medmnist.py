@@ -33,8 +33,8 @@ from typing import Dict, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .download import fetch, file_digest
-from .mnist import _read_npz, cache_root
+from .download import fetch, file_digest, read_npz
+from .mnist import cache_root
 
 __all__ = [
     "MEDMNIST3D_LABELS",
@@ -157,7 +157,7 @@ def _read(path: Path, flag: str) -> MedMNIST3D:
     labels = MEDMNIST3D_LABELS[flag]
     n_classes = len(labels)
     keys = [f"{s}_{kind}" for s in _SPLITS for kind in ("images", "labels")]
-    f = _read_npz(path, f"the official {flag}.npz")
+    f = read_npz(path, f"the official {flag}.npz")
     missing = [k for k in keys if k not in f]
     if missing:
         raise ValueError(f"{path} lacks the keys {missing} (it has {sorted(f)}); "

@@ -30,15 +30,13 @@ import gzip
 import hashlib
 import json
 import os
-import zipfile
-import zlib
 from pathlib import Path
 from typing import BinaryIO, Dict, Mapping, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
 from ...records import atomic_write
-from .download import checksum_algorithm, fetch, file_digest
+from .download import checksum_algorithm, fetch, file_digest, read_npz
 
 __all__ = [
     "MNIST",
@@ -215,27 +213,8 @@ def _checked(arrays: Mapping[str, np.ndarray], origin: str) -> MNIST:
     return MNIST(**out)
 
 
-def _read_npz(path: Path, what: str) -> Dict[str, np.ndarray]:
-    r"""Every array of the ``.npz`` archive at ``path``, read in full.
-
-    Raises:
-        ValueError: naming ``path``, if it cannot be read (empty, truncated, corrupt or not an
-            ``.npz`` archive); ``what`` names the file it should be, for the fix.
-    """
-    try:
-        archive = np.load(path, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise ValueError("a single array, not an .npz archive")
-        with archive:
-            return {k: archive[k] for k in archive.files}
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as e:
-        size = path.stat().st_size
-        why = "it is empty" if size == 0 else f"{size:,} bytes: truncated, corrupt or not an .npz archive"
-        raise ValueError(f"{path} cannot be read ({why}): replace it with a good copy of {what}") from e
-
-
 def _load_npz(path: Path) -> MNIST:
-    f = _read_npz(path, "mnist.npz (x_train, y_train, x_test, y_test, as keras.datasets.mnist writes it)")
+    f = read_npz(path, "mnist.npz (x_train, y_train, x_test, y_test, as keras.datasets.mnist writes it)")
     missing = [k for k in _KEYS if k not in f]
     if missing:
         raise ValueError(

@@ -56,12 +56,13 @@ with ``pose="upright"``), as the paper's loader 0: ``test_scores["upright"]``.
 
 **The paper's C4 data** (:data:`C4_DATA`). By default every C4 digit is rotated by an
 artefact angle :math:`\theta` and back, then by its element :math:`g` exactly
-(``"corrected"``). The hyperparameter ``"c4_data": "paper"`` (C4 only; part of the run's key
-only when given, so the runs without it keep theirs) takes the data of the paper's code
-instead, which leaves the way back out: every digit at :math:`g R_\theta`, the continuous
-angle :math:`k \cdot 90^\circ + \theta`, in training, validation and test (the same
-elements and angles as the corrected data; the upright test set is unchanged). Every
-training batch then also carries a second view, a fresh such rotation of the first,
+(``"corrected"``). The hyperparameter ``"c4_data"`` of every model (part of every run's key; its
+values and groups are the task spec's, :attr:`~escnn_soft.experiments.specs.TaskSpec.c4_data`) is
+``"corrected"`` by default; ``"paper"`` (C4 only) takes the data of the paper's code instead,
+which leaves the way back out: every digit at :math:`g R_\theta`, the continuous angle
+:math:`k \cdot 90^\circ + \theta`, in training, validation and test (the same
+elements and angles as the corrected data; the upright test set is unchanged). Every training
+batch then also carries a second view, a fresh such rotation of the first,
 :math:`x_g = g' R_{\theta'} x` digit by digit
 (:func:`~escnn_soft.experiments.datasets.make_views`), and the product element
 :math:`g' \in G \times G` relating the two, ``{"g": g', "x_g": x_g}``; the soft models take
@@ -136,8 +137,7 @@ of ``expand``'s weights closest to soft's at epoch 30 (``results/ddmnist-l2-pilo
 
 C4_DATA: Tuple[str, ...] = DDMNIST_C4_DATA
 r"""The C4 data (see the module docstring; :data:`~escnn_soft.experiments.specs.DDMNIST_C4_DATA`): the
-keyword ``c4_data`` of :meth:`DDMNISTTask.load` and, when ``"paper"``, the hyperparameter
-``"c4_data"`` of every model."""
+keyword ``c4_data`` of :meth:`DDMNISTTask.load` and the hyperparameter ``"c4_data"`` of every model."""
 
 MONITOR_BATCH: int = 256
 r"""The validation images the per-epoch latent measurements are made on (the first ones)."""
@@ -191,11 +191,11 @@ class DDMNISTData(TaskData):
 
     def __init__(self, group: str, mnist: MNIST, *, train_size: int, data_seed: int,
                  device: torch.device, c4_data: str = "corrected"):
-        _check_c4_data(c4_data, group)
+        TASK_SPECS["ddmnist"].check_c4_data(c4_data, (group,))
         spec = ddmnist_group(group)
         self.name = group
         self.c4_data = c4_data
-        self.settings = {} if c4_data == "corrected" else {"c4_data": c4_data}
+        self.settings = {"c4_data": c4_data}
         self.device = torch.device(device)
         self.group = spec.product
         self.in_action = spec.input_action
@@ -258,7 +258,7 @@ class DDMNISTTask(Task):
 
     def hyperparameters(self, model: str, group: str) -> Dict[str, Any]:
         check_names(self, model, group)
-        params: Dict[str, Any] = {"lr": LEARNING_RATES[model][group]}
+        params: Dict[str, Any] = {"lr": LEARNING_RATES[model][group], "c4_data": self.spec.default_c4_data}
         if model in LATENTS:
             params["latent"] = LATENTS[model]
         if model.startswith("soft"):
@@ -276,15 +276,12 @@ class DDMNISTTask(Task):
         ones with ``"c4_data": "paper"`` take each batch's second view (``batch_extras``).
 
         Raises:
-            ValueError: for unknown names, or a ``"c4_data"`` other than ``"paper"`` or with a
-                group other than C4.
+            ValueError: for unknown names, and for a missing or unknown ``"c4_data"`` or one the group
+                does not have (:meth:`~escnn_soft.experiments.specs.TaskSpec.check_c4_data`).
         """
         check_names(self, model, group)
-        views = "c4_data" in hyperparameters
-        if views and hyperparameters["c4_data"] != "paper":
-            raise ValueError(f"the hyperparameter c4_data is 'paper' or absent (the corrected data, the default, "
-                             f"is left out so that its runs keep their keys); got {hyperparameters['c4_data']!r}")
-        _check_c4_data(hyperparameters.get("c4_data", "corrected"), group)
+        self.spec.check_c4_data(hyperparameters.get("c4_data"), (group,))
+        views = hyperparameters["c4_data"] == "paper"
         strict = {"scnn": ddmnist_scnn, "scnn-gxg": ddmnist_scnn_gxg, "restriction": ddmnist_restriction}
         if model in strict:
             net = strict[model](group)
@@ -306,15 +303,6 @@ class DDMNISTTask(Task):
                                  batch_extras=("g", "x_g") if views else ())
         loss = l2_loss(net, hyperparameters["l2"]) if model == "cnn-aug-l2" else cross_entropy_loss(net)
         return TrainingSetup(net, loss, augment=model != "cnn", latent=latent, monitor=monitor)
-
-
-def _check_c4_data(c4_data: str, group: str) -> None:
-    r"""Raise a ``ValueError`` unless ``c4_data`` is one of :data:`C4_DATA` that ``group`` has."""
-    if c4_data not in C4_DATA:
-        raise ValueError(f"unknown c4_data {c4_data!r}; valid: {', '.join(C4_DATA)} (the default corrected)")
-    if c4_data == "paper" and group != "C4":
-        raise ValueError(f"c4_data 'paper' is the paper's C4 data: it needs group C4, got {group!r}; "
-                         f"leave it out for {group}")
 
 
 def l2_loss(net: DDMNISTCNN, l2: float) -> LossFn:

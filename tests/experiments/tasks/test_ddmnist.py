@@ -154,15 +154,18 @@ def test_cnn_variants_share_the_architecture(task, group):
 
 
 def test_hyperparameters_follow_the_paper(task):
-    assert task.hyperparameters("soft", "C4") == {"lr": 1e-3, "lam": 2.0, "shifted_weight": 0.0, "latent": "pre-bn"}
+    assert task.hyperparameters("soft", "C4") == {"lr": 1e-3, "lam": 2.0, "shifted_weight": 0.0, "latent": "pre-bn",
+                                                  "c4_data": "corrected"}
     assert task.hyperparameters("soft", "D1")["lam"] == 1.0
-    assert task.hyperparameters("soft", "D4") == {"lr": 5e-4, "lam": 1.0, "shifted_weight": 0.0, "latent": "pre-bn"}
+    assert task.hyperparameters("soft", "D4") == {"lr": 5e-4, "lam": 1.0, "shifted_weight": 0.0, "latent": "pre-bn",
+                                                  "c4_data": "corrected"}
     assert task.hyperparameters("soft-postbn", "D4") == {**task.hyperparameters("soft", "D4"), "latent": "post-bn"}
     assert task.hyperparameters("soft-rel", "C4") == task.hyperparameters("soft", "C4")
-    assert task.hyperparameters("cnn-aug", "C4") == {"lr": 5e-4, "latent": "post-bn"}
-    assert task.hyperparameters("cnn-aug-l2", "C4") == {"lr": 5e-4, "latent": "post-bn", "l2": 1e-4}
+    assert task.hyperparameters("cnn-aug", "C4") == {"lr": 5e-4, "latent": "post-bn", "c4_data": "corrected"}
+    assert task.hyperparameters("cnn-aug-l2", "C4") == {"lr": 5e-4, "latent": "post-bn", "l2": 1e-4,
+                                                       "c4_data": "corrected"}
     for model in ("scnn", "scnn-gxg", "restriction"):
-        assert task.hyperparameters(model, "C4") == {"lr": 1e-3}
+        assert task.hyperparameters(model, "C4") == {"lr": 1e-3, "c4_data": "corrected"}
     assert [task.hyperparameters(m, "C4")["lr"] for m in ("cnn", "cnn-aug")] == [5e-4, 5e-4]
     assert task.hyperparameters("cnn-aug", "D1")["lr"] == 1e-3
     assert task.hyperparameters("rpp", "D4")["lr"] == 1e-3
@@ -317,22 +320,22 @@ def paper(task, source):
     return task.load("C4", source, train_size=100, data_seed=0, device=torch.device("cpu"), c4_data="paper")
 
 
-def test_the_paper_data_is_recorded_only_when_asked_for(task, data, paper):
-    assert C4_DATA == ("corrected", "paper") and task.data_hyperparameters == ("c4_data",)
-    assert dict(data.settings) == {} and dict(paper.settings) == {"c4_data": "paper"}
-    for model in DDMNISTTask.models:  # the defaults, so the keys, have no c4_data
-        assert "c4_data" not in task.hyperparameters(model, "C4")
+def test_the_c4_data_is_recorded_in_every_run_and_checked_by_the_spec(task, data, paper):
+    assert C4_DATA == ("corrected", "paper") == tuple(task.spec.c4_data) and task.data_hyperparameters == ("c4_data",)
+    assert dict(data.settings) == {"c4_data": "corrected"} and dict(paper.settings) == {"c4_data": "paper"}
+    for model in DDMNISTTask.models:  # the defaults, so the keys, have the corrected data
+        assert task.hyperparameters(model, "D4")["c4_data"] == "corrected"
     hyper = task.hyperparameters("soft", "C4")
-    assert task_module.data_settings(task, hyper) == {}
+    assert task_module.data_settings(task, hyper) == {"c4_data": "corrected"}
     assert task_module.data_settings(task, {**hyper, "c4_data": "paper"}) == {"c4_data": "paper"}
-    with pytest.raises(ValueError, match="needs group C4, got 'D4'"):
+    with pytest.raises(ValueError, match="needs group C4, got D4; leave it out for D4"):
         task.load("D4", task.open(None), train_size=100, data_seed=0, device=torch.device("cpu"), c4_data="paper")
     with pytest.raises(ValueError, match="unknown c4_data 'upright'; valid: corrected, paper"):
         DDMNISTData("C4", task.open(None).data, train_size=100, data_seed=0, device="cpu", c4_data="upright")
-    with pytest.raises(ValueError, match="needs group C4, got 'D1'"):
+    with pytest.raises(ValueError, match="needs group C4, got D1"):
         task.build("soft", "D1", {**task.hyperparameters("soft", "D1"), "c4_data": "paper"})
-    with pytest.raises(ValueError, match="'paper' or absent"):
-        task.build("soft", "C4", {**hyper, "c4_data": "corrected"})
+    with pytest.raises(ValueError, match="unknown c4_data None; valid: corrected, paper"):
+        task.build("soft", "C4", {k: v for k, v in hyper.items() if k != "c4_data"})
 
 
 def test_the_paper_evaluation_sets_are_turned_the_same_way_and_upright_is_unchanged(data, paper, source):
@@ -435,7 +438,7 @@ def test_a_run_refuses_data_loaded_with_other_settings(task, data, paper, tmp_pa
     from escnn_soft.experiments.runner import train_run
 
     hyper = task.hyperparameters("soft", "C4")
-    for loaded, settings in ((data, {"c4_data": "paper"}), (paper, {})):
+    for loaded, settings in ((data, {"c4_data": "paper"}), (paper, {"c4_data": "corrected"})):
         config = RunConfig(task="ddmnist", group="C4", model="soft", seed=0, epochs=1, train_size=100,
                            batch_size=50, hyperparameters={**hyper, **settings}, data="x")
         with pytest.raises(ValueError, match="load it with task.load"):
