@@ -101,6 +101,9 @@ is training (see :func:`_train_in_worker`)."""
 _PR_SET_PDEATHSIG = 1
 r"""The ``prctl`` option that has Linux signal a process when its parent ends (``<linux/prctl.h>``)."""
 
+EXIT_GRACE_SECONDS = 10.0
+r"""How long a ``--jobs`` process stopped while it trains may take to end before it exits at once."""
+
 
 def _exit_on_sigterm() -> None:
     r"""Turn SIGTERM into :class:`SystemExit`, so that ``finally`` blocks and context managers run
@@ -115,8 +118,14 @@ def _exit_on_sigterm() -> None:
 def _leave_worker(signum: int, frame: Any) -> None:
     r"""SIGTERM in a ``--jobs`` process: :class:`SystemExit` while it trains a run, so that
     ``finally`` blocks run and its claim is released; an immediate, silent exit when it is idle
-    or already ending (as when the comparison stops its processes)."""
+    or already ending (as when the comparison stops its processes). A process that has not ended
+    :data:`EXIT_GRACE_SECONDS` after the signal exits at once."""
     if _WORKER.get("training"):
+        # a watchdog: should anything hold the exit up (a finally block, an exit handler), the
+        # process still ends, so that the comparison waiting for it can end too
+        watchdog = threading.Timer(EXIT_GRACE_SECONDS, os._exit, args=(128 + signum,))
+        watchdog.daemon = True
+        watchdog.start()
         raise SystemExit(128 + signum)
     os._exit(128 + signum)
 
