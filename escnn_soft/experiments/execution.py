@@ -95,8 +95,8 @@ def _train_sequential(task: Task, source: Source, options: Options, todo: Todo, 
 
 
 _WORKER: Dict[str, Any] = {}
-r"""A ``--jobs`` process's task and source, the data of its last group and data settings, and whether it
-is training (see :func:`_train_in_worker`)."""
+r"""A ``--jobs`` process's task and source, and the data of its last group and data settings (see
+:func:`_train_in_worker`)."""
 
 _PR_SET_PDEATHSIG = 1
 r"""The ``prctl`` option that has Linux signal a process when its parent ends (``<linux/prctl.h>``)."""
@@ -116,18 +116,16 @@ def _exit_on_sigterm() -> None:
 
 
 def _leave_worker(signum: int, frame: Any) -> None:
-    r"""SIGTERM in a ``--jobs`` process: :class:`SystemExit` while it trains a run, so that
-    ``finally`` blocks run and its claim is released; an immediate, silent exit when it is idle
-    or already ending (as when the comparison stops its processes). A process that has not ended
-    :data:`EXIT_GRACE_SECONDS` after the signal exits at once."""
-    if _WORKER.get("training"):
-        # a watchdog: should anything hold the exit up (a finally block, an exit handler), the
-        # process still ends, so that the comparison waiting for it can end too
-        watchdog = threading.Timer(EXIT_GRACE_SECONDS, os._exit, args=(128 + signum,))
-        watchdog.daemon = True
-        watchdog.start()
-        raise SystemExit(128 + signum)
-    os._exit(128 + signum)
+    r"""SIGTERM in a ``--jobs`` process while it trains a run: :class:`SystemExit`, so that
+    ``finally`` blocks run and its claim is released. A process that has not ended
+    :data:`EXIT_GRACE_SECONDS` after the signal exits at once, so that the comparison waiting for
+    it can end too. Between runs the process has SIGTERM's default action, which ends it at once
+    whichever of its threads the signal reaches (a Python handler runs in the main thread only, and
+    an idle process's main thread may wait on a lock that no signal interrupts)."""
+    watchdog = threading.Timer(EXIT_GRACE_SECONDS, os._exit, args=(128 + signum,))
+    watchdog.daemon = True
+    watchdog.start()
+    raise SystemExit(128 + signum)
 
 
 def _start_worker(parent: int, task: Task, source: Source, threads: Optional[int]) -> None:
@@ -136,8 +134,8 @@ def _start_worker(parent: int, task: Task, source: Source, threads: Optional[int
 
     On Linux the kernel sends it SIGTERM when the parent dies, SIGKILL included
     (``prctl(PR_SET_PDEATHSIG)``); a parent already gone before that was set makes it exit at
-    once. SIGTERM ends it as :func:`_leave_worker` says."""
-    signal.signal(signal.SIGTERM, _leave_worker)
+    once. SIGTERM ends it at once between runs, and as :func:`_leave_worker` says during one."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if sys.platform.startswith("linux"):
         import ctypes
 
@@ -154,7 +152,7 @@ def _train_in_worker(job: Tuple[int, Options, RunConfig]) -> Tuple[int, Optional
     (:func:`_train`: ``None`` for a run another process holds), with its index; the data is loaded
     once per group and data settings."""
     index, options, config = job
-    _WORKER["training"] = True
+    signal.signal(signal.SIGTERM, _leave_worker)
     try:
         key = _data_key(_WORKER["task"], config)
         if _WORKER.get("key") != key:
@@ -162,7 +160,7 @@ def _train_in_worker(job: Tuple[int, Options, RunConfig]) -> Tuple[int, Optional
         _WORKER["data"], result = _train(_WORKER["task"], _WORKER["source"], replace(options, progress=False),
                                          config, _WORKER["data"], None)
     finally:
-        _WORKER["training"] = False
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     return index, result
 
 
