@@ -25,8 +25,9 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from escnn_soft.experiments.cli import format_command, parse_args
 from escnn_soft.experiments.plans import compare_arguments, load_plans, part_setting, planned_runs
-from escnn_soft.experiments.results import (at_best, load_runs, mean_difference, scores, select, setting,
-                                            shared_setting)
+from escnn_soft.experiments.reports import best_epoch_cells, seeds_text, span_text
+from escnn_soft.experiments.results import (at_best, epoch_values, group_by, load_runs, mean_difference, nearest,
+                                            plan_progress, scores_by_test_set, select, setting, shared_setting)
 from escnn_soft.records import atomic_write_text, mean_std, mean_std_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,19 +143,6 @@ def mean(values: Sequence[float], spec: str, scale: float = 1.0) -> str:
     return format(scale * mean_std(values)[0], spec)
 
 
-def span(values: Sequence[float], spec: str, scale: float = 1.0) -> str:
-    r"""``"lo–hi"``, or one number when both print alike."""
-    lo, hi = format(scale * min(values), spec), format(scale * max(values), spec)
-    return lo if lo == hi else f"{lo}–{hi}"
-
-
-def seeds_text(seeds: Sequence[int]) -> str:
-    seeds = sorted(seeds)
-    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
-        return f"{seeds[0]}-{seeds[-1]}"
-    return ",".join(map(str, seeds))
-
-
 def devices(runs: Sequence[Dict[str, Any]]) -> List[str]:
     found: List[str] = []
     for r in runs:
@@ -246,13 +234,14 @@ def _differences_section(runs: Sequence[Result], short: Sequence[Result]) -> str
         "ddmnist_differences", seeds=len(seeds), epochs=epochs, short_epochs=one(short, "epochs"),
         full=", ".join(m for m in ("cnn", "cnn-aug", SOFT) if all(len(sel(g, m)) == len(seeds) for g in GROUPS)),
         d1_scnn=len(sel("D1", "scnn")), d1_rpp=len(sel("D1", "rpp")),
-        d1_seconds=span(seconds["D1", "scnn"] + seconds["D1", "rpp"], ".0f"), c4_seconds=span(c4, ".0f"),
-        d4_seconds=span(d4, ".0f"), c4_minutes=span(c4, ".0f", epochs / 60), d4_hours=span(d4, ".1f", epochs / 3600),
+        d1_seconds=span_text(seconds["D1", "scnn"] + seconds["D1", "rpp"], ".0f"), c4_seconds=span_text(c4, ".0f"),
+        d4_seconds=span_text(d4, ".0f"), c4_minutes=span_text(c4, ".0f", epochs / 60),
+        d4_hours=span_text(d4, ".1f", epochs / 3600),
         shifted_weight=f"{one(runs, 'hyperparameters', group='C4', model=SOFT)['shifted_weight']:g}",
         early_weight=f"{EARLY_SHIFTED_WEIGHT:g}",
         early_seeds=", ".join(sorted({str(r["config"]["seed"]) for r in early})),
         early_scores=", ".join(f"{100 * r['test_score']:.1f} % ({r['config']['group']})" for r in early),
-        augmented_scores=", ".join(f"{span(scores_of(sel(r['config']['group'], 'cnn-aug')), '.1f', 100)} %"
+        augmented_scores=", ".join(f"{span_text(scores_of(sel(r['config']['group'], 'cnn-aug')), '.1f', 100)} %"
                                    for r in early),
         early_names=", ".join(f"`{r['name']}`" for r in early), parameters=f"{sel('C4', 'cnn')[0]['parameters']:,}")
 
@@ -272,9 +261,6 @@ def _table4_section(runs: Sequence[Result], short: Sequence[Result]) -> str:
     def average(g: str, m: str, key: str, spec: str) -> str:
         return mean([r[key] for r in sel(g, m)], spec)
 
-    def last(g: str, m: str, key: str) -> List[float]:
-        return [r["history"][-1][key] for r in sel(g, m)]
-
     def seed0(g: str, m: str) -> Result:
         return next(r for r in sel(g, m) if r["config"]["seed"] == seeds[0])
 
@@ -287,18 +273,19 @@ def _table4_section(runs: Sequence[Result], short: Sequence[Result]) -> str:
                        + " | ".join(acc(g, m) for m in (SOFT, "cnn-aug", "cnn", "rpp", "scnn")) + " |" for g in GROUPS),
         below=", ".join(f"{100 * (score[g, 'cnn-aug'] - score[g, SOFT]):.1f} ({g})" for g in GROUPS),
         paper_gap=", ".join(f"{100 * (PAPER_TABLE_4[g]['cnn'] - score[g, 'cnn-aug']):.1f} ({g})" for g in GROUPS),
-        last_train=", ".join(f"{mean(last(g, 'cnn-aug', 'train_score'), '.2f')} for {g}" for g in GROUPS),
+        last_train=", ".join(f"{mean(epoch_values(sel(g, 'cnn-aug'), 'train_score'), '.2f')} for {g}"
+                             for g in GROUPS),
         soft_task=f"{seed0('D4', SOFT)['history'][at - 1]['train_task']:.2f}", seed=seeds[0],
         augmented_task=f"{seed0('D4', 'cnn-aug')['history'][at - 1]['train_task']:.2f}",
-        best="; ".join(f"{g} {span([r['best_epoch'] for r in sel(g, SOFT)], '.0f')}" for g in GROUPS),
+        best="; ".join(f"{g} {span_text([r['best_epoch'] for r in sel(g, SOFT)], '.0f')}" for g in GROUPS),
         soft_latent=", ".join(f"{average(g, SOFT, 'latent_equivariance_error', '.2f')} ({g})" for g in GROUPS),
-        plain_latent=span([r["latent_equivariance_error"] for g in GROUPS for m in ("cnn", "cnn-aug")
+        plain_latent=span_text([r["latent_equivariance_error"] for g in GROUPS for m in ("cnn", "cnn-aug")
                            for r in sel(g, m)], ".2f"),
         soft_output=", ".join(average(g, SOFT, "output_equivariance_error", ".2f") for g in GROUPS),
         augmented_output=", ".join(average(g, "cnn-aug", "output_equivariance_error", ".2f") for g in GROUPS),
         order=len(sel("D4", SOFT)[0]["latent_equivariance_error_per_element"]) + 1,
-        d4_term=mean(last("D4", SOFT, "train_equivariance"), ".2f"),
-        c4_term=mean(last("C4", SOFT, "train_equivariance"), ".2f"),
+        d4_term=mean(epoch_values(sel("D4", SOFT), "train_equivariance"), ".2f"),
+        c4_term=mean(epoch_values(sel("C4", SOFT), "train_equivariance"), ".2f"),
         rpp_parameters=f"{sel('D1', 'rpp')[0]['parameters']:,}", rpp_d1=ms(sel("D1", "rpp")),
         scnn_d1=ms(sel("D1", "scnn")), classes=CLASSES, equal_classes=f"{equal * CLASSES:.0f}",
         equal=f"{100 * equal:.0f}", unequal=f"{100 * (1 - equal):.0f}", bound=f"{100 * (equal + (1 - equal) / 2):.0f}")
@@ -327,10 +314,10 @@ def _short_budget_section(runs: Sequence[Result], short: Sequence[Result]) -> st
         train_size=f"{one(short, 'train_size'):,}",
         seeds=seeds_text(sorted({r["config"]["seed"] for r in pick(short)})),
         devices=", ".join(devices(pick(short))), table="\n".join(table), ranking=ranking,
-        soft_latent=span(latent(SOFT), ".2f"), augmented_latent=span(latent("cnn-aug"), ".2f"),
+        soft_latent=span_text(latent(SOFT), ".2f"), augmented_latent=span_text(latent("cnn-aug"), ".2f"),
         rpp_parameters=", ".join(f"{pick(short, g, 'rpp')[0]['parameters']:,} for {g}" for g in GROUPS),
         augmented_parameters=f"{pick(short, 'C4', 'cnn-aug')[0]['parameters']:,}",
-        threads="/".join(map(str, sorted({r["threads"] for r in pick(short)}))), ratio=span(ratios, ".2f"))
+        threads="/".join(map(str, sorted({r["threads"] for r in pick(short)}))), ratio=span_text(ratios, ".2f"))
 
 
 def full_readme(runs: Sequence[Result], short: Sequence[Result], paper: Sequence[Dict[str, Any]] = (),
@@ -407,11 +394,6 @@ r"""The shorter budget the reports also read from the same histories (``--budget
 
 
 
-def _scores(runs: Sequence[Dict[str, Any]], within: Optional[int] = None) -> Dict[str, List[float]]:
-    r"""The test scores (``"test"``, the augmented set; ``"upright"``) of ``runs`` at their best epochs."""
-    return {"test": scores(runs, within), "upright": scores(runs, within, "upright")}
-
-
 def _versus(a: Sequence[float], b: Sequence[float]) -> str:
     r"""How the mean of ``a`` compares with that of ``b`` (:func:`~escnn_soft.experiments.results.mean_difference`),
     in plain words with the seeds behind it."""
@@ -427,7 +409,8 @@ def _pair(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]], model: str, 
           test: str = "augmented") -> str:
     r"""``model``'s runs ``a`` against ``other``'s runs ``b``, both budgets and both test sets (``test``
     names the moved one), in words."""
-    full, short = (_scores(a), _scores(b)), (_scores(a, BUDGET), _scores(b, BUDGET))
+    full = scores_by_test_set(a), scores_by_test_set(b)
+    short = scores_by_test_set(a, BUDGET), scores_by_test_set(b, BUDGET)
     return (f"{model} {cell(full[0]['test'])} against {other} {cell(full[1]['test'])} on the {test} test set, "
             f"{_versus(full[0]['test'], full[1]['test'])};\n"
             f"  upright {_versus(full[0]['upright'], full[1]['upright'])}; "
@@ -462,12 +445,9 @@ r"""The header of the tables whose rows :func:`_row` writes."""
 
 
 def _row(group: str, model: str, runs: Sequence[Dict[str, Any]], paper: str) -> str:
-    r"""The table row of ``runs``: seeds, best and last epochs, both test sets at both budgets, and ``paper``."""
-    full, short = _scores(runs), _scores(runs, BUDGET)
-    return (f"| {group} | {model} | {seeds_text([r['config']['seed'] for r in runs])} | "
-            f"{span([r['best_epoch'] for r in runs], '.0f')} | {span([r['epochs_trained'] for r in runs], '.0f')} | "
-            f"{cell(full['test'])} | {cell(full['upright'])} | {cell(short['test'])} | {cell(short['upright'])} | "
-            f"{paper} |")
+    r"""The table row of ``runs`` (:func:`~escnn_soft.experiments.reports.best_epoch_cells` at
+    :data:`BUDGET`), then ``paper``."""
+    return "| " + " | ".join([group, model, *best_epoch_cells(runs, BUDGET), paper]) + " |"
 
 
 def paper_c4_data_section(results: Sequence[Dict[str, Any]]) -> List[str]:
@@ -539,7 +519,7 @@ def _l2_control(sel: Callable[[str, str], List[Result]], pilots: Sequence[Result
         add("")
     missing = [c for c in L2_PILOT_COEFFICIENTS if c not in tried]
     if pilots and n_soft is not None and n_aug is not None and n_soft < n_aug:
-        closest = min(pilots, key=lambda r: abs(_norm_at(r, 30) - n_soft))
+        closest = nearest(pilots, lambda r: _norm_at(r, 30), n_soft)
         found = (f"norm closest to soft's {n_soft:.2f} is {_norm_at(closest, 30):.2f}, at "
                  f"{_coefficient(closest['config']['hyperparameters']['l2'])}")
         add(f"Of the pilots run so far, the {found}.\n" if missing else f"The {found}: cnn-aug-l2 takes it.\n")
@@ -557,10 +537,11 @@ def _strict_and_monitored(sel: Callable[[str, str], List[Result]]) -> List[str]:
     add = L.append
     add("**What does the strictly G×G-invariant model reach?**\n")
     gxg = {g: sel(g, "scnn-gxg") for g in GROUPS if sel(g, "scnn-gxg")}
-    reached = [f"{g}: {cell(_scores(runs)['test'])} on the augmented test set and {cell(_scores(runs)['upright'])} "
-               f"upright ({len(runs)} seed(s), up to {span([r['config']['epochs'] for r in runs], '.0f')} epochs, "
-               f"best at epoch {span([r['best_epoch'] for r in runs], '.0f')}, stopped at "
-               f"{span([r['epochs_trained'] for r in runs], '.0f')}), against the paper's soft "
+    reached = [f"{g}: {cell(scores_by_test_set(runs)['test'])} on the augmented test set and "
+               f"{cell(scores_by_test_set(runs)['upright'])} upright ({len(runs)} seed(s), up to "
+               f"{span_text([r['config']['epochs'] for r in runs], '.0f')} epochs, "
+               f"best at epoch {span_text([r['best_epoch'] for r in runs], '.0f')}, stopped at "
+               f"{span_text([r['epochs_trained'] for r in runs], '.0f')}), against the paper's soft "
                f"{PAPER_TABLE_4[g]['soft']:.3f}" for g, runs in gxg.items()]
     add("; ".join(reached) + ".\n" if reached else f"Not yet: no run of scnn-gxg has finished (tier 3, {STRICT_EPOCHS} epochs).\n")
 
@@ -586,8 +567,7 @@ def paper_protocol_section(results: Sequence[Dict[str, Any]], pilots: Sequence[D
     def sel(g: str, m: str) -> List[Dict[str, Any]]:
         return on_corrected_data(results, group=g, model=m)
 
-    planned = list(PAPER_PROTOCOL_PLAN)
-    done = sum(min(n, len(sel(g, m))) for g, m, n in planned)
+    progress = plan_progress(results, PAPER_PROTOCOL_PLAN, c4_data="corrected")
     L: List[str] = []
     add = L.append
     add("## The paper's protocol: the latent before BatchNorm, up to 150 epochs\n")
@@ -595,26 +575,22 @@ def paper_protocol_section(results: Sequence[Dict[str, Any]], pilots: Sequence[D
     if not results:
         add("No run has finished yet.\n")
     else:
-        add(f"Finished: {done} of the {sum(n for _, _, n in planned)} runs of tiers 1 and 2, on "
+        add(f"Finished: {sum(min(p['planned'], p['finished']) for p in progress)} of the "
+            f"{sum(p['planned'] for p in progress)} runs of tiers 1 and 2, on "
             f"{', '.join(devices(results))}. Mean ± std over the seeds run; the paper's column is\nits Table 4 "
             "(its \"ours\" for soft, its CNN for cnn-aug):\n")
-        L += ROW_HEADER
-        models = list(dict.fromkeys([m for _, m, _ in planned] + [r["config"]["model"] for r in results]))
-        for g in GROUPS:
-            for m in models:
-                runs = sel(g, m)
-                if not runs:
-                    continue
-                add(_row(g, m, runs, f"{PAPER_TABLE_4[g][PAPER_ROW[m]]:.3f}" if m in PAPER_ROW else "—"))
-        add("")
-    missing = [f"{g} {m} ({len(sel(g, m))} of {n})" for g, m, n in planned if len(sel(g, m)) < n]
+        models = list(dict.fromkeys([p["model"] for p in progress] + [r["config"]["model"] for r in results]))
+        L += ROW_HEADER + [_row(g, m, sel(g, m), f"{PAPER_TABLE_4[g][PAPER_ROW[m]]:.3f}" if m in PAPER_ROW else "—")
+                           for g in GROUPS for m in models if sel(g, m)] + [""]
+    missing = [f"{p['group']} {p['model']} ({p['finished']} of {p['planned']})" for p in progress
+               if p["finished"] < p["planned"]]
     if missing:
         add(f"Not finished yet: {', '.join(missing)}. These commands resume what is missing:\n")
         add("```bash\n" + "\n".join(plan_commands("ddmnist-150", "tiers 1 and 2")) + "\n```\n")
     if results:
-        ran = [f"{g} {m} ({seeds_text([r['config']['seed'] for r in sel(g, m)])})" for g, m in STRICT_PLAN
-               if sel(g, m)]
-        waiting = [(g, m) for g, m in STRICT_PLAN if not sel(g, m)]
+        strict = plan_progress(results, [(g, m, 1) for g, m in STRICT_PLAN], c4_data="corrected")
+        ran = [f"{p['group']} {p['model']} ({seeds_text(p['seeds'])})" for p in strict if p["finished"]]
+        waiting = [(p["group"], p["model"]) for p in strict if not p["finished"]]
         commands = [command for g in dict.fromkeys(g for g, _ in waiting)
                     for command in plan_commands("ddmnist-150", "tier 3 strict", groups=[g],
                                                  models=[m for h, m in waiting if h == g])]
@@ -693,12 +669,12 @@ def adrenal_findings(results: Sequence[Dict[str, Any]]) -> List[str]:
     strict = [(m, sel(m)) for m in ADRENAL_STRICT if sel(m)]
     for m, runs in strict:
         epochs = max(r["epochs_trained"] for r in runs)
-        scores = _scores(runs)
+        scores = scores_by_test_set(runs)
         line = (f"- {m} ({len(runs)} seed(s), {epochs} epochs): {cell(scores['test'])} on the rotated test set, "
                 f"upright {cell(scores['upright'])}; output invariance error "
-                f"{span([r['output_equivariance_error'] for r in runs], '.1e')}")
+                f"{span_text([r['output_equivariance_error'] for r in runs], '.1e')}")
         if sel("soft"):
-            soft = _scores(sel("soft"), epochs)
+            soft = scores_by_test_set(sel("soft"), epochs)
             line += (f". soft's best validation epoch among its first {epochs} gives {cell(soft['test'])} "
                      f"(upright {cell(soft['upright'])})")
         L.append(line + ".")
@@ -725,9 +701,8 @@ def medmnist3d_readme() -> str:
                + f" at {ADRENAL_STRICT_EPOCHS} epochs")
     runs_text = fill("medmnist3d_waiting", planned=planned)
     if adrenal:
-        budgets: Dict[Any, List[Dict[str, Any]]] = {}
-        for r in adrenal:  # one table per budget: the CNNs' 150 epochs with early stopping, the strict models' 5
-            budgets.setdefault((r["config"]["epochs"], r["config"].get("patience")), []).append(r)
+        # one table per budget: the CNNs' 150 epochs with early stopping, the strict models' 5
+        budgets = group_by(adrenal, ("epochs", "patience"), defaults={"patience": None})
         runs_text = "\n".join([
             fill("medmnist3d_finished", count=len(adrenal), planned=planned, devices=", ".join(devices(adrenal)),
                  total=sum(ADRENAL_GRID.values()) + sum(ADRENAL_STRICT.values())),
@@ -754,7 +729,8 @@ def _rmse_row(model: str, runs: Sequence[Dict[str, Any]]) -> str:
     output = [r["output_equivariance_error"] for r in runs]
     return (f"| {model} | {len(runs)} | {get('test', 'RMSE')} | {get('domain', 'RMSE')} | {get('test', 'RMSE 6')} | "
             f"{get('domain', 'RMSE 6')} | {runs[0]['parameters']:,} | "
-            f"{span([r['epochs_trained'] for r in runs], '.0f')} | {mean([r['seconds_per_epoch'] for r in runs], '.0f')} | "
+            f"{span_text([r['epochs_trained'] for r in runs], '.0f')} | "
+            f"{mean([r['seconds_per_epoch'] for r in runs], '.0f')} | "
             f"{mean(latent, '.3g')} | {mean(output, '.3g')} |")
 
 

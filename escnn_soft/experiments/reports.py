@@ -3,7 +3,8 @@ r"""Reports of a comparison: one table row per run, a summary per task, group an
 :func:`summarize` gives means and sample standard deviations over seeds
 (:func:`~escnn_soft.records.mean_std`); :func:`format_table` the Markdown table
 :mod:`escnn_soft.experiments.cli` prints; :func:`write_reports` the CSV files,
-``summary.md`` and ``compare.png``. They read the run results (``result.json``) alone,
+``summary.md`` and ``compare.png``; :func:`best_epoch_cells` the cells of one row of a table
+of several runs, with :func:`seeds_text` and :func:`span_text`. They read the run results (``result.json``) alone,
 old ones included, and load neither torch nor the tasks.
 
 Every score is read at the epoch with the best validation score: the test score, and the
@@ -32,14 +33,15 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from ..records import atomic_write, atomic_write_text, format_mean_std, mean_std
-from .results import best_epoch_index, best_scores, is_diverged
+from ..records import atomic_write, atomic_write_text, format_mean_std, mean_std, mean_std_text
+from .results import best_epoch_index, best_scores, is_diverged, scores_by_test_set
 
 if TYPE_CHECKING:
     from .task import Task
 
 __all__ = ["is_percentage", "score_label", "format_score", "run_devices", "best_epoch_index", "is_diverged",
-           "diverged_label", "summarize", "format_table", "write_reports"]
+           "diverged_label", "seeds_text", "span_text", "best_epoch_cells", "summarize", "format_table",
+           "write_reports"]
 
 
 def is_percentage(metric: str) -> bool:
@@ -88,6 +90,54 @@ def diverged_label(result: Mapping[str, Any]) -> str:
         'seed 1 (epoch 3)'
     """
     return f"seed {result['config']['seed']} (epoch {result['diverged_at_epoch']})"
+
+
+def seeds_text(seeds: Sequence[int]) -> str:
+    r"""Seeds as a table writes them: a run of three or more consecutive seeds as ``"first-last"``,
+    others separated by commas, in increasing order.
+
+    Example:
+        >>> seeds_text([2, 0, 1]), seeds_text([0, 1]), seeds_text([3, 0])
+        ('0-2', '0,1', '0,3')
+    """
+    seeds = sorted(seeds)
+    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ",".join(map(str, seeds))
+
+
+def span_text(values: Sequence[float], spec: str, scale: float = 1.0) -> str:
+    r"""``"lo–hi"`` of ``values`` times ``scale`` with the format ``spec``, or one number when both
+    print alike.
+
+    Example:
+        >>> span_text([12, 30, 7], ".0f"), span_text([0.5, 0.5004], ".2f"), span_text([90, 150], ".1f", 1 / 60)
+        ('7–30', '0.50', '1.5–2.5')
+    """
+    lo, hi = format(scale * min(values), spec), format(scale * max(values), spec)
+    return lo if lo == hi else f"{lo}–{hi}"
+
+
+def best_epoch_cells(results: Sequence[Mapping[str, Any]], budget: int, test_sets: Sequence[str] = ("upright",),
+                     spec: str = ".3f") -> List[str]:
+    r"""The cells of a table row of ``results`` (the seeds of one model and setting): their seeds
+    (:func:`seeds_text`), best and last epochs (:func:`span_text`), then mean ± std of the test score
+    and of each extra test set of ``test_sets`` at the best-validation epoch, and the same within the
+    first ``budget`` epochs (:func:`~escnn_soft.experiments.results.scores_by_test_set`).
+
+    Example:
+        >>> runs = [{"config": {"seed": s}, "best_epoch": 2, "epochs_trained": 2,
+        ...          "history": [{"val_score": 0.5, "test_score": 0.4, "test_scores": {"upright": 0.3}},
+        ...                      {"val_score": 0.7, "test_score": t, "test_scores": {"upright": 0.5}}]}
+        ...         for s, t in ((0, 0.6), (1, 0.8))]
+        >>> best_epoch_cells(runs, budget=1)
+        ['0,1', '2', '2', '0.700 ± 0.141', '0.500 ± 0.000', '0.400 ± 0.000', '0.300 ± 0.000']
+    """
+    full, short = scores_by_test_set(results, None, test_sets), scores_by_test_set(results, budget, test_sets)
+    return [seeds_text([r["config"]["seed"] for r in results]),
+            span_text([r["best_epoch"] for r in results], ".0f"),
+            span_text([r["epochs_trained"] for r in results], ".0f"),
+            *(mean_std_text(found[key], spec) for found in (full, short) for key in found)]
 
 
 def _extra_names(results: Sequence[Dict[str, Any]]) -> List[str]:

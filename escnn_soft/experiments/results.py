@@ -12,12 +12,15 @@ This module reads those results and nothing else; it loads neither torch nor the
 * **Select.** :func:`select` keeps the runs with given settings (of the run's ``config`` or
   of its hyperparameters), sorted by seed. Runs that diverged (:func:`is_diverged`: their
   training loss was not finite, so they have no scores) are selected apart, with
-  ``diverged=True``, and never mixed with finished ones.
+  ``diverged=True``, and never mixed with finished ones. :func:`group_by` groups runs by
+  settings, :func:`nearest` picks the run whose value is closest to a target, and
+  :func:`plan_progress` counts the finished runs of each entry of a plan.
 * **Score.** A run is scored at its best-validation epoch (:func:`best_epoch_index`,
   :func:`at_best`), over the whole history or within a budget of its first ``within``
   epochs: what a shorter protocol would have selected, read from the same history.
   :func:`score_at_best` gives one score, :func:`scores` those of several runs,
-  :func:`best_scores` every score of a run as the reports name them.
+  :func:`scores_by_test_set` those on every test set, :func:`best_scores` every score of a
+  run as the reports name them; :func:`epoch_values` reads one entry of a given epoch.
 
 A budget of compute enters the same way: it is the number of epochs whose cumulative
 cost fits it, passed as ``within``. Means and standard deviations over seeds are
@@ -47,8 +50,9 @@ if TYPE_CHECKING:
     from .runner import RunConfig
 
 __all__ = ["RunFolderError", "settings_key", "settings_digest", "run_name", "settings_differences", "load_result",
-           "finished_run", "find_runs", "load_runs", "is_diverged", "setting", "select", "shared_setting",
-           "best_epoch_index", "at_best", "score_at_best", "scores", "best_scores", "mean_difference"]
+           "finished_run", "find_runs", "load_runs", "is_diverged", "setting", "select", "group_by", "nearest",
+           "shared_setting", "best_epoch_index", "at_best", "score_at_best", "scores", "scores_by_test_set",
+           "epoch_values", "best_scores", "mean_difference", "plan_progress"]
 
 PathLike = Union[str, Path]
 Result = Dict[str, Any]
@@ -281,6 +285,45 @@ def select(results: Sequence[Result], *, diverged: bool = False, defaults: Optio
     return sorted(chosen, key=lambda r: r["config"]["seed"]) if by_seed else chosen
 
 
+def group_by(results: Sequence[Result], names: Sequence[str],
+             defaults: Optional[Mapping[str, Any]] = None) -> Dict[Tuple[Any, ...], List[Result]]:
+    r"""The runs of ``results`` grouped by their values of the settings ``names`` (:func:`setting`; a
+    setting a run does not record takes its value in ``defaults``), keyed by those values in the order
+    of ``names``; groups and the runs in each keep their order in ``results``.
+
+    Example:
+        >>> runs = [{"config": {"epochs": e, "seed": s, "hyperparameters": {}}}
+        ...         for e, s in ((150, 0), (5, 0), (150, 1))]
+        >>> {key: [r["config"]["seed"] for r in found] for key, found in group_by(runs, ["epochs"]).items()}
+        {(150,): [0, 1], (5,): [0]}
+
+    Raises:
+        KeyError: for a setting a run does not record that ``defaults`` does not give.
+    """
+    defaults = dict(defaults or {})
+    groups: Dict[Tuple[Any, ...], List[Result]] = {}
+    for r in results:
+        key = tuple(setting(r, n, defaults[n]) if n in defaults else setting(r, n) for n in names)
+        groups.setdefault(key, []).append(r)
+    return groups
+
+
+def nearest(results: Sequence[Result], value: Callable[[Result], float], target: float) -> Result:
+    r"""The run of ``results`` whose ``value`` is closest to ``target``, the first of them on a tie.
+
+    Example:
+        >>> runs = [{"config": {"l2": c}, "norm": n} for c, n in ((1e-4, 9.0), (1e-3, 6.0), (1e-2, 2.0))]
+        >>> nearest(runs, lambda r: r["norm"], 5.0)["config"]["l2"]
+        0.001
+
+    Raises:
+        ValueError: for no runs.
+    """
+    if not results:
+        raise ValueError("no run to choose from")
+    return min(results, key=lambda r: abs(value(r) - target))
+
+
 def shared_setting(results: Sequence[Result], name: str) -> Any:
     r"""The value of the setting ``name`` (:func:`setting`) that the runs of ``results`` share.
 
@@ -333,6 +376,55 @@ def scores(results: Sequence[Mapping[str, Any]], within: Optional[int] = None,
            test_set: Optional[str] = None) -> List[float]:
     r"""The :func:`score_at_best` of each run of ``results``."""
     return [score_at_best(r, within, test_set) for r in results]
+
+
+def scores_by_test_set(results: Sequence[Mapping[str, Any]], within: Optional[int] = None,
+                       test_sets: Sequence[str] = ("upright",)) -> Dict[str, List[float]]:
+    r"""The :func:`scores` of ``results`` on the test set (key ``"test"``) and on each extra test set of
+    ``test_sets`` (keyed by its name), at their best-validation epochs among their first ``within``.
+
+    Example:
+        >>> run = {"history": [{"val_score": 0.5, "test_score": 0.4, "test_scores": {"upright": 0.3}},
+        ...                    {"val_score": 0.7, "test_score": 0.6, "test_scores": {"upright": 0.5}}]}
+        >>> scores_by_test_set([run]), scores_by_test_set([run], within=1)
+        ({'test': [0.6], 'upright': [0.5]}, {'test': [0.4], 'upright': [0.3]})
+    """
+    return {"test": scores(results, within), **{name: scores(results, within, name) for name in test_sets}}
+
+
+def epoch_values(results: Sequence[Mapping[str, Any]], key: str, epoch: Optional[int] = None) -> List[Any]:
+    r"""The entry ``key`` of each run's history record of ``epoch`` (counted from 1; ``None``: its last).
+
+    Example:
+        >>> run = {"history": [{"train_score": 0.5}, {"train_score": 0.75}]}
+        >>> epoch_values([run, run], "train_score"), epoch_values([run], "train_score", epoch=1)
+        ([0.75, 0.75], [0.5])
+
+    Raises:
+        IndexError: for an ``epoch`` a run has not recorded.
+    """
+    if epoch is not None and epoch < 1:
+        raise IndexError(f"epochs are counted from 1, not {epoch}")
+    return [r["history"][-1 if epoch is None else epoch - 1][key] for r in results]
+
+
+def plan_progress(results: Sequence[Result], planned: Sequence[Tuple[str, str, int]],
+                  **where: Any) -> List[Dict[str, Any]]:
+    r"""How far the runs of ``results`` have come against a plan of ``(group, model, seeds)`` entries:
+    one record per entry, in plan order, with its ``group``, ``model``, ``planned`` seeds, the number of
+    ``finished`` runs (:func:`select` with that group and model and the settings ``where``) and their
+    ``seeds``, in increasing order.
+
+    Example:
+        >>> runs = [{"config": {"group": "C4", "model": "cnn", "seed": s, "hyperparameters": {}}} for s in (0, 1)]
+        >>> plan_progress(runs, [("C4", "cnn", 3), ("C4", "soft", 3)])  # doctest: +NORMALIZE_WHITESPACE
+        [{'group': 'C4', 'model': 'cnn', 'planned': 3, 'finished': 2, 'seeds': [0, 1]},
+         {'group': 'C4', 'model': 'soft', 'planned': 3, 'finished': 0, 'seeds': []}]
+    """
+    found = [(group, model, count, select(results, group=group, model=model, **where))
+             for group, model, count in planned]
+    return [{"group": group, "model": model, "planned": count, "finished": len(runs),
+             "seeds": [r["config"]["seed"] for r in runs]} for group, model, count, runs in found]
 
 
 def mean_difference(a: Sequence[float], b: Sequence[float]) -> Dict[str, Any]:

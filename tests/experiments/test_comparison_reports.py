@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from escnn_soft.experiments.reports import format_table, run_devices, summarize, write_reports
+from escnn_soft.experiments.reports import (best_epoch_cells, format_table, run_devices, seeds_text, span_text,
+                                            summarize, write_reports)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,6 +39,34 @@ def test_summary_means_and_sample_deviations_over_seeds():
     table = format_table(rows, Metric())
     assert (f"| a | {100 * statistics.mean(scores):.2f} ± {100 * statistics.stdev(scores):.2f} | 1,234 |" in table)
     assert "| b | 25.00 | 1,234 |" in table and "| — |" in table
+
+
+def test_seeds_are_written_as_a_range_only_for_three_or_more_consecutive_ones():
+    assert seeds_text([4, 2, 3]) == "2-4" and seeds_text(range(10)) == "0-9"
+    assert seeds_text([1, 0]) == "0,1" and seeds_text([0, 2, 3]) == "0,2,3" and seeds_text([5]) == "5"
+    assert seeds_text([]) == ""
+
+
+def test_a_span_is_one_number_when_its_ends_print_alike():
+    assert span_text([30, 7, 12], ".0f") == "7–30" and span_text([7.2, 6.9], ".0f") == "7"
+    assert span_text([0.912, 0.9], ".1f", 100) == "90.0–91.2" and span_text([3], ".2f") == "3.00"
+
+
+def _row_run(seed, tests, uprights, vals=(0.5, 0.7, 0.6)):
+    history = [{"epoch": k + 1, "val_score": v, "test_score": t, "test_scores": {"upright": u}}
+               for k, (v, t, u) in enumerate(zip(vals, tests, uprights))]
+    return {"config": {"seed": seed}, "best_epoch": 2, "epochs_trained": len(history), "history": history}
+
+
+def test_a_best_epoch_row_gives_seeds_epochs_and_each_test_set_at_both_budgets():
+    runs = [_row_run(0, (0.4, 0.6, 0.9), (0.3, 0.5, 0.8)), _row_run(1, (0.2, 0.8, 0.9), (0.1, 0.7, 0.8)),
+            _row_run(2, (0.3, 0.7, 0.9), (0.2, 0.6, 0.8), vals=(0.5, 0.7, 0.8))]
+    runs[2]["best_epoch"] = 3
+    cells = best_epoch_cells(runs, budget=2)
+    assert cells[:3] == ["0-2", "2–3", "3"]
+    # at the best epoch: 0.6, 0.8 and (seed 2's best is epoch 3) 0.9; within 2 epochs: 0.6, 0.8, 0.7
+    assert cells[3:] == ["0.767 ± 0.153", "0.667 ± 0.153", "0.700 ± 0.100", "0.600 ± 0.100"]
+    assert best_epoch_cells(runs[:1], budget=1, test_sets=(), spec=".2f") == ["0", "2", "3", "0.60", "0.40"]
 
 
 def test_devices_come_from_the_epochs_or_from_old_results():

@@ -6,9 +6,10 @@ import sys
 
 import pytest
 
-from escnn_soft.experiments.results import (RunFolderError, at_best, best_epoch_index, best_scores, find_runs,
-                                            is_diverged, load_result, load_runs, mean_difference, run_name,
-                                            score_at_best, scores, select, setting, shared_setting)
+from escnn_soft.experiments.results import (RunFolderError, at_best, best_epoch_index, best_scores, epoch_values,
+                                            find_runs, group_by, is_diverged, load_result, load_runs,
+                                            mean_difference, nearest, plan_progress, run_name, score_at_best,
+                                            scores, scores_by_test_set, select, setting, shared_setting)
 from escnn_soft.records import mean_std
 
 
@@ -108,6 +109,37 @@ def test_shared_setting_is_the_one_value_of_the_runs_or_an_error_naming_the_valu
         shared_setting([], "epochs")
 
 
+def test_group_by_keys_runs_by_their_settings_in_order_with_defaults_for_missing_ones():
+    runs = [_run("soft", 0, lam=0.1), _run("cnn", 0), _run("soft", 1, lam=0.1), _run("soft", 2, lam=0.2)]
+    found = group_by(runs, ("model", "lam"), defaults={"lam": None})
+    assert list(found) == [("soft", 0.1), ("cnn", None), ("soft", 0.2)]
+    assert [r["config"]["seed"] for r in found["soft", 0.1]] == [0, 1]
+    assert group_by([], ("model",)) == {}
+    with pytest.raises(KeyError, match="lam"):
+        group_by(runs, ("lam",))
+
+
+def test_nearest_is_the_first_run_whose_value_is_closest_to_the_target():
+    runs = [_run("cnn", s, l2=c) for s, c in ((0, 1e-4), (1, 1e-3), (2, 1e-2))]
+    norm = {0: 9.0, 1: 6.0, 2: 4.0}
+    assert nearest(runs, lambda r: norm[r["config"]["seed"]], 4.8)["config"]["seed"] == 2
+    assert nearest(runs, lambda r: norm[r["config"]["seed"]], 5.0)["config"]["seed"] == 1   # a tie: the first
+    with pytest.raises(ValueError):
+        nearest([], lambda r: 0.0, 1.0)
+
+
+def test_plan_progress_counts_the_finished_runs_of_each_planned_group_and_model():
+    runs = [_run("soft", 0, lam=0.1), _run("soft", 1, lam=0.1), _run("soft", 2, lam=0.2),
+            _run("soft", 3, lam=0.1, diverged_at=2), _run("cnn", 0, lam=0.1), _run("cnn", 0, group="D4", lam=0.1)]
+    plan = [("C4", "soft", 3), ("C4", "cnn", 1), ("D4", "soft", 1)]
+    found = plan_progress(runs, plan, lam=0.1)  # lam=0.2 and the diverged run do not count
+    assert found == [{"group": "C4", "model": "soft", "planned": 3, "finished": 2, "seeds": [0, 1]},
+                     {"group": "C4", "model": "cnn", "planned": 1, "finished": 1, "seeds": [0]},
+                     {"group": "D4", "model": "soft", "planned": 1, "finished": 0, "seeds": []}]
+    assert [p["finished"] for p in plan_progress(runs, plan)] == [3, 1, 0]
+    assert plan_progress(runs, []) == []
+
+
 # ---------------------------------------------------------------- score
 
 def test_the_best_epoch_is_the_first_with_the_best_validation_within_the_budget():
@@ -127,6 +159,25 @@ def test_scores_are_read_at_the_best_validation_epoch_of_each_run():
     assert score_at_best(b, test_set="upright") == pytest.approx(0.7)
     assert scores([a, b]) == [0.6, 0.8] and scores([a, b], within=2) == [0.6, 0.5]
     assert mean_std(scores([a, b]))[0] == pytest.approx(0.7)
+
+
+def test_scores_by_test_set_reads_each_test_set_at_the_best_epoch_within_the_budget():
+    runs = [_run("soft", 1, test=(0.4, 0.8, 0.7)), _run("soft", 0)]
+    assert scores_by_test_set(runs) == {"test": [0.8, 0.6], "upright": [pytest.approx(0.7), pytest.approx(0.5)]}
+    assert scores_by_test_set(runs, within=1) == {"test": [0.4, 0.4],
+                                                  "upright": [pytest.approx(0.3), pytest.approx(0.3)]}
+    assert scores_by_test_set(runs, test_sets=()) == {"test": scores(runs)}
+    assert scores_by_test_set([]) == {"test": [], "upright": []}
+
+
+def test_epoch_values_read_one_entry_of_the_last_or_a_given_epoch_of_each_run():
+    runs = [_run("soft", 0), _run("soft", 1, val=(0.5, 0.7), test=(0.3, 0.9))]
+    assert epoch_values(runs, "test_score") == [0.7, 0.9]
+    assert epoch_values(runs, "val_score", epoch=1) == [0.5, 0.5] and epoch_values([], "val_score") == []
+    with pytest.raises(IndexError):
+        epoch_values(runs, "val_score", epoch=3)   # the second run has two epochs
+    with pytest.raises(IndexError):
+        epoch_values(runs, "val_score", epoch=0)
 
 
 def test_best_scores_name_the_budget_and_give_none_for_a_diverged_run():
