@@ -41,6 +41,12 @@ the pilots of the L2 control::
 
     escnn-soft compare --task ddmnist --group D4 --models cnn-aug-l2 --epochs 30 --l2 1e-4
 
+``--pair-fraction`` :math:`\beta \in (0, 1]` runs the second encoder pass of the soft loss on
+:math:`\lceil \beta B \rceil` samples of each batch of :math:`B`, drawn from the run's generator
+(:class:`~escnn_soft.SoftEquivarianceLoss`), in the models that have :math:`\lambda`; it is their
+hyperparameter ``"pair_fraction"`` where it is not 1, so part of their runs' keys, and 1 (the default)
+leaves their keys as they are without it. The models without :math:`\lambda` run as they do without it.
+
 **The paper's C4 data.** ``--c4-data paper`` (ddmnist, ``--group C4`` only) trains every
 model on the digits of the paper's code, each at the continuous angle
 :math:`k \cdot 90^\circ + \theta` (no rotation back by :math:`-\theta`), validated and tested
@@ -275,6 +281,9 @@ def _compare_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="torch device, e.g. cpu, cuda or cuda:1 (default cuda if available, else cpu)")
     p.add_argument("--lr", type=float, help="one learning rate for every model (default: the task's table)")
     p.add_argument("--lam", type=float, help="lambda of the soft model (default: the task's table)")
+    p.add_argument("--pair-fraction", metavar="BETA",
+                   help="fraction in (0, 1] of each batch that the soft loss's second encoder pass runs on, in the "
+                        "models with lambda (part of their runs' keys where it is not 1; default 1, the whole batch)")
     p.add_argument("--l2", type=float, help="L2 coefficient of cnn-aug-l2's penalty on the latent convolution's "
                                             "weights (default: the task's, 1e-3)")
     p.add_argument("--c4-data", choices=DDMNIST_C4_DATA,
@@ -290,7 +299,8 @@ def _compare_arguments(p: argparse.ArgumentParser) -> None:
                         "(part of the run's key; default: all of them for groups of order up to 64)")
     p.add_argument("--eval-size", type=int, metavar="N",
                    help="score on a fixed sample of N validation and N test samples (part of the run's key; "
-                        "default: the whole sets)")
+                        "default: the whole sets); the equivariance errors stay on --equivariance-batch test "
+                        "samples, so add --equivariance-batch 32 for a quick check")
     p.add_argument("--threads", type=int, help="CPU threads for torch, per run (default: torch's choice, 1 with "
                                                "--jobs above 1); on a machine shared with other jobs, fewer threads "
                                                "can be much faster")
@@ -459,6 +469,24 @@ def _finite_numbers(args: argparse.Namespace) -> None:
             raise UsageError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
 
 
+def _pair_fraction(text: Optional[str]) -> Optional[float]:
+    r"""The :math:`\beta` of ``--pair-fraction`` (``None`` when not given).
+
+    Raises:
+        UsageError: for anything but a number in :math:`(0, 1]`.
+    """
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 < value <= 1:
+        raise UsageError(f"--pair-fraction must be a number in (0, 1], the fraction of each batch that the soft "
+                         f"loss's second encoder pass runs on, got {text!r}")
+    return value
+
+
 def _unwritable(path: Path, flag: str) -> Optional[str]:
     r"""Why ``path`` cannot be a folder this command writes to (made if missing), or ``None``."""
     if path.exists() and not path.is_dir():
@@ -528,6 +556,7 @@ def _options(args: argparse.Namespace) -> Options:
         raise UsageError(f"--lr must be positive, got {args.lr}")
     if args.lam is not None and not args.lam >= 0:
         raise UsageError(f"--lam must be >= 0, got {args.lam}")
+    pair_fraction = _pair_fraction(args.pair_fraction)
     if args.shifted_weight is not None and not args.shifted_weight >= 0:
         raise UsageError(f"--shifted-weight must be >= 0, got {args.shifted_weight}")
     if args.l2 is not None and not (math.isfinite(args.l2) and args.l2 >= 0):
@@ -550,7 +579,7 @@ def _options(args: argparse.Namespace) -> Options:
     options = Options(task=args.task, groups=groups, models=models, seeds=seeds, epochs=epochs,
                    train_size=train_size, batch_size=batch_size,
                    source=_source(args.data, args.data_dir, args.mnist), out=Path(args.out),
-                   device=_device(args.device), lr=args.lr, lam=args.lam, l2=args.l2, c4_data=args.c4_data,
+                   device=_device(args.device), lr=args.lr, lam=args.lam, pair_fraction=pair_fraction, l2=args.l2, c4_data=args.c4_data,
                    data_seed=args.data_seed,
                    equivariance_batch=args.equivariance_batch, threads=threads,
                    progress=False if args.no_progress else None, shifted_weight=args.shifted_weight,
@@ -620,6 +649,7 @@ def format_command(options: Options) -> str:
     add("--device", options.device)
     add("--lr", options.lr)
     add("--lam", options.lam)
+    add("--pair-fraction", options.pair_fraction)
     add("--l2", options.l2)
     add("--c4-data", options.c4_data)
     add("--data-seed", options.data_seed, 0)

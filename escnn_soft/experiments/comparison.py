@@ -34,7 +34,9 @@ __all__ = ["compare", "prepare", "run_configs"]
 def run_configs(task: Task, options: Options, group: str, data: str) -> List[RunConfig]:
     r"""The runs of ``options`` for ``group`` of ``task``, one per seed and model, with the data
     fingerprint ``data``; ``options.c4_data`` (``None``: the task's default) replaces the hyperparameter
-    ``"c4_data"`` of tasks that have one (:attr:`~escnn_soft.experiments.specs.TaskSpec.c4_data`).
+    ``"c4_data"`` of tasks that have one (:attr:`~escnn_soft.experiments.specs.TaskSpec.c4_data`), and
+    ``options.pair_fraction``, where it is not ``None`` or 1, is the hyperparameter ``"pair_fraction"`` of
+    the models that have ``"lam"`` (the others keep their keys).
 
     Raises:
         ValueError: for a ``c4_data`` the task or ``group`` does not have.
@@ -49,6 +51,8 @@ def run_configs(task: Task, options: Options, group: str, data: str) -> List[Run
                 hyper["lr"] = options.lr
             if options.lam is not None and "lam" in hyper:
                 hyper["lam"] = options.lam
+            if options.pair_fraction not in (None, 1) and "lam" in hyper:
+                hyper["pair_fraction"] = options.pair_fraction
             if options.shifted_weight is not None and "shifted_weight" in hyper:
                 hyper["shifted_weight"] = options.shifted_weight
             if options.l2 is not None and "l2" in hyper:

@@ -106,6 +106,10 @@ class Options:
         device (str, optional): where to train; ``None``: CUDA if available, else the CPU.
         lr (float, optional): one learning rate for all models, instead of the task's.
         lam (float, optional): :math:`\lambda` for the soft model, instead of the task's.
+        pair_fraction (float, optional): :math:`\beta \in (0, 1]`, the fraction of each batch the
+            second encoder pass of the soft loss runs on
+            (:attr:`~escnn_soft.SoftEquivarianceLoss.pair_fraction`), set as the hyperparameter
+            ``"pair_fraction"`` of the models that have ``"lam"`` when it is not 1; ``None``: 1.
         l2 (float, optional): the L2 coefficient of cnn-aug-l2 (hyperparameter ``l2``),
             instead of the task's.
         c4_data (str, optional): the C4 data of a task that has a choice of it, one of its spec's
@@ -151,6 +155,7 @@ class Options:
     device: Optional[str] = None
     lr: Optional[float] = None
     lam: Optional[float] = None
+    pair_fraction: Optional[float] = None
     l2: Optional[float] = None
     c4_data: Optional[str] = None
     data_seed: int = 0

@@ -283,10 +283,10 @@ class _EvaluationSubset(TaskData):
         self.data = data
         for name in ("train_size", "group", "in_action", "out_action", "settings"):
             setattr(self, name, getattr(data, name))
-        self.val = _cut(data.val, size, _seed(data_seed, "evaluation subset val"))
-        self.test = _cut(data.test, size, _seed(data_seed, "evaluation subset test"))
-        self.extra_test = {name: _cut(split, size, _seed(data_seed, "evaluation subset test"))
-                           for name, split in data.extra_test.items()}
+        self.val = _cut(data, "val", size, _seed(data_seed, "evaluation subset val"))
+        self.test = _cut(data, "test", size, _seed(data_seed, "evaluation subset test"))
+        self.extra_test = {name: _cut(data, name, size, _seed(data_seed, "evaluation subset test"))
+                           for name in data.extra_test}
 
     def __getattr__(self, name: str) -> Any:
         if "data" not in self.__dict__:
@@ -297,8 +297,13 @@ class _EvaluationSubset(TaskData):
         return self.data.train_batch(index, augment=augment, generator=generator)
 
 
-def _cut(split: Tuple[torch.Tensor, torch.Tensor], size: int, seed: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    x, y = split
+def _cut(data: TaskData, name: str, size: int, seed: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    r"""The fixed sample of evaluation set ``name`` (``"val"``, ``"test"`` or a key of ``extra_test``);
+    data with ``evaluation_length(name)`` and ``evaluation_sample(name, index)`` draw only those samples."""
+    if hasattr(data, "evaluation_sample"):
+        index = torch.tensor(_fixed_sample(data.evaluation_length(name), size, seed), dtype=torch.long)
+        return data.evaluation_sample(name, index)
+    x, y = data.val if name == "val" else data.test if name == "test" else data.extra_test[name]
     index = torch.tensor(_fixed_sample(x.shape[0], size, seed), dtype=torch.long, device=x.device)
     return x[index], y[index.to(y.device)]
 

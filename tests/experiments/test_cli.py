@@ -181,6 +181,14 @@ def test_module_entry_point_reports_bad_arguments():
     (["--task", "mnist", "--c4-data", "corrected"],
      "--c4-data corrected: c4_data is a setting of the tasks ddmnist; task 'mnist' has none: leave it out"),
     (["--task", "ddmnist", "--c4-data", "exact"], "invalid choice: 'exact'"),
+    (["--task", "ddmnist", "--pair-fraction", "0"], "--pair-fraction must be a number in (0, 1], the fraction of "
+                                                    "each batch that the soft loss's second encoder pass runs on, "
+                                                    "got '0'"),
+    (["--task", "ddmnist", "--pair-fraction", "1.5"], "--pair-fraction must be a number in (0, 1]"),
+    (["--task", "ddmnist", "--pair-fraction", "nan"], "--pair-fraction must be a number in (0, 1]"),
+    (["--task", "ddmnist", "--pair-fraction", "x"], "--pair-fraction must be a number in (0, 1], the fraction of "
+                                                    "each batch that the soft loss's second encoder pass runs on, "
+                                                    "got 'x'"),
 ])
 def test_argument_errors_come_before_torch(tmp_path, argv, message):
     r"""Usage errors, the data options' included, are reported fast and without loading torch or escnn."""
@@ -468,6 +476,54 @@ def test_l2_sets_the_l2_controls_coefficient_only():
     assert parse_args(["--task", "ddmnist", "--l2", "0"]).l2 == 0.0
 
 
+def test_pair_fraction_is_a_hyperparameter_of_the_models_with_lam_only_where_it_is_not_1():
+    assert parse_args(["--pair-fraction", "0.5"]).pair_fraction == 0.5 and parse_args([]).pair_fraction is None
+    assert parse_args(["--pair-fraction", "1"]).pair_fraction == 1.0
+    for task_name, group, models in (("ddmnist", "D4", "cnn,cnn-aug,cnn-aug-l2,soft,soft-rel,scnn,rpp"),
+                                     ("mnist", "C4", "cnn,cnn-aug,soft,scnn")):
+        task = get_task(task_name)
+        argv = ["--task", task_name, "--group", group, "--models", models]
+        plain, one, half = (run_configs(task, parse_args(argv + extra), group, data="x")
+                            for extra in ([], ["--pair-fraction", "1"], ["--pair-fraction", "0.5"]))
+        assert [c.name() for c in plain] == [c.name() for c in one]   # 1, the default, keeps every key
+        for before, after in zip(plain, half):
+            assert before.hyperparameters == task.hyperparameters(before.model, group)
+            if "lam" in before.hyperparameters:
+                assert after.hyperparameters == {**before.hyperparameters, "pair_fraction": 0.5}
+                assert after.name() != before.name()
+            else:   # a model without the soft loss runs once, as without the option
+                assert after == before
+        assert {c.model for c in half if "pair_fraction" in c.hyperparameters} == {
+            m for m in models.split(",") if m.startswith("soft")}
+
+
+@pytest.mark.parametrize("task_name, group, model", [("mnist", "C4", "soft"), ("ddmnist", "C4", "soft"),
+                                                     ("ddmnist", "D4", "soft-rel"), ("adrenalmnist3d", "O", "soft"),
+                                                     ("smoke-reduced", "C4", "soft"), ("smoke-reduced", "C4", "cnn-aug")])
+def test_the_soft_models_build_their_loss_with_the_pair_fraction_of_their_hyperparameters(task_name, group, model):
+    task = get_task(task_name)
+    hyper = task.hyperparameters(model, group)
+    for extra, beta in (({}, 1.0), ({"pair_fraction": 0.25}, 0.25)):
+        loss = task.build(model, group, {**hyper, **extra}).loss
+        (soft,) = [cell.cell_contents for cell in loss.__closure__
+                   if type(cell.cell_contents).__name__ == "SoftEquivarianceLoss"]
+        assert soft.pair_fraction == beta
+
+
+def test_a_soft_run_at_a_pair_fraction_records_it_and_report_only_finds_it(tmp_path, capsys):
+    argv = ["--task", "mnist", "--models", "cnn-aug,soft", "--train-size", "48", "--epochs", "1", "--batch-size", "16",
+            "--eval-size", "16", "--equivariance-batch", "8", "--equivariance-elements", "1", "--device", "cpu",
+            "--threads", "1", "--no-progress", "--out", str(tmp_path), "--pair-fraction", "0.5"]
+    trained = {r["config"]["model"]: r for r in compare(parse_args(argv))}
+    task = get_task("mnist")
+    assert trained["soft"]["config"]["hyperparameters"] == {**task.hyperparameters("soft", "C4"), "pair_fraction": 0.5}
+    assert trained["cnn-aug"]["config"]["hyperparameters"] == task.hyperparameters("cnn-aug", "C4")
+    capsys.readouterr()
+    found = compare(parse_args(argv + ["--report-only"]))
+    assert {r["name"] for r in found} == {r["name"] for r in trained.values()}
+    assert "0 run(s) trained, 2 reused" in capsys.readouterr().out
+
+
 def test_c4_data_is_in_every_ddmnist_key_its_default_included():
     task = get_task("ddmnist")
     argv = ["--task", "ddmnist", "--models", "all", "--group", "C4"]
@@ -530,7 +586,7 @@ def test_a_quick_run_scores_samples_of_its_evaluation_sets_at_a_sample_of_elemen
     ["--task", "ddmnist", "--group", "C4,D1,D4", "--models", "cnn,cnn-aug,soft,scnn,rpp", "--seeds", "0-2",
      "--epochs", "150", "--patience", "20", "--train-size", "10000", "--budget-report", "50"],
     ["--task", "ddmnist", "--group", "C4", "--c4-data", "paper", "--seeds", "0,2-4,7", "--lr", "0.0005", "--lam",
-     "1e-07", "--l2", "0.1", "--shifted-weight", "0.3", "--data-seed", "3", "--equivariance-batch", "17"],
+     "1e-07", "--pair-fraction", "0.25", "--l2", "0.1", "--shifted-weight", "0.3", "--data-seed", "3", "--equivariance-batch", "17"],
     ["--task", "ddmnist", "--group", "D4", "--eval-size", "500", "--equivariance-elements", "8", "--jobs", "2",
      "--no-progress", "--out", "{tmp}/with space", "--report-dir", "{tmp}/reports", "--device", "cpu"],
     ["--task", "mnist", "--num-seeds", "3", "--jobs", "3", "--threads", "2", "--retrain-diverged",

@@ -46,7 +46,7 @@ def test_every_committed_plan_entry_is_a_command_the_parser_reads_back(tmp_path,
             assert options.seeds == tuple(settings["seeds"]) and str(options.out) == settings["out"]
             assert options.groups == tuple(settings.get("groups", options.groups))
             for name in ("epochs", "patience", "budget_report", "train_size", "l2", "equivariance_batch", "jobs",
-                         "threads", "c4_data"):
+                         "threads", "c4_data", "pair_fraction"):
                 if name in settings:
                     assert getattr(options, name) == settings[name], name
 
@@ -62,11 +62,11 @@ def test_a_bad_plan_file_is_named_with_the_plan(tmp_path, text, problem):
 
 
 def test_the_registered_runs_of_does_soft_pay_are_its_plan():
-    r"""The commands of results/plans/does-soft-pay.md's registered runs are those of its plan, with the
-    registration's one torch thread per run."""
+    r"""The commands of results/plans/does-soft-pay.md's registered (and finished) runs are those of its plan,
+    with the registration's one torch thread per run."""
     plan = load_plans(ROOT / "results" / "plans.json")["does-soft-pay"]
     rows = [line.split(" | ") for line in (ROOT / "results" / "plans" / "does-soft-pay.md").read_text().splitlines()
-            if line.startswith("| ") and "registered |" in line]
+            if line.startswith("| ") and line.split(" | ")[-1].startswith(("registered", "finished"))]
     registered = {row[0].strip("| "): replace(parse_args(shlex.split(row[2].strip("`"))[2:]), threads=1) for row in rows}
     assert registered == {entry["part"]: parse_args(compare_arguments(plan, entry)) for entry in plan["entries"]}
 

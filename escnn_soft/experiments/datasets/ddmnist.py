@@ -410,6 +410,9 @@ class DoubleDigitMNIST(Dataset):
         rotate_back (bool): rotate each digit back by :math:`-\theta` after its artefact
             rotation (the default); ``False`` leaves it at :math:`g R_\theta`, a continuous
             angle, as the paper's C4 code (:func:`make_batch`). Needs artefacts and random poses.
+        build_images (bool): draw the fixed images of an evaluation split now; ``False`` leaves
+            :attr:`images` ``None``, for drawing only some of them with :meth:`evaluation_images`
+            (the elements and angles are fixed either way).
 
     Attributes:
         digits (torch.Tensor): ``(N, 2, 28, 28)`` uint8, the two digits of every pair.
@@ -419,14 +422,15 @@ class DoubleDigitMNIST(Dataset):
             splits only).
         theta (torch.Tensor or None): ``(N, 2)`` fixed artefact angles (evaluation splits
             with artefacts only).
-        images (torch.Tensor or None): ``(N, 1, 56, 56)`` fixed images (evaluation splits).
+        images (torch.Tensor or None): ``(N, 1, 56, 56)`` fixed images (evaluation splits
+            built with ``build_images``).
     """
 
     def __init__(self, group: str, split: str = "train", *, source: Union[None, PathLike, MNIST] = None,
                  train_size: int = 10_000, seed: int = 0, artefacts: Optional[bool] = None,
                  normalize: bool = True, return_elements: bool = False,
                  cache_dir: Optional[PathLike] = None, generator: Optional[torch.Generator] = None,
-                 pose: str = "random", rotate_back: bool = True):
+                 pose: str = "random", rotate_back: bool = True, build_images: bool = True):
         if split not in PAIRS_PER_CLASS:
             raise ValueError(f"unknown split {split!r}; valid splits are {sorted(PAIRS_PER_CLASS)}")
         if pose not in POSES:
@@ -484,19 +488,36 @@ class DoubleDigitMNIST(Dataset):
                 if UPRIGHT_ARTEFACTS[group]:
                     fixed = seeded_generator(seed, _SPLIT_CODES[split], _UPRIGHT_CODE)
                     self.theta = (2 * math.pi * torch.rand(len(self), 1, generator=fixed)).expand(-1, 2).contiguous()
-            self.images = torch.cat([
-                make_batch(self.digits[i:i + 1000], self.elements[i:i + 1000],
-                           None if self.theta is None else self.theta[i:i + 1000],
-                           group=group, normalize=normalize, rotate_back=rotate_back)
-                for i in range(0, len(self), 1000)
-            ])
+            if build_images:
+                self.images = self.evaluation_images()
+
+    def evaluation_images(self, index: Optional[torch.Tensor] = None) -> torch.Tensor:
+        r"""The fixed images of the evaluation items ``index`` (a LongTensor; default all), ``(n, 1, 56, 56)``,
+        drawn from their digits, :attr:`elements` and :attr:`theta`: each image is the same whichever
+        items are drawn with it.
+
+        Raises:
+            ValueError: for the training split, which has no fixed images.
+        """
+        if self.elements is None:
+            raise ValueError("the training split draws its images afresh; only the evaluation splits have fixed ones")
+        if index is None:
+            index = torch.arange(len(self))
+        digits, elements = self.digits[index], self.elements[index]
+        theta = None if self.theta is None else self.theta[index]
+        return torch.cat([
+            make_batch(digits[i:i + 1000], elements[i:i + 1000], None if theta is None else theta[i:i + 1000],
+                       group=self.group, normalize=self.normalize, rotate_back=self.rotate_back)
+            for i in range(0, index.numel(), 1000)
+        ] or [torch.zeros(0, 1, 56, 56)])
 
     def __len__(self) -> int:
         return self.labels.shape[0]
 
     def __getitem__(self, index: int):
-        if self.images is not None:
-            image, g = self.images[index], self.elements[index]
+        if self.elements is not None:
+            g = self.elements[index]
+            image = self.images[index] if self.images is not None else self.evaluation_images(torch.tensor([index]))[0]
         else:
             g, theta = sample_transforms(self.group, 1, artefacts=self.artefacts, generator=self.generator)
             image = make_batch(self.digits[index][None], g, theta, group=self.group, normalize=self.normalize,

@@ -172,7 +172,8 @@ class DDMNISTData(TaskData):
     transformed (``augment=True``), or in the fixed pose of each pair
     (:attr:`fixed_elements`, :attr:`fixed_theta`; ``augment=False``). The test pairs
     also come upright (:attr:`extra_test` ``["upright"]``), and :attr:`monitor_batch` holds
-    the fixed inputs of the per-epoch latent measurements. With ``c4_data="paper"`` the
+    the fixed inputs of the per-epoch latent measurements. The evaluation images are drawn at
+    their first use, or only those of a sample (:meth:`evaluation_sample`). With ``c4_data="paper"`` the
     images are the paper's (module docstring) and every training batch is
     ``(x, y, {"g": g, "x_g": x_g})``, ``g`` a ``(B,)`` LongTensor of elements of
     :math:`G \times G` (:attr:`group`) and ``x_g`` the second view.
@@ -207,14 +208,57 @@ class DDMNISTData(TaskData):
         g, theta = sample_transforms(group, self.train_size, generator=seeded_generator(data_seed, _FIXED_POSE_CODE))
         self.fixed_elements: torch.Tensor = g.to(self.device)
         self.fixed_theta: Optional[torch.Tensor] = None if theta is None else theta.to(self.device)
-        splits = [DoubleDigitMNIST(group, split, source=mnist, seed=data_seed, rotate_back=c4_data == "corrected")
-                  for split in ("val", "test")]
-        self.val, self.test = ((s.images.to(self.device), s.labels.to(self.device)) for s in splits)
-        upright = DoubleDigitMNIST(group, "test", source=mnist, seed=data_seed, pose="upright")
-        self.extra_test = {"upright": (upright.images.to(self.device), upright.labels.to(self.device))}
-        x = self.val[0][:MONITOR_BATCH]
+        self._evaluation: Dict[str, DoubleDigitMNIST] = {
+            split: DoubleDigitMNIST(group, split, source=mnist, seed=data_seed, rotate_back=c4_data == "corrected",
+                                    build_images=False)
+            for split in ("val", "test")
+        }
+        self._evaluation["upright"] = DoubleDigitMNIST(group, "test", source=mnist, seed=data_seed, pose="upright",
+                                                       build_images=False)
+        self._built: Dict[str, Tuple[torch.Tensor, torch.Tensor]] = {}
+        self.extra_test = _EvaluationSets(self, ("upright",))
+        x = self.evaluation_sample("val", torch.arange(min(MONITOR_BATCH, self.evaluation_length("val"))))[0]
         g = torch.randint(self.group.order, (x.shape[0],), generator=seeded_generator(data_seed, _MONITOR_CODE))
         self.monitor_batch: Tuple[torch.Tensor, torch.Tensor] = (x, g.to(self.device))
+
+    @property
+    def val(self) -> Tuple[torch.Tensor, torch.Tensor]:
+        r"""The validation set ``(inputs, targets)``; assigning one replaces it."""
+        return self._whole("val")
+
+    @val.setter
+    def val(self, value: Tuple[torch.Tensor, torch.Tensor]) -> None:
+        self._built["val"] = value
+
+    @property
+    def test(self) -> Tuple[torch.Tensor, torch.Tensor]:
+        r"""The test set ``(inputs, targets)``; assigning one replaces it."""
+        return self._whole("test")
+
+    @test.setter
+    def test(self, value: Tuple[torch.Tensor, torch.Tensor]) -> None:
+        self._built["test"] = value
+
+    def evaluation_length(self, name: str) -> int:
+        r"""The size of evaluation set ``name`` (``"val"``, ``"test"`` or a key of :attr:`extra_test`)."""
+        return len(self._built[name][1]) if name in self._built else len(self._evaluation[name])
+
+    def evaluation_sample(self, name: str, index: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        r"""``(inputs, targets)`` of the items ``index`` of evaluation set ``name``, equal to those
+        rows of the whole set; only their images are drawn."""
+        index = torch.as_tensor(index, dtype=torch.long).cpu()
+        if name in self._built:
+            inputs, targets = self._built[name]
+            return inputs[index.to(inputs.device)], targets[index.to(targets.device)]
+        split = self._evaluation[name]
+        return split.evaluation_images(index).to(self.device), split.labels[index].to(self.device)
+
+    def _whole(self, name: str) -> Tuple[torch.Tensor, torch.Tensor]:
+        r"""Evaluation set ``name`` whole, its images drawn at the first use."""
+        if name not in self._built:
+            split = self._evaluation[name]
+            self._built[name] = (split.evaluation_images().to(self.device), split.labels.to(self.device))
+        return self._built[name]
 
     def train_batch(self, index: torch.Tensor, *, augment: bool, generator: torch.Generator
                     ) -> Union[Tuple[torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.Tensor, Dict[str, Any]]]:
@@ -228,6 +272,24 @@ class DDMNISTData(TaskData):
         g_x, theta_x = sample_transforms(self.name, index.numel(), generator=generator, device=self.device)
         x, x_g = make_views(self.digits[index], g, theta, g_x, theta_x, group=self.name)
         return x, self.labels[index], {"g": ddmnist_group(self.name).product_of(g_x), "x_g": x_g}
+
+
+class _EvaluationSets(Mapping):
+    r"""The extra test sets of a :class:`DDMNISTData` by name, each drawn whole at its first use."""
+
+    def __init__(self, data: DDMNISTData, names: Tuple[str, ...]):
+        self._data, self._names = data, names
+
+    def __getitem__(self, name: str) -> Tuple[torch.Tensor, torch.Tensor]:
+        if name not in self._names:
+            raise KeyError(name)
+        return self._data._whole(name)
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 class DDMNISTTask(Task):
@@ -298,7 +360,8 @@ class DDMNISTTask(Task):
             soft = SoftEquivarianceLoss(net.encoder, net.head, in_action=spec.input_action, latent=rho_z,
                                         task_loss=nn.CrossEntropyLoss(), lam=hyperparameters["lam"],
                                         shifted_weight=hyperparameters["shifted_weight"],
-                                        relative=model == "soft-rel")
+                                        relative=model == "soft-rel",
+                                        pair_fraction=hyperparameters.get("pair_fraction", 1.0))
             return TrainingSetup(net, soft_loss(soft), augment=True, latent=latent, monitor=monitor,
                                  batch_extras=("g", "x_g") if views else ())
         loss = l2_loss(net, hyperparameters["l2"]) if model == "cnn-aug-l2" else cross_entropy_loss(net)

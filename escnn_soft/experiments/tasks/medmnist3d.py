@@ -291,7 +291,8 @@ class MedMNIST3DTask(Task):
                                         task_loss=nn.CrossEntropyLoss(), lam=hyperparameters["lam"],
                                         shifted_weight=hyperparameters["shifted_weight"],
                                         task_weight=hyperparameters["task_weight"],
-                                        input_task_weight=hyperparameters["input_task_weight"])
+                                        input_task_weight=hyperparameters["input_task_weight"],
+                                        pair_fraction=hyperparameters.get("pair_fraction", 1.0))
             return TrainingSetup(net, soft_loss(soft), augment=True, latent=latent, monitor=monitor)
         return TrainingSetup(net, cross_entropy_loss(net), augment=model != "cnn", latent=latent, monitor=monitor)
 

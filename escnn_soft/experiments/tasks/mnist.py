@@ -209,6 +209,7 @@ class MNISTTask(Task):
         if model == "soft":
             soft = SoftEquivarianceLoss(net.encoder, net.head, in_action=spec.digit_action, latent=rho_z,
                                         task_loss=nn.CrossEntropyLoss(), lam=hyperparameters["lam"],
-                                        shifted_weight=hyperparameters["shifted_weight"])
+                                        shifted_weight=hyperparameters["shifted_weight"],
+                                        pair_fraction=hyperparameters.get("pair_fraction", 1.0))
             return TrainingSetup(net, soft_loss(soft), augment=True, latent=("encoder", rho_z))
         return TrainingSetup(net, cross_entropy_loss(net), augment=model == "cnn-aug", latent=("encoder", rho_z))

@@ -398,7 +398,8 @@ class SmokeTask(Task):
             soft = SoftEquivarianceLoss(net.step.encoder, net.step.head, in_action=in_action, latent=rho_z,
                                         out_action=vector_field_action(1), task_loss=nn.MSELoss(),
                                         lam=hyperparameters["lam"], shifted_weight=0.0, task_weight=first_weight,
-                                        input_task_weight=hyperparameters["input_task_weight"])
+                                        input_task_weight=hyperparameters["input_task_weight"],
+                                        pair_fraction=hyperparameters.get("pair_fraction", 1.0))
 
             def loss(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator):
                 out = soft(x, y[:, :2], generator=generator)

@@ -444,3 +444,31 @@ def test_a_run_refuses_data_loaded_with_other_settings(task, data, paper, tmp_pa
         with pytest.raises(ValueError, match="load it with task.load"):
             train_run(task, loaded, config, tmp_path / config.name(), device="cpu", progress=False)
         assert not (tmp_path / config.name()).exists()
+
+
+@pytest.mark.parametrize("group", ["C4", "D4"])
+def test_an_evaluation_sample_draws_only_its_images_and_equals_the_cut_of_the_whole_sets(task, source, group):
+    from escnn_soft.experiments.runner import _fixed_sample, _seed, evaluation_subset
+
+    fresh = task.load(group, source, train_size=100, data_seed=0, device=torch.device("cpu"))
+    cut = evaluation_subset(fresh, 300, 0)
+    assert not fresh._built   # no whole evaluation set drawn
+    whole = task.load(group, source, train_size=100, data_seed=0, device=torch.device("cpu"))
+    sets = {"val": whole.val, "test": whole.test, **whole.extra_test}
+    for name, (x, y) in sets.items():
+        seed = _seed(0, "evaluation subset val" if name == "val" else "evaluation subset test")
+        index = torch.tensor(_fixed_sample(x.shape[0], 300, seed))
+        got = cut.val if name == "val" else cut.test if name == "test" else cut.extra_test[name]
+        assert got[0].shape == (300, 1, 56, 56)
+        assert torch.equal(got[0], x[index]) and torch.equal(got[1], y[index])
+    assert torch.equal(whole.monitor_batch[0], whole.val[0][:MONITOR_BATCH])
+
+
+def test_the_d4_evaluation_sample_keeps_its_pinned_images(task, source):
+    from escnn_soft.experiments.runner import evaluation_subset
+
+    cut = evaluation_subset(task.load("D4", source, train_size=100, data_seed=0, device=torch.device("cpu")), 500, 0)
+    for (x, y), total, labels in [(cut.val, 5021.701593338941, 24495), (cut.test, 2966.352270924201, 24887),
+                                  (cut.extra_test["upright"], 2954.9623853823573, 24887)]:
+        assert x.shape == (500, 1, 56, 56) and int(y.sum()) == labels
+        assert float(x.double().sum()) == pytest.approx(total, rel=1e-9)
