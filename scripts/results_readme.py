@@ -394,15 +394,28 @@ r"""The shorter budget the reports also read from the same histories (``--budget
 
 
 
+WELCH = ("Each difference is the first model's mean minus the second's, in points, with its 95 % interval and p-value from "
+         "Welch's t-test (`scipy.stats.ttest_ind(..., equal_var=False)`): higher or lower only when the interval "
+         "excludes 0.\n")
+r"""The caption of the comparisons that :func:`_versus` words."""
+
+
 def _versus(a: Sequence[float], b: Sequence[float]) -> str:
-    r"""How the mean of ``a`` compares with that of ``b`` (:func:`~escnn_soft.experiments.results.mean_difference`),
-    in plain words with the seeds behind it."""
+    r"""How the mean of ``a`` compares with that of ``b`` (:func:`~escnn_soft.experiments.results.mean_difference`):
+    the difference with its 95 % interval, and words that follow the interval."""
     found = mean_difference(a, b)
-    text = f"{round(100 * found['difference'], 1) + 0.0:+.1f} points"  # + 0.0: a difference that rounds to 0 has no sign
+    text = f"{_points(found['difference'])} points"
     if found["verdict"] is None:
         return text
-    word = "within the seeds' spread" if found["verdict"] == "within" else found["verdict"]
-    return f"{text}, {word} (std {100 * found['spread']:.1f})"
+    interval = f"[{_points(found['low'])}, {_points(found['high'])}], p {found['p']:.2f}"
+    if found["verdict"] == "no detectable difference":
+        return f"{text} {interval}, no detectable difference (n = {found['n'][0]} and {found['n'][1]})"
+    return f"{text} {interval}, {found['verdict']}"
+
+
+def _points(value: float) -> str:
+    r"""A score difference in points, signed; one that rounds to 0 has no sign."""
+    return f"{round(100 * value, 1) + 0.0:+.1f}"
 
 
 def _pair(a: Sequence[Dict[str, Any]], b: Sequence[Dict[str, Any]], model: str, other: str,
@@ -609,6 +622,7 @@ def paper_protocol_section(results: Sequence[Dict[str, Any]], pilots: Sequence[D
             "set it).\n")
 
     add("**Does soft beat cnn-aug under the paper's own protocol?**\n")
+    add(WELCH)
     L += _comparison(sel, "soft", "cnn-aug") or ["Not yet: no group has finished runs of both."]
     add("")
     L += _l2_control(sel, pilots)
@@ -662,7 +676,7 @@ def adrenal_findings(results: Sequence[Dict[str, Any]]) -> List[str]:
     def sel(m: str) -> List[Dict[str, Any]]:
         return select(results, group="O", model=m)
 
-    L = ["**Does soft beat cnn-aug on Adrenal3D?**\n"]
+    L = ["**Does soft beat cnn-aug on Adrenal3D?**\n", WELCH]
     L += [f"- {_pair(sel('soft'), sel(other), 'soft', other, 'rotated')}" for other in ("cnn-aug", "cnn")
           if sel("soft") and sel(other)] or ["Not yet: soft or the CNNs have no finished run."]
     L += ["", "**The strict models**, against soft at the same number of epochs:\n"]

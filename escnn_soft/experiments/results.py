@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -427,29 +428,40 @@ def plan_progress(results: Sequence[Result], planned: Sequence[Tuple[str, str, i
              "seeds": [r["config"]["seed"] for r in runs]} for group, model, count, runs in found]
 
 
-def mean_difference(a: Sequence[float], b: Sequence[float]) -> Dict[str, Any]:
-    r"""How the mean of the scores ``a`` (one per seed) compares with that of ``b``.
+def mean_difference(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> Dict[str, Any]:
+    r"""How the mean of the scores ``a`` (one per seed) compares with that of ``b``: Welch's
+    :math:`t`-test (:func:`scipy.stats.ttest_ind` with ``equal_var=False``).
 
     Returns:
-        ``difference``: :math:`\bar a - \bar b`; ``spread``: the larger of the two sample standard
-        deviations, ``None`` with fewer than two scores on either side; ``verdict``: ``"higher"`` or
-        ``"lower"`` when the difference is larger than the spread, ``"within"`` when it is not, ``None``
-        with fewer than two scores on either side (too few for one).
+        ``difference``: :math:`\bar a - \bar b`; ``low``, ``high``: its ``confidence`` interval;
+        ``p``: the two-sided p-value; ``n``: the seeds on each side; ``verdict``: ``"higher"`` or
+        ``"lower"`` only when the interval excludes 0, else ``"no detectable difference"``; the
+        interval, ``p`` and ``verdict`` are ``None`` with fewer than two scores on either side (too few
+        for a test) or where the test is undefined (equal means and no spread on either side).
 
     Example:
         >>> found = mean_difference([0.90, 0.92], [0.80, 0.82])
-        >>> round(found["difference"], 3), round(found["spread"], 4), found["verdict"]
-        (0.1, 0.0141, 'higher')
+        >>> round(found["difference"], 3), round(found["low"], 3), round(found["high"], 3), found["verdict"]
+        (0.1, 0.039, 0.161, 'higher')
+        >>> mean_difference([0.90, 0.80], [0.86, 0.84])["verdict"]
+        'no detectable difference'
         >>> mean_difference([0.9], [0.8])["verdict"] is None
         True
     """
-    (mean_a, std_a), (mean_b, std_b) = mean_std(a), mean_std(b)
-    difference = mean_a - mean_b
+    from scipy import stats
+
+    difference = mean_std(a)[0] - mean_std(b)[0]
+    found: Dict[str, Any] = {"difference": difference, "low": None, "high": None, "p": None,
+                             "n": (len(a), len(b)), "verdict": None}
     if min(len(a), len(b)) < 2:
-        return {"difference": difference, "spread": None, "verdict": None}
-    spread = max(std_a, std_b)
-    verdict = "within" if abs(difference) <= spread else "higher" if difference > 0 else "lower"
-    return {"difference": difference, "spread": spread, "verdict": verdict}
+        return found
+    test = stats.ttest_ind(a, b, equal_var=False)
+    if not math.isfinite(test.pvalue):
+        return found
+    interval = test.confidence_interval(confidence)
+    low, high = float(interval.low), float(interval.high)
+    verdict = "higher" if low > 0 else "lower" if high < 0 else "no detectable difference"
+    return {**found, "low": low, "high": high, "p": float(test.pvalue), "verdict": verdict}
 
 
 def _metric_keys(metrics: Mapping[str, Mapping[str, float]], names: Sequence[str], metric_names: Sequence[str],

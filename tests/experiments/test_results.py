@@ -1,10 +1,12 @@
 r"""Tests of escnn_soft.experiments.results: loading, selecting and scoring finished runs."""
 
 import json
+import math
 import subprocess
 import sys
 
 import pytest
+from scipy import stats
 
 from escnn_soft.experiments.results import (RunFolderError, at_best, best_epoch_index, best_scores, epoch_values,
                                             find_runs, group_by, is_diverged, load_result, load_runs,
@@ -203,11 +205,23 @@ def test_results_and_reports_load_without_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_mean_difference_says_whether_the_means_differ_by_more_than_the_seeds_spread():
-    higher, lower = mean_difference([0.90, 0.92], [0.80, 0.82]), mean_difference([0.80, 0.82], [0.90, 0.92])
-    assert (higher["verdict"], lower["verdict"]) == ("higher", "lower")
-    assert higher["difference"] == pytest.approx(0.1) and lower["difference"] == pytest.approx(-0.1)
-    assert higher["spread"] == pytest.approx(mean_std([0.90, 0.92])[1])
-    within = mean_difference([0.90, 0.80], [0.86, 0.84])          # equal means, a wide spread
-    assert within["verdict"] == "within" and within["spread"] == pytest.approx(mean_std([0.90, 0.80])[1])
-    assert mean_difference([0.9], [0.8, 0.7]) == {"difference": pytest.approx(0.15), "spread": None, "verdict": None}
+def test_mean_difference_is_welchs_interval_and_words_follow_it():
+    a, b = [0.90, 0.92, 0.91], [0.80, 0.83, 0.81]
+    found = mean_difference(a, b)
+    test = stats.ttest_ind(a, b, equal_var=False)
+    interval = test.confidence_interval(0.95)
+    assert found["difference"] == pytest.approx(0.91 - 0.81333333)
+    assert (found["low"], found["high"], found["p"]) == pytest.approx((interval.low, interval.high, test.pvalue))
+    assert found["n"] == (3, 3) and found["verdict"] == "higher"
+    assert mean_difference(b, a)["verdict"] == "lower"
+    # worked by hand: means 0.91 and 0.81, each side's sample variance 2e-4 over 2 seeds, so 2 degrees of freedom
+    hand = mean_difference([0.90, 0.92], [0.80, 0.82])
+    se = math.sqrt(2e-4 / 2 + 2e-4 / 2)
+    assert hand["low"] == pytest.approx(0.1 - stats.t.ppf(0.975, 2) * se)
+    wide = mean_difference([0.90, 0.80], [0.86, 0.84])          # equal means, a wide spread
+    assert wide["verdict"] == "no detectable difference" and wide["low"] < 0 < wide["high"]
+    assert mean_difference([0.9], [0.8, 0.7]) == {"difference": pytest.approx(0.15), "low": None, "high": None,
+                                                  "p": None, "n": (1, 2), "verdict": None}
+    assert mean_difference([0.9, 0.9], [0.9, 0.9])["verdict"] is None   # equal means, no spread: no test
+
+
