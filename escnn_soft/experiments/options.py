@@ -141,6 +141,12 @@ class Options:
         retrain_diverged (bool): train the runs that diverged again, from the start.
         restart_corrupt (bool): start the runs whose checkpoint cannot be read afresh.
         report_dir (Path, optional): where the reports go; ``None``: ``out``.
+        reference (str, optional): the model every other is compared with in the reports (difference
+            of mean test scores, Welch's 95 % interval, p-value); ``None``: ``cnn-aug`` where it is run,
+            else no comparison.
+        compute_budget (float, optional): the training FLOPs at which the reports score every run
+            ("score at equal compute"); ``None``: the smallest planned budget among the models
+            compared (epochs × training FLOPs per epoch).
     """
 
     task: str
@@ -174,6 +180,8 @@ class Options:
     retrain_diverged: bool = False
     restart_corrupt: bool = False
     report_dir: Optional[Path] = None
+    reference: Optional[str] = None
+    compute_budget: Optional[float] = None
 
 
 class World:

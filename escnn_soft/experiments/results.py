@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 __all__ = ["RunFolderError", "settings_key", "settings_digest", "run_name", "settings_differences", "load_result",
            "finished_run", "find_runs", "load_runs", "is_diverged", "setting", "select", "group_by", "nearest",
            "shared_setting", "best_epoch_index", "at_best", "score_at_best", "scores", "scores_by_test_set",
-           "epoch_values", "best_scores", "mean_difference", "plan_progress"]
+           "epoch_values", "best_scores", "mean_difference", "plan_progress", "epochs_within_compute"]
 
 PathLike = Union[str, Path]
 Result = Dict[str, Any]
@@ -391,6 +391,32 @@ def scores_by_test_set(results: Sequence[Mapping[str, Any]], within: Optional[in
         ({'test': [0.6], 'upright': [0.5]}, {'test': [0.4], 'upright': [0.3]})
     """
     return {"test": scores(results, within), **{name: scores(results, within, name) for name in test_sets}}
+
+
+def epochs_within_compute(result: Mapping[str, Any], flops_per_epoch: float, budget: float) -> int:
+    r"""The number of epochs of a run whose cumulative training cost fits a compute budget: the
+    largest :math:`k \le` the epochs recorded with :math:`k \cdot F \le B`, where :math:`F` is the
+    run's training FLOPs per epoch and :math:`B` the budget, both in FLOPs. Scoring the run within
+    them (``score_at_best(result, within=k)``) is its score at equal compute.
+
+    Example:
+        >>> run = {"name": "r", "history": [{}, {}, {}]}
+        >>> epochs_within_compute(run, 2e9, 5e9), epochs_within_compute(run, 2e9, 1e12)
+        (2, 3)
+
+    Raises:
+        ValueError: when not one epoch fits the budget, naming the run, its cost per epoch and the
+            smallest budget that fits one (``--compute-budget``).
+    """
+    if not (flops_per_epoch > 0 and math.isfinite(flops_per_epoch)):
+        raise ValueError(f"the training FLOPs per epoch of {result.get('name', 'a run')} must be a positive "
+                         f"number, not {flops_per_epoch!r}")
+    fitting = math.floor(budget / flops_per_epoch * (1 + 1e-12))
+    if fitting < 1:
+        raise ValueError(f"a compute budget of {budget:.4g} FLOPs is below one epoch of {result.get('name', 'a run')} "
+                         f"({flops_per_epoch:.4g} training FLOPs per epoch): give --compute-budget at least "
+                         f"{flops_per_epoch:.4g}")
+    return min(fitting, len(result["history"]))
 
 
 def epoch_values(results: Sequence[Mapping[str, Any]], key: str, epoch: Optional[int] = None) -> List[Any]:
