@@ -18,6 +18,10 @@ too, and leaves alone the run folders claimed by a live process
 * ``--set-config KEY=VALUE,...`` sets the run settings outside the hyperparameters that a
   protocol change may need (:data:`CONFIG_SETTINGS`: ``protocol``, ``patience``, ``eval_size``,
   ``equivariance_elements``; ``null`` for none);
+* ``--majority-rates`` adds to the ``result.json`` of each finished run of a classification task
+  the ``majority_rates`` its run would record today (:func:`add_majority_rates`), computed from
+  its task's data (``--data SOURCE`` or ``--mnist PATH``, as ``escnn-soft compare`` takes them),
+  and changes nothing else, neither the file's other entries nor the run's key;
 
 Every config is rebuilt as a :class:`~escnn_soft.experiments.runner.RunConfig`, which records
 every setting: one a run does not record gets its default, ``null`` for ``patience`` (every
@@ -27,6 +31,11 @@ elements). The script then renames each run folder to its new key and records th
 again; a new name that is taken stops it before anything is changed.
 
 Run:  python scripts/migrate_runs.py --drop optimizer results/ddmnist results/ddmnist-5ep
+
+The majority-class rates of the finished runs, task by task, each from the data it trained on:
+
+    python scripts/migrate_runs.py --majority-rates --task ddmnist --mnist path/to/mnist.npz \
+        results/ddmnist results/ddmnist-5ep
 
 Protocol 2, every setting in the key: the runs record protocol 2 and the settings once left
 out at their defaults, the ddmnist runs their C4 data, and the two soft runs of ddmnist from
@@ -174,6 +183,64 @@ def migrate(folders: Sequence[Path], change: Change) -> List[Tuple[Path, Path, D
     return moves
 
 
+def add_majority_rates(folders: Sequence[Path], source: Optional[str], task_name: Optional[str] = None
+                       ) -> Tuple[List[Path], List[Path]]:
+    r"""Add ``majority_rates`` (:func:`~escnn_soft.experiments.runner.majority_rates`) to the ``result.json``
+    of every finished run of a classification task under ``folders`` (of the task ``task_name`` if given)
+    that has none: those of its task's data opened from ``source`` (``None``: the task's default), loaded
+    on the CPU with the run's group, training size, data seed and data settings, and cut to its
+    ``eval_size``. The entry is appended; the file's other entries stay as they were. Diverged runs,
+    runs of regression tasks and the folders of :func:`held_folders` are left alone.
+
+    Returns:
+        ``(changed, other data)``: the run folders given their rates, and those left alone because they
+        trained on other data than ``source`` holds (their recorded fingerprint is not its).
+
+    Raises:
+        ValueError, FileNotFoundError: if ``source`` cannot be opened as the data of a run's task.
+    """
+    import torch
+
+    import escnn_soft.experiments.tasks  # noqa: F401  (registers the built-in tasks)
+    from escnn_soft.experiments.results import is_diverged
+    from escnn_soft.experiments.runner import evaluation_subset, majority_rates
+    from escnn_soft.experiments.task import data_settings, get_task
+
+    held = set(held_folders(folders))
+    sources: Dict[str, Any] = {}
+    loaded: Dict[str, Any] = {}
+    changed, other = [], []
+    for run_dir in run_folders(folders):
+        path = run_dir / "result.json"
+        if run_dir in held or not path.is_file():
+            continue
+        result = json.loads(path.read_text(encoding="utf-8"))
+        config = result["config"]
+        task = get_task(config["task"])
+        if (task_name not in (None, task.name) or "majority_rates" in result or is_diverged(result)
+                or task.metric != "accuracy"):
+            continue
+        if task.name not in sources:
+            sources[task.name] = task.open(source)
+        opened = sources[task.name]
+        if opened.fingerprint != config["data"]:
+            other.append(run_dir)
+            continue
+        settings = data_settings(task, config["hyperparameters"])
+        key = json.dumps([task.name, config["group"], config["train_size"], config["data_seed"], settings,
+                          config.get("eval_size")], sort_keys=True)
+        if key not in loaded:
+            data = task.load(config["group"], opened, train_size=config["train_size"], data_seed=config["data_seed"],
+                             device=torch.device("cpu"), **settings)
+            if config.get("eval_size") is not None:
+                data = evaluation_subset(data, config["eval_size"], config["data_seed"])
+            loaded[key] = majority_rates(task, data)
+        result["majority_rates"] = loaded[key]
+        atomic_write_text(path, json.dumps(result, indent=2, allow_nan=True) + "\n")
+        changed.append(run_dir)
+    return changed, other
+
+
 def _list(text: Optional[str]) -> List[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
@@ -208,8 +275,22 @@ def main(argv: Sequence[str]) -> int:
                                           "of that name")
     parser.add_argument("--set-config", help=f"comma-separated run settings KEY=VALUE to set, KEY one of "
                                              f"{', '.join(CONFIG_SETTINGS)} (VALUE null for none)")
+    parser.add_argument("--majority-rates", action="store_true",
+                        help="add majority_rates to the result.json of finished classification runs that have none, "
+                             "from their task's data (--data or --mnist), after any re-keying")
+    parser.add_argument("--data", metavar="SOURCE", help="with --majority-rates: the task's data source, as "
+                                                         "escnn-soft compare --data takes it (default: the task's "
+                                                         "offline data)")
+    parser.add_argument("--mnist", metavar="PATH", help="with --majority-rates: MNIST as an mnist.npz file or a "
+                                                        "folder of idx files (short for --data PATH)")
     parser.add_argument("--dry-run", action="store_true", help="list the renames, change nothing")
     args = parser.parse_args(argv)
+    if args.data is not None and args.mnist is not None:
+        parser.error("give --data or --mnist, not both")
+    if (args.data is not None or args.mnist is not None) and not args.majority_rates:
+        parser.error("--data and --mnist are the data of --majority-rates: give it too")
+    if args.majority_rates and args.dry_run:
+        parser.error("--dry-run lists renames; --majority-rates renames nothing: leave one out")
     try:
         change = Change(drop=tuple(_list(args.drop)), rename=_pairs(args.rename, "--rename"),
                         set={k: _value(v) for k, v in _pairs(args.set, "--set").items()},
@@ -218,14 +299,24 @@ def main(argv: Sequence[str]) -> int:
                         config={k: _value(v) for k, v in _pairs(args.set_config, "--set-config").items()})
     except ValueError as e:
         parser.error(str(e))
-    if not change:
-        parser.error("nothing to change: give --drop, --rename, --set, --default or --set-config")
+    if not change and not args.majority_rates:
+        parser.error("nothing to change: give --drop, --rename, --set, --default, --set-config or --majority-rates")
     for run_dir in held_folders(args.folders):
         print(f"{run_dir} is claimed by a live process (claim.json): left alone; run again once it has finished")
-    moves = plan(args.folders, change) if args.dry_run else migrate(args.folders, change)
-    for old, target, _ in moves:
-        print(f"{old} -> {target.name}")
-    print(f"{len(moves)} run(s) {'to re-key' if args.dry_run else 're-keyed'}")
+    if change:
+        moves = plan(args.folders, change) if args.dry_run else migrate(args.folders, change)
+        for old, target, _ in moves:
+            print(f"{old} -> {target.name}")
+        print(f"{len(moves)} run(s) {'to re-key' if args.dry_run else 're-keyed'}")
+    if args.majority_rates:
+        try:
+            changed, other = add_majority_rates(args.folders, args.mnist if args.data is None else args.data,
+                                                args.task)
+        except (ValueError, FileNotFoundError) as e:
+            parser.error(f"{e}; give --task to add the rates of one task's runs, with its data")
+        for run_dir in other:
+            print(f"{run_dir} trained on other data than the source given: left alone; run again with its data")
+        print(f"{len(changed)} run(s) given their majority-class rates")
     return 0
 
 

@@ -24,7 +24,10 @@ models with a latent representation :math:`\rho_Z`, of the encoder (see
 :func:`~escnn_soft.equivariance_error`), over the non-identity elements :math:`S` of
 :func:`equivariance_elements`: all of them for groups of order up to 64, or a fixed sample
 (:attr:`RunConfig.equivariance_elements`). With :attr:`RunConfig.eval_size` the validation
-and test sets are a fixed sample of that many (:func:`evaluation_subset`).
+and test sets are a fixed sample of that many (:func:`evaluation_subset`). A run of a
+classification task (metric ``"accuracy"``) also records the majority-class rate of each test
+set it is scored on (:func:`majority_rates`), the accuracy of always predicting the most
+common class: the baseline its scores are read against.
 
 A run **diverges** when the mean training loss of an epoch is not finite: it stops there
 and its ``result.json`` records ``diverged_at_epoch`` and the history up to that epoch,
@@ -98,6 +101,8 @@ __all__ = [
     "predict",
     "evaluate",
     "evaluation_subset",
+    "majority_rate",
+    "majority_rates",
     "equivariance_elements",
     "mean_equivariance_error",
 ]
@@ -225,6 +230,33 @@ def _score_sets(task: Task, model: nn.Module, sets: Mapping[str, Tuple[torch.Ten
             record[f"{name}_score"] = value
         else:
             record.setdefault("test_scores", {})[name] = value
+
+
+def majority_rate(targets: torch.Tensor) -> float:
+    r"""The fraction of ``targets`` in their most common class, :math:`\max_c |\{i : y_i = c\}| / N`:
+    the accuracy of a classifier that always predicts that class. A target is a row of ``targets``
+    (``(N,)`` class indices, or ``(N, ...)`` whole labels, each row one class).
+
+    Example:
+        >>> majority_rate(torch.tensor([2, 0, 2, 1]))
+        0.5
+    """
+    counts = torch.unique(targets, dim=0, return_counts=True)[1]
+    return counts.max().item() / targets.shape[0]
+
+
+def majority_rates(task: Task, data: TaskData) -> Optional[Dict[str, float]]:
+    r"""The :func:`majority_rate` of each test set of ``data``, as a run scores it, ``{"test": r, name: r,
+    ...}`` with the extra test sets by name, for a classification task
+    (:attr:`~escnn_soft.experiments.task.Task.metric` ``"accuracy"``); ``None`` for the others (regression
+    tasks), whose runs record none.
+
+    A run records those of the data it is scored on, after :func:`evaluation_subset` where it has an
+    ``eval_size``.
+    """
+    if task.metric != "accuracy":
+        return None
+    return {name: majority_rate(y) for name, (_, y) in {"test": data.test, **data.extra_test}.items()}
 
 
 def _seed(data_seed: int, what: str) -> int:
@@ -511,7 +543,8 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
         ``final_test_score`` and ``final_test_scores`` (the last epoch's), ``metrics`` and
         ``final_metrics`` (the task's :meth:`~escnn_soft.experiments.task.Task.metrics` of each
         evaluation set, ``{"val": {...}, "test": {...}, name: {...}}``, at the best and the last
-        epoch; empty for tasks without them, whose epochs record none),
+        epoch; empty for tasks without them, whose epochs record none), for a classification task
+        ``majority_rates`` (:func:`majority_rates`, of the test sets as scored),
         ``epochs_trained`` and ``stopped_early``, ``parameters``,
         ``seconds_per_epoch`` (training only, mean), ``train_seconds``, the equivariance
         errors and the ``equivariance_elements`` they are measured at, ``device`` (where it
@@ -670,6 +703,9 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
         "history": history,
         **_ending(device, started, resumed_from, reseeded_at, extra),
     }
+    rates = majority_rates(task, data)
+    if rates is not None:
+        result["majority_rates"] = rates
     if setup.analysis is not None:
         result["analysis"] = setup.analysis(data, history)
     _atomic_save(run_dir / "model.pt", best_state)

@@ -140,7 +140,8 @@ TASK_SPECS: Mapping[str, TaskSpec] = {spec.name: spec for spec in (
     TaskSpec("o-adrenal", groups=("O",), models=_EXPLORATION_MODELS, default_group="O",
              default_models=("learned",), default_epochs=12,
              default_train_size=MEDMNIST3D_TRAIN_SIZES["adrenalmnist3d"], default_batch_size=16),
-    *(TaskSpec(flag, groups=("O",), models=("cnn", "cnn-aug", "soft", "soft-postbn", "scnn-octa", "scnn-so3"),
+    *(TaskSpec(flag, groups=("O",),
+               models=("cnn", "cnn-aug", "cnn-aug-2view", "soft", "soft-postbn", "scnn-octa", "scnn-so3"),
                default_group="O",
                default_models=("cnn-aug", "soft"), default_epochs=2, default_train_size=size, default_batch_size=32)
       for flag, size in MEDMNIST3D_TRAIN_SIZES.items()),

@@ -231,6 +231,21 @@ class Task(abc.ABC):
     def build(self, model: str, group: str, hyperparameters: Mapping[str, Any]) -> TrainingSetup:
         r"""A freshly initialised ``model`` for ``group`` (from the global random state)."""
 
+    def example_batch(self, group: str, batch_size: int, hyperparameters: Mapping[str, Any]
+                      ) -> Union[Tuple[torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.Tensor, Dict[str, Any]]]:
+        r"""A training batch of ``batch_size`` samples for ``group`` made without the data: the shapes,
+        dtypes and extras :meth:`TaskData.train_batch` gives for the data settings of ``hyperparameters``
+        (:func:`data_settings`), on the CPU, with zero inputs and valid targets. The operations of a
+        training step depend on these shapes alone, so this is the batch they are counted on
+        (:func:`~escnn_soft.experiments.compute.step_flops`).
+
+        Raises:
+            NotImplementedError: for a task that does not give one (the default), naming it.
+        """
+        raise NotImplementedError(f"the task {self.name} gives no training batch without its data: define "
+                                  f"{type(self).__name__}.example_batch(group, batch_size, hyperparameters) to count "
+                                  f"its training FLOPs")
+
     def score(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         r"""Per-sample scores whose mean is :attr:`metric`; by default correct classifications."""
         return (output.argmax(dim=1) == target).float()

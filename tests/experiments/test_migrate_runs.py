@@ -97,3 +97,63 @@ def test_protocol_2_records_every_setting_of_finished_and_unfinished_runs_but_no
     state = torch.load(runs / unfinished.name() / "checkpoint.pt", weights_only=True)
     assert state["config"] == unfinished.to_dict() and state["history"] == []   # train_run resumes it
     assert torch.load(runs / run_name(_v1(held)) / "checkpoint.pt", weights_only=True)["config"] == _v1(held)
+
+
+def _finished(folder: Path, config: RunConfig, **entries) -> Path:
+    r"""A finished run's folder, its ``result.json`` written as the runner writes it."""
+    run_dir = folder / "runs" / config.name()
+    run_dir.mkdir(parents=True)
+    result = {"name": config.name(), "config": config.to_dict(), "test_score": 0.875, "history": [{"epoch": 1}],
+              **entries}
+    (run_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+    return run_dir
+
+
+def test_majority_rates_are_added_from_the_runs_data_and_nothing_else_changes(tmp_path):
+    import torch
+
+    from escnn_soft.experiments.runner import evaluation_subset
+    from escnn_soft.experiments.tasks import MNISTTask
+
+    migrate = _script()
+    task = MNISTTask()
+    source = task.open(None)                                         # the offline digits
+    mnist = dict(task="mnist", group="C4", model="cnn-aug", seed=0, epochs=1, train_size=50, batch_size=16,
+                 hyperparameters={"lr": 3e-3}, data=source.fingerprint)
+    whole, cut = RunConfig(**mnist), RunConfig(**mnist, eval_size=30)
+    other_data = RunConfig(**{**mnist, "data": "another source"})
+    smoke = RunConfig(**{**mnist, "task": "smoke-reduced", "hyperparameters": {"lr": 1e-3}})
+    runs = {"whole": whole, "cut": cut, "other data": other_data, "smoke": smoke,
+            "diverged": replace(whole, seed=1)}
+    folders = {what: _finished(tmp_path, c, **({"diverged_at_epoch": 1} if what == "diverged" else {}))
+               for what, c in runs.items()}
+    before = {what: (path / "result.json").read_text() for what, path in folders.items()}
+
+    assert migrate.main(["--majority-rates", str(tmp_path)]) == 0
+    data = task.load("C4", source, train_size=50, data_seed=0, device=torch.device("cpu"))
+    for what, scored in (("whole", data), ("cut", evaluation_subset(data, 30, 0))):
+        labels = scored.test[1].tolist()
+        text = (folders[what] / "result.json").read_text()
+        result = json.loads(text)
+        assert result.pop("majority_rates") == {"test": max(map(labels.count, range(10))) / len(labels)}
+        assert result == json.loads(before[what])                            # every other entry as it was
+        assert text.startswith(before[what].rstrip()[:-1].rstrip())          # and written as it was
+        assert folders[what].name == runs[what].name()                       # under the same key
+    for what in ("other data", "smoke", "diverged"):
+        assert (folders[what] / "result.json").read_text() == before[what]
+    added = {what: (folders[what] / "result.json").read_text() for what in ("whole", "cut")}
+    assert migrate.main(["--majority-rates", "--task", "mnist", str(tmp_path)]) == 0
+    assert {what: (folders[what] / "result.json").read_text() for what in ("whole", "cut")} == added  # once
+
+
+def test_majority_rates_name_what_is_wrong_with_their_options(tmp_path, capsys):
+    migrate = _script()
+    for argv, message in ((["--mnist", "m.npz"], "--data and --mnist are the data of --majority-rates"),
+                          (["--majority-rates", "--data", "a", "--mnist", "b"], "--data or --mnist, not both"),
+                          (["--majority-rates", "--task", "mnist", "--mnist", str(tmp_path / "absent.npz")],
+                           "not found")):
+        _finished(tmp_path, RunConfig(task="mnist", group="C4", model="cnn", seed=len(message), epochs=1,
+                                      train_size=8, batch_size=4, hyperparameters={"lr": 1e-3}, data="d"))
+        with pytest.raises(SystemExit):
+            migrate.main([*argv, str(tmp_path)])
+        assert message in capsys.readouterr().err

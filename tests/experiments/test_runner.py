@@ -8,13 +8,14 @@ from conftest import cuda_devices
 from escnn.group import cyclic_group, dihedral_group, direct_product
 from torch import nn
 
+import escnn_soft.experiments.tasks  # noqa: F401  (registers the built-in tasks)
 from escnn_soft import group_table, trivial_action
 from escnn_soft.experiments.specs import TaskSpec
 from escnn_soft.experiments.reports import is_diverged
 from escnn_soft.experiments.results import run_name
 from escnn_soft.experiments.runner import (PROTOCOL_VERSION, RunConfig, RunFolderError, equivariance_elements, evaluate,
-                                           evaluation_subset, load_result, train_run)
-from escnn_soft.experiments.task import Source, Task, TaskData, TrainingSetup
+                                           evaluation_subset, load_result, majority_rate, majority_rates, train_run)
+from escnn_soft.experiments.task import Source, Task, TaskData, TrainingSetup, get_task
 from escnn_soft.records import provenance
 
 VAL, TEST = 7, 8  # the targets of the evaluation sets, which a scripted score recognises
@@ -462,6 +463,47 @@ def test_eval_size_scores_a_fixed_sample_of_each_evaluation_set(tmp_path):
     assert {size for split, size in scored if split in (VAL, TEST)} == {10}  # of 20 validation and 30 test samples
     assert result["config"]["eval_size"] == 10 and _config().to_dict()["eval_size"] is None
     assert config.name() != _config(epochs=2).name()
+
+
+class LabelledData(FakeData):
+    r"""Test sets of known classes: 18 of the 30 test samples in class 1, 7 of the 10 upright ones in class 0."""
+
+    def __init__(self, device):
+        super().__init__(device)
+        self.test = (self.test[0], torch.tensor([1, 0, 1] * 6 + [0, 1] * 6, device=device))
+        self.extra_test = {"upright": (self.x[:10], torch.tensor([0, 0, 1] * 3 + [0], device=device))}
+
+
+def _hand_count(targets):
+    labels = targets.tolist()
+    return max(labels.count(c) for c in set(labels)) / len(labels)
+
+
+def test_a_classification_run_records_the_majority_class_rate_of_each_test_set_as_scored(tmp_path):
+    data = LabelledData(torch.device("cpu"))
+    result = train_run(FakeTask(), data, _config(epochs=1), tmp_path / "run", device="cpu", equivariance_batch=8,
+                       progress=False)
+    assert result["majority_rates"] == {"test": 18 / 30, "upright": 7 / 10}
+    assert "majority_rates" not in result["config"] and result["name"] == _config(epochs=1).name()
+    # with --eval-size, the rates of the samples scored
+    config = RunConfig(**{**_config(epochs=1).to_dict(), "eval_size": 8})
+    cut = train_run(FakeTask(), data, config, tmp_path / "cut", device="cpu", equivariance_batch=8, progress=False)
+    scored = evaluation_subset(data, 8, 0)
+    assert cut["majority_rates"] == {"test": _hand_count(scored.test[1]),
+                                     "upright": _hand_count(scored.extra_test["upright"][1])}
+    assert majority_rate(torch.tensor([[1, 2], [1, 2], [2, 1]])) == 2 / 3   # whole labels, e.g. digit pairs
+
+
+class RegressionTask(FakeTask):
+    spec = TaskSpec("fake-regression", groups=("C2",), models=("mlp",), default_group="C2", default_models=("mlp",),
+                    default_epochs=2, default_train_size=96, metric="negative MSE")
+
+
+def test_a_regression_run_records_no_majority_class_rate(tmp_path):
+    result = _run(RegressionTask(), _config(epochs=1), tmp_path / "run")
+    assert "majority_rates" not in result and "test_score" in result
+    assert majority_rates(get_task("smoke-reduced"), LabelledData(torch.device("cpu"))) is None
+    assert majority_rates(get_task("ddmnist"), LabelledData(torch.device("cpu"))) == {"test": 0.6, "upright": 0.7}
 
 
 def test_the_evaluation_subset_is_fixed_by_the_data_seed_and_shared_by_test_sets_of_one_length():

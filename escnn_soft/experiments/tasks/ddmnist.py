@@ -367,6 +367,17 @@ class DDMNISTTask(Task):
         loss = l2_loss(net, hyperparameters["l2"]) if model == "cnn-aug-l2" else cross_entropy_loss(net)
         return TrainingSetup(net, loss, augment=model != "cnn", latent=latent, monitor=monitor)
 
+    def example_batch(self, group: str, batch_size: int, hyperparameters: Mapping[str, Any]
+                      ) -> Union[Tuple[torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.Tensor, Dict[str, Any]]]:
+        r"""Zero images ``(B, 1, 56, 56)`` and labels 0: a training batch's shapes, without the data; with
+        ``"c4_data": "paper"`` also its second view and the identity elements ``{"g": g, "x_g": x_g}``."""
+        self.spec.check_c4_data(hyperparameters.get("c4_data"), (group,))
+        x, y = torch.zeros(batch_size, 1, 56, 56), torch.zeros(batch_size, dtype=torch.long)
+        if hyperparameters["c4_data"] == "corrected":
+            return x, y
+        g = torch.full((batch_size,), ddmnist_group(group).product.identity, dtype=torch.long)
+        return x, y, {"g": g, "x_g": torch.zeros_like(x)}
+
 
 def l2_loss(net: DDMNISTCNN, l2: float) -> LossFn:
     r"""Cross-entropy plus :math:`\ell_2 \lVert W_\text{expand} \rVert_F^2`, the squared Frobenius

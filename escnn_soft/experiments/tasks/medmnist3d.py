@@ -21,31 +21,37 @@ the paper's test set: ``test_scores["upright"]``.
 
 Models, on the 3D ResNet of :mod:`escnn_soft.experiments.models.medmnist3d`:
 
-===========  ==========================================================================
-model        training
-===========  ==========================================================================
-cnn          the plain CNN (:func:`~escnn_soft.experiments.models.medmnist3d_cnn`) on the
-             upright volumes
-cnn-aug      the plain CNN, every volume rotated by an element of :math:`O` drawn
-             afresh for every volume drawn, every epoch
-soft         cnn-aug plus :class:`~escnn_soft.SoftEquivarianceLoss` on the 48-dim latent
-             (the output of the third residual block, before batch normalisation:
-             ``latent="pre-bn"``, where the paper's code takes it), :math:`\rho_Z` =
-             ``regular_latent(octa_group(), 48)``, two regular copies of :math:`O`. The
-             loss is the paper's code's for this task:
-             :math:`\tfrac12 \ell(D(E(x)), y) + \tfrac12 \ell(D(E(\rho_X(g)x)), y) +
-             \lambda \operatorname{MSE}(\rho_Z(g) E(x), E(\rho_X(g) x))`, the task term of
-             the transformed input taken from the loss' second pass
-             (``task_weight = input_task_weight =`` :data:`SOFT_TASK_WEIGHT`, shifted
-             weight 0)
-soft-postbn  soft on the latent after the BatchNorm1d and ELU (``latent="post-bn"``)
-scnn-octa    the strictly :math:`O`-invariant steerable 3D ResNet, two regular fields of
-             :math:`O` per base width (:func:`~escnn_soft.experiments.models.medmnist3d_octa_scnn`),
-             augmented like cnn-aug
-scnn-so3     the :math:`SO(3)`-steerable 3D ResNet, band-limited fields with a Fourier ELU
-             on a grid that :math:`O` permutes, so exactly :math:`O`-invariant on the voxel
-             grid (:func:`~escnn_soft.experiments.models.medmnist3d_so3_scnn`), augmented
-===========  ==========================================================================
+=============  ==========================================================================
+model          training
+=============  ==========================================================================
+cnn            the plain CNN (:func:`~escnn_soft.experiments.models.medmnist3d_cnn`) on the
+               upright volumes
+cnn-aug        the plain CNN, every volume rotated by an element of :math:`O` drawn
+               afresh for every volume drawn, every epoch
+soft           cnn-aug plus :class:`~escnn_soft.SoftEquivarianceLoss` on the 48-dim latent
+               (the output of the third residual block, before batch normalisation:
+               ``latent="pre-bn"``, where the paper's code takes it), :math:`\rho_Z` =
+               ``regular_latent(octa_group(), 48)``, two regular copies of :math:`O`. The
+               loss is the paper's code's for this task:
+               :math:`\tfrac12 \ell(D(E(x)), y) + \tfrac12 \ell(D(E(\rho_X(g)x)), y) +
+               \lambda \operatorname{MSE}(\rho_Z(g) E(x), E(\rho_X(g) x))`, the task term of
+               the transformed input taken from the loss' second pass
+               (``task_weight = input_task_weight =`` :data:`SOFT_TASK_WEIGHT`, shifted
+               weight 0)
+soft-postbn    soft on the latent after the BatchNorm1d and ELU (``latent="post-bn"``)
+cnn-aug-2view  soft without its latent term (:math:`\lambda = 0`, soft's task weights):
+               :math:`\tfrac12 \ell(D(E(x)), y) + \tfrac12 \ell(D(E(\rho_X(g)x)), y)`, the
+               task loss on each augmented volume and on a second view of it, rotated by a
+               :math:`g` drawn afresh; the control that differs from soft by the latent term
+               alone (cnn-aug trains on one view). It has no hyperparameter ``"lam"``:
+               ``--lam``, ``--shifted-weight`` and ``--pair-fraction`` leave it as it is
+scnn-octa      the strictly :math:`O`-invariant steerable 3D ResNet, two regular fields of
+               :math:`O` per base width (:func:`~escnn_soft.experiments.models.medmnist3d_octa_scnn`),
+               augmented like cnn-aug
+scnn-so3       the :math:`SO(3)`-steerable 3D ResNet, band-limited fields with a Fourier ELU
+               on a grid that :math:`O` permutes, so exactly :math:`O`-invariant on the voxel
+               grid (:func:`~escnn_soft.experiments.models.medmnist3d_so3_scnn`), augmented
+=============  ==========================================================================
 
 Like ddmnist's, every CNN-based model here records its cut in the hyperparameter
 ``"latent"``; the plain CNNs are measured before batch normalisation, where soft acts. The
@@ -119,7 +125,8 @@ choice, for the others."""
 SOFT_TASK_WEIGHT: float = 0.5
 r"""The weight of each of soft's two task terms, on :math:`x` and on :math:`\rho_X(g)x`, as in the paper's code."""
 
-LATENTS: Dict[str, str] = {"cnn": "pre-bn", "cnn-aug": "pre-bn", "soft": "pre-bn", "soft-postbn": "post-bn"}
+LATENTS: Dict[str, str] = {"cnn": "pre-bn", "cnn-aug": "pre-bn", "soft": "pre-bn", "soft-postbn": "post-bn",
+                           "cnn-aug-2view": "pre-bn"}
 r"""The cut of the CNN's latent per model (the hyperparameter ``"latent"``)."""
 
 MIRROR_PAIRS: Dict[str, Tuple[Tuple[int, int], ...]] = {
@@ -262,15 +269,18 @@ class MedMNIST3DTask(Task):
         if model in LATENTS:
             params["latent"] = LATENTS[model]
         if model.startswith("soft"):
-            params.update(lam=SOFT_LAMBDA[self.flag], shifted_weight=0.0, task_weight=SOFT_TASK_WEIGHT,
-                          input_task_weight=SOFT_TASK_WEIGHT)
+            params.update(lam=SOFT_LAMBDA[self.flag], shifted_weight=0.0)
+        if model.startswith("soft") or model == "cnn-aug-2view":
+            params.update(task_weight=SOFT_TASK_WEIGHT, input_task_weight=SOFT_TASK_WEIGHT)
         return params
 
     def build(self, model: str, group: str, hyperparameters: Mapping[str, Any]) -> TrainingSetup:
         r"""A freshly initialised ``model``; the CNN-based ones with their latent cut at
         ``hyperparameters["latent"]`` and a per-epoch ``monitor`` of the latent term on the
         validation volumes (``latent_term``, the unweighted MSE of soft's latent term, and
-        ``relative_latent_error``, as ddmnist's).
+        ``relative_latent_error``, as ddmnist's). The models with ``"task_weight"`` train with
+        :class:`~escnn_soft.SoftEquivarianceLoss`, at :math:`\lambda = 0` and shifted weight 0 where
+        they have no ``"lam"`` and ``"shifted_weight"`` (cnn-aug-2view).
 
         Raises:
             ValueError: for unknown names.
@@ -286,15 +296,20 @@ class MedMNIST3DTask(Task):
         latent = ("encoder", rho_z)
         monitor = latent_monitor(net.encoder, in_action, rho_z)
 
-        if model.startswith("soft"):
+        if "task_weight" in hyperparameters:
             soft = SoftEquivarianceLoss(net.encoder, net.head, in_action=in_action, latent=rho_z,
-                                        task_loss=nn.CrossEntropyLoss(), lam=hyperparameters["lam"],
-                                        shifted_weight=hyperparameters["shifted_weight"],
+                                        task_loss=nn.CrossEntropyLoss(), lam=hyperparameters.get("lam", 0.0),
+                                        shifted_weight=hyperparameters.get("shifted_weight", 0.0),
                                         task_weight=hyperparameters["task_weight"],
                                         input_task_weight=hyperparameters["input_task_weight"],
                                         pair_fraction=hyperparameters.get("pair_fraction", 1.0))
             return TrainingSetup(net, soft_loss(soft), augment=True, latent=latent, monitor=monitor)
         return TrainingSetup(net, cross_entropy_loss(net), augment=model != "cnn", latent=latent, monitor=monitor)
+
+    def example_batch(self, group: str, batch_size: int, hyperparameters: Mapping[str, Any]
+                      ) -> Tuple[torch.Tensor, torch.Tensor]:
+        r"""Zero volumes ``(B, 1, 28, 28, 28)`` and labels 0: a training batch's shapes, without the data."""
+        return torch.zeros(batch_size, 1, 28, 28, 28), torch.zeros(batch_size, dtype=torch.long)
 
     def metrics(self, output: torch.Tensor, target: torch.Tensor) -> Dict[str, float]:
         r"""``AUC`` (:func:`medmnist3d_auc`) and, for datasets with :data:`MIRROR_PAIRS`, ``mirror

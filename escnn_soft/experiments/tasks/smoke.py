@@ -102,6 +102,7 @@ from ..datasets.smoke import (
     SMOKE_DOMAIN_SIMULATIONS,
     SMOKE_REDUCED_DOMAIN_SIMULATIONS,
     SMOKE_REDUCED_TRAIN_SIMULATIONS,
+    SMOKE_RESOLUTION,
     SMOKE_TRAIN_SIMULATIONS,
     generate_smoke,
     load_smoke_simulations,
@@ -422,6 +423,13 @@ class SmokeTask(Task):
 
         return TrainingSetup(net, loss, augment=False, latent=("step.encoder", rho_z), monitor=monitor, stop=stop,
                              analysis=_per_step_analysis(net))
+
+    def example_batch(self, group: str, batch_size: int, hyperparameters: Mapping[str, Any]
+                      ) -> Tuple[torch.Tensor, torch.Tensor]:
+        r"""Zero inputs ``(B, 2F, n, n)`` and targets ``(B, 2L, n, n)`` (``F`` input and ``L`` training target
+        frames, ``n`` the preset's grid): a training batch's shapes, without the data."""
+        n = SMOKE_RESOLUTION // self.preset.pool
+        return torch.zeros(batch_size, 2 * SMOKE_IN_FRAMES, n, n), torch.zeros(batch_size, 2 * SMOKE_TRAIN_FRAMES, n, n)
 
     def score(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         r"""Per sample, minus its rollout MSE over the target's frames."""

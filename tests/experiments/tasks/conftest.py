@@ -1,5 +1,5 @@
 r"""Fixtures of the task tests: a test module names its task (``TASK``) and its training set size
-(``TRAIN_SIZE``), and gets the task, its default source and its C4 data on the CPU."""
+(``TRAIN_SIZE``), and gets the task, its default source and the data of its default group on the CPU."""
 
 import pytest
 import torch
@@ -21,20 +21,22 @@ def source(task):
 
 @pytest.fixture(scope="module")
 def data(task, source, request):
-    r"""The task's C4 data: the test module's ``TRAIN_SIZE`` training samples, data seed 0, on the CPU."""
-    return task.load("C4", source, train_size=request.module.TRAIN_SIZE, data_seed=0, device=torch.device("cpu"))
+    r"""The data of the task's default group: the test module's ``TRAIN_SIZE`` training samples, data seed 0, on
+    the CPU."""
+    return task.load(task.default_group, source, train_size=request.module.TRAIN_SIZE, data_seed=0,
+                     device=torch.device("cpu"))
 
 
 @pytest.fixture
 def one_step(task, data):
-    r"""``one_step(model, batch)``: build ``model`` for C4, take one Adam step on the first ``batch``
-    training samples and return ``(setup, x, total, output, parts, changed, grads)``: ``changed`` tells whether
-    the step moved a parameter, ``grads`` whether every parameter had a gradient."""
+    r"""``one_step(model, batch)``: build ``model`` for the task's default group, take one Adam step on the first
+    ``batch`` training samples and return ``(setup, x, total, output, parts, changed, grads)``: ``changed`` tells
+    whether the step moved a parameter, ``grads`` whether every parameter had a gradient."""
 
     def step(model, batch):
         torch.manual_seed(0)
-        hyper = task.hyperparameters(model, "C4")
-        setup = task.build(model, "C4", hyper)
+        hyper = task.hyperparameters(model, task.default_group)
+        setup = task.build(model, task.default_group, hyper)
         gen = torch.Generator().manual_seed(0)
         x, y = data.train_batch(torch.arange(batch), augment=setup.augment, generator=gen)
         setup.model.train()

@@ -22,6 +22,7 @@ from escnn_soft.experiments.tasks.medmnist3d import (
     voxel_action,
 )
 
+TASK, TRAIN_SIZE = "adrenalmnist3d", 16  # the fixtures of conftest.py: the shipped AdrenalMNIST3D
 SIZES = {"train": 12, "val": 6, "test": 8}
 
 
@@ -52,6 +53,10 @@ def test_one_task_per_flag_with_the_papers_settings():
     assert soft == {"lr": 1e-4, "latent": "pre-bn", "lam": 1.0, "shifted_weight": 0.0, "task_weight": 0.5,
                     "input_task_weight": 0.5}
     assert get_task("adrenalmnist3d").hyperparameters("soft-postbn", "O")["latent"] == "post-bn"
+    # the two-view control has soft's task weights and no lambda (so --lam leaves it alone); not a default model
+    assert get_task("adrenalmnist3d").hyperparameters("cnn-aug-2view", "O") == {
+        "lr": 1e-4, "latent": "pre-bn", "task_weight": 0.5, "input_task_weight": 0.5}
+    assert all("cnn-aug-2view" not in get_task(flag).default_models for flag in MEDMNIST3D_LABELS)
     assert set(get_task("adrenalmnist3d").models) == {*LATENTS, "scnn-octa", "scnn-so3"}
     for strict in ("scnn-octa", "scnn-so3"):
         assert get_task("organmnist3d").hyperparameters(strict, "O") == {"lr": 1e-4}
@@ -154,6 +159,43 @@ def test_soft_adds_no_parameters_and_is_the_papers_loss(organ):
     torch.testing.assert_close(output, net.head(z))
 
 
+def test_the_two_view_control_trains_a_step_without_a_latent_term(one_step):
+    setup, x, total, output, parts, changed, grads = one_step("cnn-aug-2view", 4)
+    assert setup.augment and setup.latent[0] == "encoder" and setup.monitor is not None
+    assert changed and grads and torch.isfinite(total) and output.shape == (4, 2)
+    assert parts["equivariance"].item() == 0 and parts["shifted"].item() == 0
+
+
+def test_the_two_view_control_is_the_mean_task_loss_of_the_two_views(task, data):
+    torch.manual_seed(0)
+    setup = task.build("cnn-aug-2view", "O", task.hyperparameters("cnn-aug-2view", "O"))
+    net = setup.model.train()
+    x, y = data.train_batch(torch.arange(8), augment=True, generator=torch.Generator().manual_seed(0))
+    g = torch.arange(8) * 3
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    total, output, parts = setup.loss(x, y, torch.Generator().manual_seed(0), g=g)
+    net.load_state_dict(state)      # the encoder passes again, each with its own batch statistics as in the loss
+    view = data.in_action(x, g)
+    expected = (0.5 * F.cross_entropy(net.head(net.encoder(x)), y)
+                + 0.5 * F.cross_entropy(net.head(net.encoder(view)), y))
+    torch.testing.assert_close(total, expected)
+    torch.testing.assert_close(parts["task"], F.cross_entropy(output, y))
+    assert parts["equivariance"].item() == 0
+
+
+def test_the_soft_options_leave_the_two_view_control_as_it_is():
+    from escnn_soft.experiments.cli import parse_args
+    from escnn_soft.experiments.comparison import run_configs
+
+    task = get_task("adrenalmnist3d")
+    options = parse_args(["--task", task.name, "--models", "cnn-aug-2view,soft", "--lam", "0.5,2",
+                          "--shifted-weight", "1", "--pair-fraction", "0.5"])
+    configs = run_configs(task, options, "O", data="x")
+    control = [c.hyperparameters for c in configs if c.model == "cnn-aug-2view"]
+    assert control == [task.hyperparameters("cnn-aug-2view", "O")]           # one run, its own settings
+    assert sorted(c.hyperparameters["lam"] for c in configs if c.model == "soft") == [0.5, 2.0]
+
+
 def test_auc_as_medmnists_evaluator():
     from sklearn.metrics import roc_auc_score
 
@@ -201,6 +243,7 @@ def test_tiny_compare_writes_reports_with_auc_and_resumes(tmp_path, capsys, monk
     for r in results:
         assert r["config"]["batch_size"] == 4 and set(r["metrics"]) == {"val", "test", "upright"}
         assert set(r["metrics"]["test"]) == {"AUC"} and "upright" in r["test_scores"]
+        assert set(r["majority_rates"]) == {"test", "upright"} and 0.5 <= r["majority_rates"]["test"] <= 1
         assert r["parameters"] == 141998
     assert "test AUC" in (out / "summary.csv").read_text().splitlines()[0]
     from escnn_soft.experiments import runner

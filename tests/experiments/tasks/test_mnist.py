@@ -77,6 +77,27 @@ def test_training_batches(data):
     assert all(any(torch.equal(fresh[0][b], poses[p, b]) for p in range(1, 5)) for b in range(64))
 
 
+MNIST_TEST_CLASSES = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]  # the full MNIST's test split
+
+
+def test_the_full_mnist_gives_5001_test_digits(task, tmp_path):
+    # an mnist.npz shaped as the full MNIST's test split: 10,000 digits with its class sizes, two of them odd
+    rng = np.random.default_rng(0)
+    y_test = rng.permutation(np.repeat(np.arange(10), MNIST_TEST_CLASSES))
+    x_test = rng.integers(0, 256, (y_test.size, 28, 28), dtype=np.uint8)
+    path = tmp_path / "mnist.npz"
+    np.savez(path, x_train=x_test[:50], y_train=y_test[:50], x_test=x_test, y_test=y_test)
+    source = task.open(f"mnist:{path}")
+    data = task.load("C4", source, train_size=50, data_seed=0, device=CPU)
+    assert (len(data.val[1]), len(data.test[1])) == (4999, 5001)
+    # each class halved, the extra digit of an odd class in the test set
+    assert torch.bincount(data.val[1], minlength=10).tolist() == [n // 2 for n in MNIST_TEST_CLASSES]
+    assert torch.bincount(data.test[1], minlength=10).tolist() == [(n + 1) // 2 for n in MNIST_TEST_CLASSES]
+    upright = [data.in_action(x, data.group.inv[g]) for x, g in ((data.val[0], data.val_elements),
+                                                                 (data.test[0], data.test_elements))]
+    assert _keys(torch.cat(upright)) == _keys(_normalized(x_test))  # every test digit once, in val or test
+
+
 def test_bad_settings(task, source, tmp_path):
     task.check(source, 4000)
     for bad in (0, -1, 4001):
