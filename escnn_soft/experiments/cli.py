@@ -47,6 +47,24 @@ the pilots of the L2 control::
 hyperparameter ``"pair_fraction"`` where it is not 1, so part of their runs' keys, and 1 (the default)
 leaves their keys as they are without it. The models without :math:`\lambda` run as they do without it.
 
+**Sweeps.** ``--train-size``, ``--lr``, ``--lam`` and ``--pair-fraction`` take one value or a
+comma-separated list of them, e.g. the data-efficiency curve::
+
+    escnn-soft compare --task mnist --models cnn-aug,soft,scnn --seeds 0-4 --epochs 40 \
+        --train-size 250,1000,4000
+
+The runs are the groups × seeds × models × every combination of the listed values, and each value is
+part of its runs' keys, as one value is: a run of a sweep is the run the command with that value alone
+trains (and reuses). A model without the swept setting runs once: under ``--lam`` or
+``--pair-fraction``, the models without :math:`\lambda` (cnn-aug, for one). A list may not be empty,
+have an empty item or give a value twice (``--lam 0.1,1e-1``), and each value is checked as one
+value is.
+
+**Reports.** ``--reference MODEL``, one of ``--models``, is the model the reports compare every other
+with (the difference of mean test scores, its 95 % interval and p-value); without it, cnn-aug where it
+is run. ``--compute-budget FLOPS`` sets the training FLOPs at which the reports also score every run
+("score at equal compute"); without it, the smallest planned budget among the models compared.
+
 **The paper's C4 data.** ``--c4-data paper`` (ddmnist, ``--group C4`` only) trains every
 model on the digits of the paper's code, each at the continuous angle
 :math:`k \cdot 90^\circ + \theta` (no rotation back by :math:`-\theta`), validated and tested
@@ -162,6 +180,8 @@ arguments :func:`~escnn_soft.experiments.plans.compare_arguments` gives, parsed 
 them. Options after the plan's name are options of ``compare`` added to every entry's, and they win
 (e.g. ``--mnist PATH`` for the plan's data, ``--jobs 4``); the plan's data source is left out when
 another is given, and with ``--report-only`` unless one is given, so that reporting reads no data.
+With one ``--report-dir DIR`` for several entries, each entry writes its reports into its own
+subfolder of ``DIR`` (:func:`~escnn_soft.experiments.plans.entry_folder`, e.g. ``DIR/3-tier-3-strict-C4-D1-D4``).
 Every entry's command is checked before the first one runs, and printed as it starts; ``--print``
 prints them and runs nothing. The plans' ``--out`` folders are relative to the folder the command
 runs in (for ``results/plans.json``, the repository's root)::
@@ -185,10 +205,10 @@ import shlex
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple
 
 from .options import EXECUTORS, ClusterOptions, Options, UsageError, check_split, require_submitit, world
-from .plans import DATA_SETTINGS, compare_arguments, load_plans
+from .plans import DATA_SETTINGS, compare_arguments, entry_folder, load_plans
 from .specs import DDMNIST_C4_DATA, DEFAULT_TASK, TASK_SPECS
 
 __all__ = ["COMMANDS", "parse_args", "format_command", "plan_options", "main"]
@@ -263,8 +283,9 @@ def _compare_arguments(p: argparse.ArgumentParser) -> None:
     seeds.add_argument("--num-seeds", type=int, metavar="N", help="the first N seeds, 0..N-1")
     p.add_argument("--epochs", type=int, help=f"epochs per run (default: the task's quick setting, "
                                               f"{spec.default_epochs} for {DEFAULT_TASK})")
-    p.add_argument("--train-size", type=int, help=f"training samples (default: the task's quick setting, "
-                                                  f"{spec.default_train_size} for {DEFAULT_TASK})")
+    p.add_argument("--train-size", metavar="N[,N...]",
+                   help=f"training samples, or a comma-separated list of sizes to sweep (default: the task's quick "
+                        f"setting, {spec.default_train_size} for {DEFAULT_TASK})")
     p.add_argument("--batch-size", type=int, help=f"training batch size (default: the task's, "
                                                   f"{spec.default_batch_size} for {DEFAULT_TASK})")
     p.add_argument("--data", metavar="SOURCE",
@@ -279,11 +300,16 @@ def _compare_arguments(p: argparse.ArgumentParser) -> None:
                                                    "--data PATH)")
     p.add_argument("--out", default="runs/compare", help="output directory (default runs/compare)")
     p.add_argument("--device", help="torch device, e.g. cpu, cuda or cuda:1 (default cuda if available, else cpu)")
-    p.add_argument("--lr", type=float, help="one learning rate for every model (default: the task's table)")
-    p.add_argument("--lam", type=float, help="lambda of the soft model (default: the task's table)")
-    p.add_argument("--pair-fraction", metavar="BETA",
+    p.add_argument("--lr", metavar="LR[,LR...]",
+                   help="one learning rate for every model, or a comma-separated list to sweep (default: the task's "
+                        "table)")
+    p.add_argument("--lam", metavar="LAMBDA[,LAMBDA...]",
+                   help="lambda of the models with the soft loss, or a comma-separated list to sweep; the other "
+                        "models run once (default: the task's table)")
+    p.add_argument("--pair-fraction", metavar="BETA[,BETA...]",
                    help="fraction in (0, 1] of each batch that the soft loss's second encoder pass runs on, in the "
-                        "models with lambda (part of their runs' keys where it is not 1; default 1, the whole batch)")
+                        "models with lambda, or a comma-separated list to sweep; the other models run once (part of "
+                        "the runs' keys where it is not 1; default 1, the whole batch)")
     p.add_argument("--l2", type=float, help="L2 coefficient of cnn-aug-l2's penalty on the latent convolution's "
                                             "weights (default: the task's, 1e-3)")
     p.add_argument("--c4-data", choices=DDMNIST_C4_DATA,
@@ -312,6 +338,12 @@ def _compare_arguments(p: argparse.ArgumentParser) -> None:
                         "150-epoch run)")
     p.add_argument("--shifted-weight", type=float,
                    help="weight of the soft model's shifted task term (default: the task's)")
+    p.add_argument("--reference", metavar="MODEL",
+                   help="the model the reports compare every other with (difference of mean test scores, its 95%% "
+                        "interval and p-value); one of --models (default: cnn-aug where it is run)")
+    p.add_argument("--compute-budget", metavar="FLOPS",
+                   help="the training FLOPs at which the reports also score every run (score at equal compute; "
+                        "default: the smallest planned budget among the models compared)")
     p.add_argument("--report-only", action="store_true",
                    help="train nothing and read no data: report the finished runs of these settings (found by the "
                         "settings in their result.json; with a data source also by the data's fingerprint) and list "
@@ -345,7 +377,7 @@ def _compare_arguments(p: argparse.ArgumentParser) -> None:
                         "over all of them")
 
 
-def _cluster(args: argparse.Namespace, batch_size: int, train_size: int) -> Optional[ClusterOptions]:
+def _cluster(args: argparse.Namespace, batch_size: int, train_sizes: Sequence[int]) -> Optional[ClusterOptions]:
     r"""The cluster options of ``args``, checked (see :func:`parse_args`)."""
     given = [flag for flag, value in (("--partition", args.partition), ("--array", args.array),
                                       ("--array-parallelism", args.array_parallelism),
@@ -358,9 +390,9 @@ def _cluster(args: argparse.Namespace, batch_size: int, train_size: int) -> Opti
         raise UsageError("--sync-bn synchronises batch statistics across the processes of a run: launch with "
                          "torchrun --nproc-per-node N, or give --cluster with --gpus-per-job above 1")
     if processes > 1:
-        problem = check_split(batch_size, train_size, processes)
-        if problem is not None:
-            raise UsageError(problem)
+        for problem in (check_split(batch_size, train_size, processes) for train_size in train_sizes):
+            if problem is not None:
+                raise UsageError(problem)
     if args.cluster is None:
         if given:
             raise UsageError(f"{', '.join(given)} set(s) how cluster jobs run: add --cluster slurm (or local, debug)")
@@ -469,11 +501,53 @@ def _finite_numbers(args: argparse.Namespace) -> None:
             raise UsageError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
 
 
-def _pair_fraction(text: Optional[str]) -> Optional[float]:
-    r"""The :math:`\beta` of ``--pair-fraction`` (``None`` when not given).
+_SWEEPS: Mapping[str, Tuple[type, Callable[[float], bool], str]] = {
+    "--train-size": (int, lambda n: n > 0, "a whole number of training samples > 0"),
+    "--lr": (float, lambda lr: math.isfinite(lr) and lr > 0, "a finite number > 0"),
+    "--lam": (float, lambda lam: math.isfinite(lam) and lam >= 0, "a finite number >= 0"),
+    "--pair-fraction": (float, lambda beta: 0 < beta <= 1,
+                        "a number in (0, 1], the fraction of each batch that the soft loss's second encoder pass runs "
+                        "on"),
+}
+r"""The options that take a list of values to sweep: the type of a value, whether it is valid, and the rule."""
+
+
+def _sweep(text: Optional[str], flag: str) -> Tuple[Any, ...]:
+    r"""The values of the sweep option ``flag`` (one of :data:`_SWEEPS`) given as ``text``: one value, or
+    a comma-separated list of distinct values, in their order; ``()`` when not given.
 
     Raises:
-        UsageError: for anything but a number in :math:`(0, 1]`.
+        UsageError: for an empty list, an empty item, a value that breaks the option's rule, and a
+            value given twice (``0.1,1e-1``), naming the option and the rule.
+    """
+    if text is None:
+        return ()
+    kind, valid, rule = _SWEEPS[flag]
+    items = [item.strip() for item in text.split(",")]
+    if not any(items):
+        raise UsageError(f"{flag} got no value; give {rule}, or a comma-separated list of them to sweep")
+    if "" in items:
+        raise UsageError(f"{flag} {text!r} has an empty item; give {rule}, or a comma-separated list of them with "
+                         f"one value between each two commas")
+    values: List[Any] = []
+    for item in items:
+        try:
+            value = kind(item)
+        except ValueError:
+            value = None
+        if value is None or not valid(value):
+            raise UsageError(f"{flag} must be {rule}, got {item!r}" + (f" in {text!r}" if len(items) > 1 else ""))
+        if value in values:
+            raise UsageError(f"{flag} {text!r} gives the value {value:g} twice; give each value once")
+        values.append(value)
+    return tuple(values)
+
+
+def _compute_budget(text: Optional[str]) -> Optional[float]:
+    r"""The training FLOPs of ``--compute-budget`` (``None`` when not given).
+
+    Raises:
+        UsageError: for anything but a finite number > 0.
     """
     if text is None:
         return None
@@ -481,9 +555,9 @@ def _pair_fraction(text: Optional[str]) -> Optional[float]:
         value = float(text)
     except ValueError:
         value = None
-    if value is None or not 0 < value <= 1:
-        raise UsageError(f"--pair-fraction must be a number in (0, 1], the fraction of each batch that the soft "
-                         f"loss's second encoder pass runs on, got {text!r}")
+    if value is None or not (math.isfinite(value) and value > 0):
+        raise UsageError(f"--compute-budget must be a finite number > 0 of training FLOPs per run, e.g. 1e15, got "
+                         f"{text!r}")
     return value
 
 
@@ -527,9 +601,10 @@ def parse_args(argv: Sequence[str]) -> Options:
     size) is checked by :func:`~escnn_soft.experiments.comparison.prepare`.
 
     Raises:
-        UsageError: for unknown tasks, groups, models or devices, bad or non-finite numbers, a
-            missing ``--data-dir``, contradicting data options and an ``--out`` (or ``--report-dir``)
-            that is a file or cannot be written.
+        UsageError: for unknown tasks, groups, models or devices, bad or non-finite numbers, an
+            empty sweep list, an empty or repeated value in one, a ``--reference`` not among the
+            models, a missing ``--data-dir``, contradicting data options and an ``--out`` (or
+            ``--report-dir``) that is a file or cannot be written.
     """
     return _options(_parser().parse_args(["compare", *argv]))
 
@@ -543,20 +618,21 @@ def _options(args: argparse.Namespace) -> Options:
     groups = _names(args.group, spec.groups, (spec.default_group,), "group", args.task)
     models = _names(args.models, spec.models, spec.default_models, "model", args.task)
     epochs = spec.default_epochs if args.epochs is None else args.epochs
-    train_size = spec.default_train_size if args.train_size is None else args.train_size
+    train_sizes = _sweep(args.train_size, "--train-size") or (spec.default_train_size,)
     batch_size = spec.default_batch_size if args.batch_size is None else args.batch_size
-    for flag, value in (("--epochs", epochs), ("--train-size", train_size), ("--batch-size", batch_size),
+    for flag, value in (("--epochs", epochs), ("--batch-size", batch_size),
                         ("--equivariance-batch", args.equivariance_batch), ("--threads", args.threads),
                         ("--jobs", args.jobs), ("--patience", args.patience),
                         ("--budget-report", args.budget_report), ("--eval-size", args.eval_size),
                         ("--equivariance-elements", args.equivariance_elements)):
         if value is not None and value <= 0:
             raise UsageError(f"{flag} must be positive, got {value}")
-    if args.lr is not None and not args.lr > 0:
-        raise UsageError(f"--lr must be positive, got {args.lr}")
-    if args.lam is not None and not args.lam >= 0:
-        raise UsageError(f"--lam must be >= 0, got {args.lam}")
-    pair_fraction = _pair_fraction(args.pair_fraction)
+    lrs, lams = _sweep(args.lr, "--lr"), _sweep(args.lam, "--lam")
+    pair_fractions = _sweep(args.pair_fraction, "--pair-fraction")
+    if args.reference is not None and args.reference not in models:
+        raise UsageError(f"the reference model {args.reference!r} of --reference is not among the models run: "
+                         f"{', '.join(models)}; add it to --models, or choose one of them")
+    compute_budget = _compute_budget(args.compute_budget)
     if args.shifted_weight is not None and not args.shifted_weight >= 0:
         raise UsageError(f"--shifted-weight must be >= 0, got {args.shifted_weight}")
     if args.l2 is not None and not (math.isfinite(args.l2) and args.l2 >= 0):
@@ -577,17 +653,17 @@ def _options(args: argparse.Namespace) -> Options:
     seeds = _seeds(args.seeds, args.num_seeds)
     threads = 1 if args.threads is None and args.jobs > 1 else args.threads
     options = Options(task=args.task, groups=groups, models=models, seeds=seeds, epochs=epochs,
-                   train_size=train_size, batch_size=batch_size,
+                   train_sizes=train_sizes, batch_size=batch_size,
                    source=_source(args.data, args.data_dir, args.mnist), out=Path(args.out),
-                   device=_device(args.device), lr=args.lr, lam=args.lam, pair_fraction=pair_fraction, l2=args.l2, c4_data=args.c4_data,
-                   data_seed=args.data_seed,
+                   device=_device(args.device), lrs=lrs, lams=lams, pair_fractions=pair_fractions, l2=args.l2,
+                   c4_data=args.c4_data, data_seed=args.data_seed,
                    equivariance_batch=args.equivariance_batch, threads=threads,
                    progress=False if args.no_progress else None, shifted_weight=args.shifted_weight,
                    report_only=args.report_only, patience=args.patience, budget_report=args.budget_report,
                    jobs=args.jobs, eval_size=args.eval_size, equivariance_elements=args.equivariance_elements,
                    retrain_diverged=args.retrain_diverged, restart_corrupt=args.restart_corrupt,
-                   report_dir=report_dir)
-    return replace(options, cluster=None if options.report_only else _cluster(args, options.batch_size, train_size),
+                   report_dir=report_dir, reference=args.reference, compute_budget=compute_budget)
+    return replace(options, cluster=None if options.report_only else _cluster(args, options.batch_size, train_sizes),
                    sync_bn=args.sync_bn)
 
 
@@ -615,8 +691,8 @@ def format_command(options: Options) -> str:
     r"""The ``escnn-soft compare`` command line of ``options``, as READMEs show it.
 
     The task, groups, models, seeds and epochs are always given, every other option only when it
-    differs from its default, so that :func:`parse_args` of the command (without its first two
-    words) gives ``options`` back.
+    differs from its default, swept settings as their comma-separated lists, so that
+    :func:`parse_args` of the command (without its first two words) gives ``options`` back.
 
     Raises:
         ValueError: for settings no command line gives (``progress=True``, a cluster's
@@ -640,16 +716,17 @@ def format_command(options: Options) -> str:
         if value is True:
             words.append(flag)
         else:
-            words.extend([flag, _number(value) if isinstance(value, float) else str(value)])
+            values = value if isinstance(value, tuple) else (value,)
+            words.extend([flag, ",".join(_number(v) if isinstance(v, float) else str(v) for v in values)])
 
-    add("--train-size", options.train_size, spec.default_train_size)
+    add("--train-size", options.train_sizes, (spec.default_train_size,))
     add("--batch-size", options.batch_size, spec.default_batch_size)
     add("--data", options.source)
     add("--out", options.out, Path("runs/compare"))
     add("--device", options.device)
-    add("--lr", options.lr)
-    add("--lam", options.lam)
-    add("--pair-fraction", options.pair_fraction)
+    add("--lr", options.lrs, ())
+    add("--lam", options.lams, ())
+    add("--pair-fraction", options.pair_fractions, ())
     add("--l2", options.l2)
     add("--c4-data", options.c4_data)
     add("--data-seed", options.data_seed, 0)
@@ -661,6 +738,8 @@ def format_command(options: Options) -> str:
     add("--patience", options.patience)
     add("--budget-report", options.budget_report)
     add("--shifted-weight", options.shifted_weight)
+    add("--reference", options.reference)
+    add("--compute-budget", options.compute_budget)
     add("--report-only", options.report_only, False)
     add("--report-dir", options.report_dir)
     add("--retrain-diverged", options.retrain_diverged, False)
@@ -709,7 +788,9 @@ def plan_options(plans: Mapping[str, Mapping[str, Any]], name: str, extra: Seque
     ``plans`` (``NAME:PART``: of its entries named ``PART``), each parsed from the entry's
     :func:`~escnn_soft.experiments.plans.compare_arguments` followed by the ``compare`` options
     ``extra``, which win. The plan's data source is left out where ``extra`` gives one, and with
-    ``--report-only`` unless it gives one (see the module documentation).
+    ``--report-only`` unless it gives one; a ``--report-dir`` of ``extra`` becomes one subfolder per
+    entry where there are several (:func:`~escnn_soft.experiments.plans.entry_folder`; see the module
+    documentation).
 
     Raises:
         UsageError: for an unknown plan or part (naming those there are) and for arguments
@@ -733,7 +814,10 @@ def plan_options(plans: Mapping[str, Mapping[str, Any]], name: str, extra: Seque
     given = _parser().parse_args(["compare", *extra])
     own_data = any(getattr(given, key) is not None for key in DATA_SETTINGS)
     leave_out = DATA_SETTINGS if own_data or given.report_only else ()
-    return [parse_args([*compare_arguments(plan, entry, leave_out=leave_out), *extra]) for entry in entries]
+    per_entry = given.report_dir is not None and len(entries) > 1
+    return [parse_args([*compare_arguments(plan, entry, leave_out=leave_out), *extra,
+                        *(["--report-dir", str(Path(given.report_dir) / entry_folder(plan, entry))] if per_entry
+                          else [])]) for entry in entries]
 
 
 def _run_plan(args: argparse.Namespace, rest: Sequence[str]) -> int:

@@ -50,9 +50,29 @@ Ran = Iterator[Tuple[RunConfig, Optional[Dict[str, Any]]]]
 r"""Each run as it ends, with its result (``None``: another live process holds it)."""
 
 
-def run_label(config: RunConfig) -> str:
-    r"""A run as the comparison's lines name it: its group, model and seed."""
-    return f"{config.group} {config.model} seed {config.seed}"
+def run_label(config: RunConfig, options: Optional[Options] = None) -> str:
+    r"""A run as the comparison's lines name it: its group, model and seed, and with the comparison's
+    ``options`` its values of the settings they sweep (those given several values) that it has.
+
+    Example:
+        >>> from escnn_soft.experiments import get_task
+        >>> from escnn_soft.experiments.cli import parse_args
+        >>> from escnn_soft.experiments.comparison import run_configs
+        >>> options = parse_args(["--models", "cnn-aug,soft", "--lam", "0.1,1", "--pair-fraction", "0.5,1"])
+        >>> [run_label(c, options) for c in run_configs(get_task("mnist"), options, "C4", data="x")]
+        ... # doctest: +NORMALIZE_WHITESPACE
+        ['C4 cnn-aug seed 0', 'C4 soft seed 0, lam 0.1, pair_fraction 0.5', 'C4 soft seed 0, lam 0.1, pair_fraction 1',
+         'C4 soft seed 0, lam 1, pair_fraction 0.5', 'C4 soft seed 0, lam 1, pair_fraction 1']
+    """
+    label = f"{config.group} {config.model} seed {config.seed}"
+    if options is None:
+        return label
+    hyper = config.hyperparameters
+    swept = [("train_size", options.train_sizes, config.train_size), ("lr", options.lrs, hyper["lr"]),
+             ("lam", options.lams, hyper.get("lam")),
+             ("pair_fraction", options.pair_fractions, hyper.get("pair_fraction", 1) if "lam" in hyper else None)]
+    return ", ".join([label] + [f"{name} {value:g}" for name, values, value in swept
+                                if len(values) > 1 and value is not None])
 
 
 def _data_key(task: Task, config: RunConfig) -> str:
@@ -220,7 +240,7 @@ def train_runs(task: Task, source: Source, options: Options, todo: Todo, on_epoc
     if options.cluster is not None:
         for config, result, trained_here in train_on_cluster(task, source, options, todo, options.cluster):
             if not trained_here and elsewhere is not None:
-                elsewhere.append(run_label(config))
+                elsewhere.append(run_label(config, options))
             yield config, result
     elif world().size > 1:
         yield from _train_distributed(task, source, options, todo, on_epoch)

@@ -98,18 +98,22 @@ class Options:
         models (tuple of str): its models to run.
         seeds (tuple of int): the seeds; each model is trained once per seed.
         epochs (int): epochs per run.
-        train_size (int): training samples.
+        train_sizes (tuple of int): the training set sizes; each model is trained once per size
+            (a sweep when there are several).
         batch_size (int): training batch size.
         source (str, optional): the data source, as the task's ``open`` takes it (``None``: the
             task's default).
         out (Path): the output directory.
         device (str, optional): where to train; ``None``: CUDA if available, else the CPU.
-        lr (float, optional): one learning rate for all models, instead of the task's.
-        lam (float, optional): :math:`\lambda` for the soft model, instead of the task's.
-        pair_fraction (float, optional): :math:`\beta \in (0, 1]`, the fraction of each batch the
-            second encoder pass of the soft loss runs on
-            (:attr:`~escnn_soft.SoftEquivarianceLoss.pair_fraction`), set as the hyperparameter
-            ``"pair_fraction"`` of the models that have ``"lam"`` when it is not 1; ``None``: 1.
+        lrs (tuple of float): learning rates, each for all models instead of the task's; each model
+            is trained once per rate; ``()``: the task's.
+        lams (tuple of float): values of :math:`\lambda` for the models that have ``"lam"``, instead of
+            the task's; each such model is trained once per value, the others once; ``()``: the task's.
+        pair_fractions (tuple of float): values of :math:`\beta \in (0, 1]`, the fraction of each batch
+            the second encoder pass of the soft loss runs on
+            (:attr:`~escnn_soft.SoftEquivarianceLoss.pair_fraction`), each the hyperparameter
+            ``"pair_fraction"`` of the models that have ``"lam"`` where it is not 1 (1 leaves their
+            keys without it); each such model is trained once per value, the others once; ``()``: 1.
         l2 (float, optional): the L2 coefficient of cnn-aug-l2 (hyperparameter ``l2``),
             instead of the task's.
         c4_data (str, optional): the C4 data of a task that has a choice of it, one of its spec's
@@ -154,14 +158,14 @@ class Options:
     models: Tuple[str, ...]
     seeds: Tuple[int, ...]
     epochs: int
-    train_size: int
+    train_sizes: Tuple[int, ...]
     batch_size: int = 256
     source: Optional[str] = None
     out: Path = Path("runs/compare")
     device: Optional[str] = None
-    lr: Optional[float] = None
-    lam: Optional[float] = None
-    pair_fraction: Optional[float] = None
+    lrs: Tuple[float, ...] = ()
+    lams: Tuple[float, ...] = ()
+    pair_fractions: Tuple[float, ...] = ()
     l2: Optional[float] = None
     c4_data: Optional[str] = None
     data_seed: int = 0
