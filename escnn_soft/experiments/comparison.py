@@ -2,17 +2,19 @@ r"""The plan of a comparison: which runs a command means, which of them are fini
 
 :func:`compare` takes the :class:`~escnn_soft.experiments.options.Options` of ``escnn-soft compare``
 (:mod:`~escnn_soft.experiments.cli`), opens the task and its data (:func:`prepare`), lists the runs
-(:func:`run_configs`, one per group, seed and model), finds those finished under ``--out``
+(:func:`run_configs`, one per group, seed, model and swept value), finds those finished under ``--out``
 (:func:`~escnn_soft.experiments.results.find_runs`), has the others trained
 (:func:`~escnn_soft.experiments.execution.train_runs`) and writes the reports
-(:mod:`~escnn_soft.experiments.reports`). With ``--report-only`` it trains nothing and reads no data
-unless a data source is given.
+(:mod:`~escnn_soft.experiments.reports`), with the scores at equal compute of a budget of training FLOPs
+(:mod:`~escnn_soft.experiments.compute`; ``--compute-budget``, by default the smallest planned one).
+With ``--report-only`` it trains nothing and reads no data unless a data source is given.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from itertools import product
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -21,50 +23,81 @@ from tqdm.auto import tqdm
 from ..learned import record_summary
 from . import tasks  # noqa: F401  (registers the tasks)
 from .claims import held_runs, holder
+from .compute import epoch_flops_by_run
 from .execution import run_label, train_runs
 from .options import Options, UsageError, world
-from .reports import format_score, format_table, summarize, write_reports
-from .results import RunFolderError, find_runs, is_diverged
+from .reports import format_score, format_table, write_reports
+from .results import RunFolderError, check_budget, find_runs, is_diverged, planned_budget
 from .runner import RunConfig
 from .task import Source, Task, get_task
 
-__all__ = ["compare", "prepare", "run_configs"]
+__all__ = ["compare", "prepare", "reference_model", "run_configs"]
 
 
 def run_configs(task: Task, options: Options, group: str, data: str) -> List[RunConfig]:
-    r"""The runs of ``options`` for ``group`` of ``task``, one per seed and model, with the data
-    fingerprint ``data``; ``options.c4_data`` (``None``: the task's default) replaces the hyperparameter
-    ``"c4_data"`` of tasks that have one (:attr:`~escnn_soft.experiments.specs.TaskSpec.c4_data`), and
-    ``options.pair_fraction``, where it is not ``None`` or 1, is the hyperparameter ``"pair_fraction"`` of
-    the models that have ``"lam"`` (the others keep their keys).
+    r"""The runs of ``options`` for ``group`` of ``task``, with the data fingerprint ``data``: one per seed,
+    model and combination of the swept values (training set size, learning rate, :math:`\lambda` and
+    :math:`\beta`), each model once per distinct key, so a model without a swept setting runs once.
+
+    ``options.lrs`` replace the learning rate of every model; ``options.lams``, ``options.shifted_weight``
+    and ``options.l2`` replace the hyperparameters of the models that have them; ``options.pair_fractions``
+    other than 1 are the hyperparameter ``"pair_fraction"`` of the models that have ``"lam"`` (1 leaves
+    the keys as they are); ``options.c4_data`` (``None``: the task's default) replaces the hyperparameter
+    ``"c4_data"`` of tasks that have one (:attr:`~escnn_soft.experiments.specs.TaskSpec.c4_data`).
 
     Raises:
         ValueError: for a ``c4_data`` the task or ``group`` does not have.
+
+    Example:
+        >>> from escnn_soft.experiments import get_task
+        >>> from escnn_soft.experiments.cli import parse_args
+        >>> options = parse_args(["--models", "cnn-aug,soft", "--lam", "0.1,1", "--train-size", "500,1000"])
+        >>> [(c.model, c.train_size, c.hyperparameters.get("lam"))
+        ...  for c in run_configs(get_task("mnist"), options, "C4", data="x")]  # doctest: +NORMALIZE_WHITESPACE
+        [('cnn-aug', 500, None), ('cnn-aug', 1000, None), ('soft', 500, 0.1), ('soft', 500, 1.0),
+         ('soft', 1000, 0.1), ('soft', 1000, 1.0)]
     """
     if options.c4_data is not None:
         task.spec.check_c4_data(options.c4_data, (group,))
-    configs = []
+    configs: Dict[str, RunConfig] = {}
     for seed in options.seeds:
         for model in options.models:
-            hyper = task.hyperparameters(model, group)
-            if options.lr is not None:
-                hyper["lr"] = options.lr
-            if options.lam is not None and "lam" in hyper:
-                hyper["lam"] = options.lam
-            if options.pair_fraction not in (None, 1) and "lam" in hyper:
-                hyper["pair_fraction"] = options.pair_fraction
-            if options.shifted_weight is not None and "shifted_weight" in hyper:
-                hyper["shifted_weight"] = options.shifted_weight
-            if options.l2 is not None and "l2" in hyper:
-                hyper["l2"] = options.l2
-            if options.c4_data is not None:
-                hyper["c4_data"] = options.c4_data
-            configs.append(RunConfig(task=task.name, group=group, model=model, seed=seed, epochs=options.epochs,
-                                     train_size=options.train_size, batch_size=options.batch_size,
-                                     hyperparameters=hyper, data=data, data_seed=options.data_seed,
-                                     patience=options.patience, eval_size=options.eval_size,
-                                     equivariance_elements=options.equivariance_elements))
-    return configs
+            for train_size, lr, lam, pair_fraction in product(options.train_sizes, options.lrs or (None,),
+                                                              options.lams or (None,),
+                                                              options.pair_fractions or (None,)):
+                hyper = task.hyperparameters(model, group)
+                if lr is not None:
+                    hyper["lr"] = lr
+                if lam is not None and "lam" in hyper:
+                    hyper["lam"] = lam
+                if pair_fraction not in (None, 1) and "lam" in hyper:
+                    hyper["pair_fraction"] = pair_fraction
+                if options.shifted_weight is not None and "shifted_weight" in hyper:
+                    hyper["shifted_weight"] = options.shifted_weight
+                if options.l2 is not None and "l2" in hyper:
+                    hyper["l2"] = options.l2
+                if options.c4_data is not None:
+                    hyper["c4_data"] = options.c4_data
+                config = RunConfig(task=task.name, group=group, model=model, seed=seed, epochs=options.epochs,
+                                   train_size=train_size, batch_size=options.batch_size, hyperparameters=hyper,
+                                   data=data, data_seed=options.data_seed, patience=options.patience,
+                                   eval_size=options.eval_size, equivariance_elements=options.equivariance_elements)
+                configs.setdefault(config.name(), config)
+    return list(configs.values())
+
+
+def reference_model(options: Options) -> Optional[str]:
+    r"""The model the reports compare every other with: ``options.reference``, else cnn-aug where it is
+    among the models run, else none.
+
+    Example:
+        >>> from escnn_soft.experiments.cli import parse_args
+        >>> [reference_model(parse_args(["--models", m])) for m in ("cnn-aug,soft", "cnn,soft")]
+        ['cnn-aug', None]
+    """
+    if options.reference is not None:
+        return options.reference
+    return "cnn-aug" if "cnn-aug" in options.models else None
 
 
 def _settings(config: Mapping[str, Any]) -> str:
@@ -87,7 +120,7 @@ def _finished_runs(options: Options, configs: Sequence[Any], *, match_data: bool
         raise UsageError(str(e)) from None
     for config, runs in zip(configs, found):
         if len(runs) > 1:
-            raise UsageError(f"{len(runs)} finished runs of {run_label(config)} differ only in their data "
+            raise UsageError(f"{len(runs)} finished runs of {run_label(config, options)} differ only in their data "
                              f"({', '.join(r['name'] for r in runs)}); give --data to pick by the data")
     return [runs[0] if runs else None for runs in found]
 
@@ -100,12 +133,14 @@ def prepare(options: Options) -> Tuple[Task, Source]:
         :class:`~escnn_soft.experiments.task.Source`.
 
     Raises:
-        UsageError: for a missing or unreadable data source or a training set larger than it.
+        UsageError: for a missing or unreadable data source or a training set size it cannot give
+            (every size of a sweep, the largest first).
     """
     task = get_task(options.task)
     try:
         source = task.open(options.source)
-        task.check(source, options.train_size)
+        for train_size in sorted(options.train_sizes, reverse=True):   # the largest first
+            task.check(source, train_size)
     except (OSError, ValueError) as e:
         raise UsageError(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
     return task, source
@@ -129,10 +164,10 @@ def _report_only(options: Options) -> Tuple[Task, _Outcome]:
         if result is not None:
             results.append(result)
         elif held is not None:
-            missing.append(f"{run_label(config)} (training on {held['host']}, pid {held['pid']}, since "
+            missing.append(f"{run_label(config, options)} (training on {held['host']}, pid {held['pid']}, since "
                            f"{held['claimed']})")
         else:
-            missing.append(run_label(config))
+            missing.append(run_label(config, options))
     return task, _Outcome(results=results, reused=sum(not is_diverged(r) for r in results), missing=missing)
 
 
@@ -151,8 +186,9 @@ def compare(options: Options, *, on_epoch: Optional[Callable[[int, Dict[str, Any
             with ``options.jobs`` 1 only (it would be called in the training processes).
 
     Raises:
-        UsageError: from :func:`prepare`, before any training, and for run folders that cannot be
-            used (:class:`~escnn_soft.experiments.runner.RunFolderError`).
+        UsageError: from :func:`prepare` and for a ``--compute-budget`` below one epoch of a run
+            (:func:`_compute`), before any training, and for run folders that cannot be used
+            (:class:`~escnn_soft.experiments.runner.RunFolderError`).
         ValueError: for ``on_epoch`` with ``options.jobs`` above 1.
     """
     if (options.jobs > 1 or options.cluster is not None) and on_epoch is not None:
@@ -170,11 +206,48 @@ def compare(options: Options, *, on_epoch: Optional[Callable[[int, Dict[str, Any
         return outcome.results
     reports = Path(options.report_dir or options.out)
     if outcome.results:
-        write_reports(outcome.results, reports, task, budget=options.budget_report)
-        print(format_table(summarize(outcome.results, options.budget_report), task))
+        compute, compute_budget, note = _compute(task, options, [r["config"] for r in outcome.results])
+        rows = write_reports(outcome.results, reports, task, budget=options.budget_report,
+                             reference=reference_model(options), compute=compute, compute_budget=compute_budget)
+        print(format_table(rows, task))
+        if note:
+            print(note)
     for line in _outcome_lines(outcome, reports):
         print(line)
     return outcome.results
+
+
+def _compute(task: Task, options: Options, configs: Sequence[Any]
+             ) -> Tuple[Optional[Dict[str, int]], Optional[float], Optional[str]]:
+    r"""The training FLOPs per epoch of each run of ``configs`` (run settings, or the ``config`` of a
+    ``result.json``), by run name (:func:`~escnn_soft.experiments.compute.epoch_flops_by_run`), the
+    compute budget of the reports' scores at equal compute and a note for the user, or ``None``.
+
+    The budget is ``options.compute_budget`` or, by default, the smallest planned budget among the runs
+    (:func:`~escnn_soft.experiments.results.planned_budget`). The reports have no scores at equal
+    compute for a task that gives no batch without its data
+    (:meth:`~escnn_soft.experiments.task.Task.example_batch`; ``(None, None, None)``) or a default
+    budget below one epoch of some run (``(None, None, note)``, the note saying so).
+
+    Raises:
+        UsageError: for a ``--compute-budget`` below one epoch of a run, naming the smallest valid
+            value, or given for a task whose FLOPs cannot be counted.
+    """
+    configs = [c.to_dict() if isinstance(c, RunConfig) else c for c in configs]
+    try:
+        flops = epoch_flops_by_run(task, configs)
+    except NotImplementedError as e:
+        if options.compute_budget is not None:
+            raise UsageError(f"--compute-budget cannot be used here: {e}") from None
+        return None, None, None
+    budget = options.compute_budget if options.compute_budget is not None else planned_budget(configs, flops)
+    try:
+        check_budget(budget, flops)
+    except ValueError as e:
+        if options.compute_budget is not None:
+            raise UsageError(str(e)) from None
+        return None, None, f"no scores at equal compute: the smallest planned budget is too small: {e}"
+    return flops, budget, None
 
 
 @dataclass
@@ -206,6 +279,8 @@ def _train_grid(options: Options, on_epoch: Optional[Callable[[int, Dict[str, An
     task, source = prepare(options)
     grid = [(group, config) for group in options.groups
             for config in run_configs(task, options, group, data=source.fingerprint)]
+    if options.compute_budget is not None:
+        _compute(task, options, [c for _, c in grid])   # a budget below one epoch fails before any training
     found = dict(zip([c.name() for _, c in grid], _finished_runs(options, [c for _, c in grid], match_data=True)))
     todo = list({c.name(): (g, c) for g, c in grid if _needs_training(found[c.name()], options)}.values())  # once each
     outcome = _Outcome(results=[], submitted=len(todo))
@@ -217,7 +292,7 @@ def _train_grid(options: Options, on_epoch: Optional[Callable[[int, Dict[str, An
         if not _needs_training(result, options):
             outcome.reused += not is_diverged(result)
             bar.update()
-            write(_run_line(config, result, task))
+            write(_run_line(config, result, task, options))
     try:
         for config, result in train_runs(task, source, options, todo, on_epoch, outcome.elsewhere):
             bar.update()
@@ -227,7 +302,7 @@ def _train_grid(options: Options, on_epoch: Optional[Callable[[int, Dict[str, An
                 continue
             found[config.name()] = result
             outcome.trained += 1
-            write(_run_line(config, result, task))
+            write(_run_line(config, result, task, options))
     except RunFolderError as e:
         raise UsageError(str(e)) from None
     bar.close()
@@ -264,17 +339,17 @@ def _held_label(options: Options, config: RunConfig) -> str:
     r"""A run another live process holds, with that process (:func:`~escnn_soft.experiments.claims.holder`)."""
     info = holder(Path(options.out) / "runs" / config.name())
     where = "" if info is None else f" ({info['host']}, pid {info['pid']}, since {info['claimed']})"
-    return f"{run_label(config)}: trained by another process{where}"
+    return f"{run_label(config, options)}: trained by another process{where}"
 
 
-def _run_line(config: RunConfig, result: Mapping[str, Any], task: Task) -> str:
+def _run_line(config: RunConfig, result: Mapping[str, Any], task: Task, options: Options) -> str:
     if is_diverged(result):
-        return (f"{run_label(config)}: diverged at epoch {result['diverged_at_epoch']}/{config.epochs} (training loss "
-                f"not finite); no scores")
+        return (f"{run_label(config, options)}: diverged at epoch {result['diverged_at_epoch']}/{config.epochs} "
+                f"(training loss not finite); no scores")
     score = format_score(result["test_score"], None, task.metric, unit=True)
     decomposition = result.get("analysis", {}).get("decomposition")
     learned = None if decomposition is None else record_summary(decomposition)
     stopped = f", stopped at {len(result['history'])}" if result.get("stopped_early") else ""
-    return (f"{run_label(config)}: test {task.metric} {score} (best val epoch {result['best_epoch']}/"
+    return (f"{run_label(config, options)}: test {task.metric} {score} (best val epoch {result['best_epoch']}/"
             f"{config.epochs}{stopped}), {result['seconds_per_epoch']:.1f} s/epoch"
             + ("" if learned is None else f"; learned latent action {learned}"))

@@ -1,9 +1,9 @@
-r"""Reports of a comparison: one table row per run, a summary per task, group and model, a plot.
+r"""Reports of a comparison: one table row per run, a summary per task, group, model and setting, plots.
 
 :func:`summarize` gives means and sample standard deviations over seeds
 (:func:`~escnn_soft.records.mean_std`); :func:`format_table` the Markdown table
 :mod:`escnn_soft.experiments.cli` prints; :func:`write_reports` the CSV files,
-``summary.md`` and ``compare.png``; :func:`best_epoch_cells` the cells of one row of a table
+``summary.md``, ``compare.png`` and, for a sweep, ``sweep.png``; :func:`best_epoch_cells` the cells of one row of a table
 of several runs, with :func:`seeds_text` and :func:`span_text`. They read the run results (``result.json``) alone,
 old ones included, and load neither torch nor the tasks.
 
@@ -12,7 +12,24 @@ scores on the task's extra test sets (e.g. ``upright``, a column each). With a b
 ``N`` (``escnn-soft compare --budget-report N``) the reports also give the scores the
 epoch with the best validation score *among the first N* would give, from the same
 histories: what a shorter protocol (e.g. 50 epochs inside a 150-epoch run) would have
-selected, without a second run.
+selected, without a second run. Given the training FLOPs per epoch of each run and a budget
+of FLOPs, they give the scores *at equal compute*: each run at its best-validation epoch among
+those whose cumulative training FLOPs fit the budget; ``compute.png`` plots the best validation
+score so far and the test score at that epoch against the training FLOPs (:func:`_compute_plot`).
+
+A sweep (``--lam 0.05,0.5``, ``--train-size 250,1000``, ...) gives a row per value: runs are
+summarized together when they differ only in their seed and data (:func:`run_settings`), and a
+row names the values that tell its model's rows apart (:func:`row_label`, ``soft (lam=0.5)``).
+``sweep.png`` plots the mean test score against each swept value, with the 95 % interval of the
+mean from Student's t distribution.
+
+Each model is compared with a reference model (``--reference``; cnn-aug by default where it
+is run): the difference of mean test scores from the reference row of the same task, group and
+swept values, with its 95 % confidence interval and two-sided p-value from Welch's t-test
+(:func:`~escnn_soft.experiments.results.mean_difference`). The words follow the interval
+(:func:`verdict_text`): *higher* or *lower* only where it excludes 0, else *no detectable
+difference*, with the seeds on each side. Classification runs that record the share of the most
+common class in each test set add a :data:`MAJORITY` baseline row.
 
 Scores are shown as the task's metric says (:func:`format_score`): accuracies (fractions)
 as percentages, any other score (e.g. the exploration autoencoders' negative
@@ -28,20 +45,25 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..records import atomic_write, atomic_write_text, format_mean_std, mean_std, mean_std_text
-from .results import best_epoch_index, best_scores, is_diverged, scores_by_test_set
+from .results import (FLOPS_LEFT_OUT, at_best, best_epoch_index, best_scores, best_so_far, epochs_within_compute,
+                      is_diverged, mean_difference, scores_by_test_set, settings_key)
 
 if TYPE_CHECKING:
     from .task import Task
 
-__all__ = ["is_percentage", "score_label", "format_score", "run_devices", "best_epoch_index", "is_diverged",
-           "diverged_label", "seeds_text", "span_text", "best_epoch_cells", "summarize", "format_table",
-           "write_reports"]
+__all__ = ["MAJORITY", "is_percentage", "score_label", "format_score", "run_devices", "best_epoch_index",
+           "is_diverged", "diverged_label", "seeds_text", "span_text", "best_epoch_cells", "run_settings",
+           "row_label", "verdict_text", "summarize", "format_table", "write_reports"]
+
+MAJORITY = "majority class"
+r"""The model cell of the baseline row that predicts the most common class of each test set."""
 
 
 def is_percentage(metric: str) -> bool:
@@ -163,7 +185,10 @@ _RUN_COLUMNS = ("task", "group", "model", "seed", "epochs", "patience", "epochs_
 
 
 def _run_row(result: Dict[str, Any], names: Sequence[str], budget: Optional[int],
-             metric_names: Sequence[str] = ()) -> Dict[str, Any]:
+             metric_names: Sequence[str] = (), swept: Optional[Mapping[Tuple[str, str, str], Sequence[str]]] = None
+             ) -> Dict[str, Any]:
+    r"""A line of ``results.csv``: the run's settings, a column per setting of ``swept`` (by task, group
+    and model, :func:`_swept_settings`) the others leave out, and its scores."""
     config = result["config"]
     row = {k: config[k] for k in ("task", "group", "model", "seed", "epochs", "train_size", "batch_size")}
     row["patience"] = config.get("patience")
@@ -171,43 +196,282 @@ def _run_row(result: Dict[str, Any], names: Sequence[str], budget: Optional[int]
     row["lr"] = config["hyperparameters"]["lr"]
     row["lam"] = config["hyperparameters"].get("lam")
     row["latent"] = _latent(config)
+    row.update(_setting_columns(run_settings(result), (swept or {}).get((row["task"], row["group"], row["model"]), ()),
+                                [n for n in _swept_columns(swept or {}) if n not in _RUN_COLUMNS], row))
     row.update({k: result.get(k) for k in _RUN_COLUMNS if k not in row})
     row["device"] = ", ".join(run_devices(result))
     return {**row, **best_scores(result, names, budget, metric_names)}
 
 
-def summarize(results: Sequence[Dict[str, Any]], budget: Optional[int] = None) -> List[Dict[str, Any]]:
-    r"""One row per task, group and model (in the order first met): means and sample
-    standard deviations over seeds of the run results, the scores on the extra test sets
-    and, with a ``budget``, the scores at the best validation epoch within its first
-    ``budget`` epochs (``None`` where a run lacks them). Runs that diverged are left out of
-    every mean and of ``seeds``, and listed in ``diverged`` (:func:`diverged_label`, ``None``
-    when none did)."""
-    names = _extra_names(results)
-    metric_names = _metric_names(results)
-    groups: Dict[Tuple[str, str, str], List[Dict[str, Any]]] = {}
+_IMPLICIT = {"pair_fraction": 1.0}
+r"""Settings a run's key leaves out at their default (:math:`\beta = 1` runs record no ``pair_fraction``):
+their value where a model's other runs record one."""
+
+_LOG_SETTINGS = ("lr", "lam", "train_size")
+r"""Swept settings plotted on a log axis."""
+
+
+def run_settings(result: Mapping[str, Any]) -> Dict[str, Any]:
+    r"""The settings that set a run's summary row apart: every entry of its ``config`` except its task,
+    group, model, seed and data, its hyperparameters by their own names.
+
+    Example:
+        >>> run_settings({"config": {"task": "t", "group": "C4", "model": "soft", "seed": 2, "data": "x",
+        ...                          "epochs": 40, "hyperparameters": {"lam": 0.5, "lr": 0.001}}})
+        {'epochs': 40, 'lam': 0.5, 'lr': 0.001}
+    """
+    config = result["config"]
+    found = {k: v for k, v in config.items() if k not in ("task", "group", "model", "seed", "data", "hyperparameters")}
+    found.update(config.get("hyperparameters") or {})
+    return found
+
+
+def _swept_settings(results: Sequence[Mapping[str, Any]]) -> Dict[Tuple[str, str, str], List[str]]:
+    r"""The settings (:func:`run_settings`) whose values differ among the runs of each task, group and
+    model, in the order first met; a setting some runs lack counts as a value of its own."""
+    settings: Dict[Tuple[str, str, str], List[Dict[str, Any]]] = {}
     for r in results:
         c = r["config"]
-        groups.setdefault((c["task"], c["group"], c["model"]), []).append(r)
-    rows = []
-    for (task, group, model), every in groups.items():
-        runs = [r for r in every if not is_diverged(r)]
-        c = every[0]["config"]
-        row: Dict[str, Any] = {"task": task, "group": group, "model": model, "seeds": len(runs),
-                               "epochs": c["epochs"], "patience": c.get("patience"), "train_size": c["train_size"],
-                               "batch_size": c["batch_size"], "lr": c["hyperparameters"]["lr"],
-                               "lam": c["hyperparameters"].get("lam"), "latent": _latent(c),
-                               "parameters": every[0]["parameters"]}
-        scores = [best_scores(r, names, budget, metric_names) for r in runs]
-        for key in best_scores(every[0], names, budget, metric_names):
-            row[f"{key}_mean"], row[f"{key}_std"] = mean_std([s[key] for s in scores], complete=True)
-        row["epochs_trained_mean"], row["epochs_trained_std"] = mean_std([len(r["history"]) for r in runs])
-        for key in ("final_test_score", "seconds_per_epoch", "train_seconds",
-                    "latent_equivariance_error", "output_equivariance_error"):
-            row[f"{key}_mean"], row[f"{key}_std"] = mean_std([r[key] for r in runs])
-        row["device"] = ", ".join(sorted({d for r in every for d in run_devices(r)}))
-        row["diverged"] = ", ".join(diverged_label(r) for r in every if is_diverged(r)) or None
-        rows.append(row)
+        settings.setdefault((c["task"], c["group"], c["model"]), []).append(run_settings(r))
+    return {key: [n for n in dict.fromkeys(n for s in found for n in s)
+                  if len({json.dumps(s.get(n), sort_keys=True) for s in found}) > 1]
+            for key, found in settings.items()}
+
+
+def _swept_columns(swept: Mapping[Tuple[str, str, str], Sequence[str]]) -> List[str]:
+    return list(dict.fromkeys(n for found in swept.values() for n in found))
+
+
+def _setting_columns(settings: Mapping[str, Any], own: Sequence[str], columns: Sequence[str],
+                     row: Mapping[str, Any]) -> Dict[str, Any]:
+    r"""The columns ``columns`` that ``row`` lacks, from a run's ``settings``; ``own``: the settings swept
+    for its model, which take their default where the run's key leaves them out."""
+    return {n: _swept_value(settings, n) if n in own else settings.get(n) for n in columns if n not in row}
+
+
+def _swept_value(settings: Mapping[str, Any], name: str) -> Any:
+    return settings.get(name, _IMPLICIT.get(name))
+
+
+def _value_text(value: Any) -> str:
+    return format(value, "g") if isinstance(value, float) else str(value)
+
+
+def _order(settings: Mapping[str, Any], names: Sequence[str]) -> Tuple[Tuple[int, Any], ...]:
+    r"""A sort key of settings by their values of ``names``: numbers in increasing order, then the others."""
+    values = [_swept_value(settings, n) for n in names]
+    return tuple((0, v) if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, json.dumps(v))
+                 for v in values)
+
+
+def row_label(row: Mapping[str, Any]) -> str:
+    r"""How tables name a summary row: its model, with the values of the settings swept for that model.
+
+    Example:
+        >>> row_label({"model": "soft", "swept": "lam=0.5"}), row_label({"model": "cnn-aug", "swept": None})
+        ('soft (lam=0.5)', 'cnn-aug')
+    """
+    return f"{row['model']} ({row['swept']})" if row.get("swept") else row["model"]
+
+
+def verdict_text(found: Mapping[str, Any]) -> str:
+    r"""The words for a difference of means (:func:`~escnn_soft.experiments.results.mean_difference`):
+    ``"higher"`` or ``"lower"`` only when its interval excludes 0, ``"no detectable difference (n = a vs
+    b)"`` otherwise, and that the test needs two seeds on each side where a side has fewer.
+
+    Example:
+        >>> from escnn_soft.experiments.results import mean_difference
+        >>> verdict_text(mean_difference([0.90, 0.92], [0.80, 0.82]))
+        'higher'
+        >>> verdict_text(mean_difference([0.90, 0.80, 0.85], [0.86, 0.84, 0.85]))
+        'no detectable difference (n = 3 vs 3)'
+        >>> verdict_text(mean_difference([0.9], [0.8, 0.7]))
+        "no test: Welch's t-test needs two seeds on each side (n = 1 vs 2)"
+    """
+    a, b = found["n"]
+    if min(a, b) < 2:
+        return f"no test: Welch's t-test needs two seeds on each side (n = {a} vs {b})"
+    if found["verdict"] in ("higher", "lower"):
+        return found["verdict"]
+    return f"no detectable difference (n = {a} vs {b})"
+
+
+_EQUAL_COMPUTE = "equal_compute"
+
+
+def _run_scores(result: Mapping[str, Any], names: Sequence[str], budget: Optional[int],
+                metric_names: Sequence[str], compute: Optional[Mapping[str, float]],
+                compute_budget: Optional[float]) -> Dict[str, Optional[float]]:
+    r"""A run's scores as :func:`~escnn_soft.experiments.results.best_scores` names them and, with
+    ``compute``, at equal compute: at the best-validation epoch among the epochs whose training FLOPs
+    fit ``compute_budget`` (``test_score_equal_compute``, ``test_score_<name>_equal_compute``)."""
+    found = best_scores(result, names, budget, metric_names)
+    if compute is None:
+        return found
+    keys = ["test_score", *(f"test_score_{n}" for n in names)]
+    if is_diverged(result):
+        return {**found, **{f"{k}_{_EQUAL_COMPUTE}": None for k in keys}}
+    if result["name"] not in compute:
+        raise ValueError(f"no training FLOPs per epoch for the run {result['name']}: give compute an entry for "
+                         f"every run reported")
+    epoch = at_best(result, epochs_within_compute(result, compute[result["name"]], compute_budget))
+    values = [epoch["test_score"], *(epoch.get("test_scores", {}).get(n) for n in names)]
+    return {**found, **{f"{k}_{_EQUAL_COMPUTE}": v for k, v in zip(keys, values)}}
+
+
+def _compared_keys(names: Sequence[str], budget: Optional[int], compute: bool) -> List[str]:
+    r"""The score keys a reference comparison covers: the test set and the extra ones, at the best
+    validation, within the ``budget`` and at equal ``compute``."""
+    keys = ["test_score", *(f"test_score_{n}" for n in names)]
+    return [*keys, *([f"{k}_within_{budget}" for k in keys] if budget is not None else []),
+            *([f"{k}_{_EQUAL_COMPUTE}" for k in keys] if compute else [])]
+
+
+_DIFFERENCE_FIELDS = ("difference", "low", "high", "p", "seeds", "verdict")
+
+
+def _difference_cells(key: str, ours: Sequence[Mapping[str, Any]], theirs: Sequence[Mapping[str, Any]]
+                      ) -> Dict[str, Any]:
+    r"""The reference comparison of the scores ``key`` of two rows' runs (``{key}_difference``, ``_low``,
+    ``_high``, ``_p``, ``_seeds``, ``_verdict``); ``None`` each where a side has no run or misses a score."""
+    a, b = [s[key] for s in ours], [s[key] for s in theirs]
+    if not a or not b or None in a or None in b:
+        return {f"{key}_{f}": None for f in _DIFFERENCE_FIELDS}
+    found = mean_difference(a, b)
+    return {f"{key}_difference": found["difference"], f"{key}_low": found["low"], f"{key}_high": found["high"],
+            f"{key}_p": found["p"], f"{key}_seeds": f"{len(a)} vs {len(b)}", f"{key}_verdict": verdict_text(found)}
+
+
+def _reference_row(index: int, rows: Sequence[Mapping[str, Any]], settings: Sequence[Mapping[str, Any]],
+                   swept: Mapping[Tuple[str, str, str], Sequence[str]], reference: str) -> Optional[int]:
+    r"""The index of the row of ``reference`` that row ``index`` is compared with: same task and group,
+    and the same value of each setting swept there that the reference has (records, or sweeps)."""
+    row = rows[index]
+    where = (row["task"], row["group"])
+    names = list(dict.fromkeys(n for (t, g, _), found in swept.items() if (t, g) == where for n in found))
+    for j, other in enumerate(rows):
+        if (other["task"], other["group"], other["model"]) != (*where, reference):
+            continue
+        own = swept[(*where, reference)]
+        if all(_swept_value(settings[index], n) == _swept_value(settings[j], n)
+               for n in names if n in settings[j] or n in own):
+            return j
+    return None
+
+
+def _majority_row(template: Mapping[str, Any], results: Sequence[Mapping[str, Any]], names: Sequence[str],
+                  budget: Optional[int]) -> Optional[Dict[str, Any]]:
+    r"""The baseline row of one task and group: the mean over its runs of each test set's majority-class
+    rate (``result["majority_rates"]``) in every score column of that test set, ``None`` elsewhere; none
+    when no run records the rates."""
+    rates = [r["majority_rates"] for r in results if r.get("majority_rates")]
+    if not rates:
+        return None
+    row: Dict[str, Any] = dict.fromkeys(template)
+    row.update(task=template["task"], group=template["group"], model=MAJORITY)
+    for name in ("test", *names):
+        rate = mean_std([found.get(name) for found in rates])[0]
+        key = "test_score" if name == "test" else f"test_score_{name}"
+        for column in (key, f"{key}_within_{budget}", f"{key}_{_EQUAL_COMPUTE}"):
+            if f"{column}_mean" in row:
+                row[f"{column}_mean"] = rate
+    return row
+
+
+def summarize(results: Sequence[Dict[str, Any]], budget: Optional[int] = None, *, reference: Optional[str] = None,
+              compute: Optional[Mapping[str, float]] = None, compute_budget: Optional[float] = None
+              ) -> List[Dict[str, Any]]:
+    r"""One row per task, group, model and setting (:func:`run_settings`: the runs that differ only in
+    their seed and data): means and sample standard deviations over seeds of the run results, the
+    scores on the extra test sets and, with a ``budget``, the scores at the best validation epoch
+    within its first ``budget`` epochs (``None`` where a run lacks them). Runs that diverged are left
+    out of every mean and of ``seeds``, and listed in ``diverged`` (:func:`diverged_label`, ``None``
+    when none did).
+
+    Rows follow the models in the order first met, a model's settings in increasing order of the
+    values swept for it. Where a model has several settings, every row has ``swept``, the values that
+    tell that model's rows apart (``"lam=0.5"``, :func:`row_label`; ``None`` for a model with one
+    setting), and a column per swept setting. A task and group whose runs record the majority-class
+    rates of their test sets (``result["majority_rates"]``, by test set: ``"test"`` and the extra ones)
+    ends with a :data:`MAJORITY` row holding those rates in its score columns.
+
+    Args:
+        results: the run results (finished and diverged).
+        budget: a number of epochs, or ``None``.
+        reference: the model every other is compared with: each row gets ``reference`` and, per
+            score on the test set, each extra test set, within the ``budget`` and at equal compute,
+            the difference of its mean from that of the reference row of the same task, group and
+            swept values (a setting the reference neither records nor sweeps, such as cnn-aug's
+            :math:`\lambda`, is not matched), its 95 % interval, p-value, seeds on each side and
+            words (Welch's t-test, :func:`~escnn_soft.experiments.results.mean_difference`,
+            :func:`verdict_text`); ``against`` names the reference row (``None`` where there is none).
+        compute: the training FLOPs per epoch of each run, by run name (``result["name"]``).
+        compute_budget: with ``compute``, the budget in FLOPs of the scores at equal compute
+            (``test_score_equal_compute``, ...: each run at its best-validation epoch among those whose
+            cumulative FLOPs fit it, :func:`~escnn_soft.experiments.results.epochs_within_compute`),
+            recorded in each row's ``compute_budget``.
+
+    Raises:
+        ValueError: for ``compute`` without ``compute_budget`` or the other way round, a run
+            ``compute`` has no entry for, or a budget below one epoch of a run.
+    """
+    if (compute is None) != (compute_budget is None):
+        raise ValueError("give compute (training FLOPs per epoch of each run) and compute_budget (FLOPs) together")
+    names = _extra_names(results)
+    metric_names = _metric_names(results)
+    swept = _swept_settings(results)
+    columns = _swept_columns(swept)
+    models: Dict[Tuple[str, str, str], Dict[str, List[Dict[str, Any]]]] = {}
+    for r in results:
+        c = r["config"]
+        models.setdefault((c["task"], c["group"], c["model"]), {}).setdefault(
+            settings_key(run_settings(r)), []).append(r)
+    rows: List[Dict[str, Any]] = []
+    settings: List[Dict[str, Any]] = []
+    run_scores: List[List[Dict[str, Optional[float]]]] = []
+    for (task, group, model), found in models.items():
+        for every in sorted(found.values(), key=lambda rs: _order(run_settings(rs[0]), swept[(task, group, model)])):
+            runs = [r for r in every if not is_diverged(r)]
+            c = every[0]["config"]
+            own = run_settings(every[0])
+            row: Dict[str, Any] = {"task": task, "group": group, "model": model}
+            if columns:
+                row["swept"] = ", ".join(f"{n}={_value_text(_swept_value(own, n))}"
+                                         for n in swept[(task, group, model)]) or None
+            row.update({"seeds": len(runs), "epochs": c["epochs"], "patience": c.get("patience"),
+                        "train_size": c["train_size"], "batch_size": c["batch_size"],
+                        "lr": c["hyperparameters"]["lr"], "lam": c["hyperparameters"].get("lam"),
+                        "latent": _latent(c)})
+            row.update(_setting_columns(own, swept[(task, group, model)], columns, row))
+            row["parameters"] = every[0]["parameters"]
+            scores = [_run_scores(r, names, budget, metric_names, compute, compute_budget) for r in runs]
+            for key in _run_scores(every[0], names, budget, metric_names, compute, compute_budget):
+                row[f"{key}_mean"], row[f"{key}_std"] = mean_std([s[key] for s in scores], complete=True)
+            row["epochs_trained_mean"], row["epochs_trained_std"] = mean_std([len(r["history"]) for r in runs])
+            for key in ("final_test_score", "seconds_per_epoch", "train_seconds",
+                        "latent_equivariance_error", "output_equivariance_error"):
+                row[f"{key}_mean"], row[f"{key}_std"] = mean_std([r[key] for r in runs])
+            row["device"] = ", ".join(sorted({d for r in every for d in run_devices(r)}))
+            row["diverged"] = ", ".join(diverged_label(r) for r in every if is_diverged(r)) or None
+            if compute is not None:
+                row["compute_budget"] = compute_budget
+            rows.append(row)
+            settings.append(own)
+            run_scores.append(scores)
+    if reference is not None:
+        keys = _compared_keys(names, budget, compute is not None)
+        for i, row in enumerate(rows):
+            j = None if row["model"] == reference else _reference_row(i, rows, settings, swept, reference)
+            row["reference"] = reference
+            row["against"] = None if j is None else row_label(rows[j])
+            for key in keys:
+                row.update(_difference_cells(key, run_scores[i], run_scores[j] if j is not None else []))
+    for where in dict.fromkeys((r["task"], r["group"]) for r in rows):
+        majority = _majority_row(rows[0], [r for r in results if (r["config"]["task"], r["config"]["group"]) == where],
+                                 names, budget)
+        if majority is not None:
+            last = max(i for i, r in enumerate(rows) if (r["task"], r["group"]) == where)
+            rows.insert(last + 1, majority)
     return rows
 
 
@@ -241,33 +505,85 @@ def _within(key: str, budget: int) -> str:
     return f"{key} within {budget}" if " " in key else f"{key}_within_{budget}"
 
 
+def _distinct(rows: Sequence[Mapping[str, Any]], key: str, spec: str = "") -> str:
+    r"""The values of ``key`` in ``rows``, in increasing order, joined by ``/``."""
+    return "/".join(format(v, spec) for v in sorted({r[key] for r in rows}))
+
+
+def _signed(value: Optional[float], metric: str) -> str:
+    if value is None:
+        return "—"
+    return f"{100 * value:+.2f}" if is_percentage(metric) else f"{value:+.4g}"
+
+
+def _reference_lines(sub: Sequence[Mapping[str, Any]], metric: str, sets: Sequence[Tuple[str, str]]) -> List[str]:
+    r"""The reference comparison of one task and group (rows of :func:`summarize` with ``reference``): a
+    line per compared row and test set of ``sets`` (``(score key, name)``), under its caption; none
+    without a reference."""
+    compared = [r for r in sub if r.get("reference") is not None and r["model"] not in (MAJORITY, r["reference"])]
+    if not compared:
+        return []
+    reference = compared[0]["reference"]
+    points = ", in percentage points" if is_percentage(metric) else ""
+    lines = ["", f"Against {reference}: each row's mean test {metric} minus that of the {reference} row with the same "
+                 f"swept values{points}, over seeds, with its 95 % confidence interval and two-sided p-value from "
+                 f"Welch's t-test (`scipy.stats.ttest_ind(equal_var=False)`); a difference is called higher or "
+                 f"lower only where its interval excludes 0.",
+             "", "| model | against | test set | difference | 95 % interval | p | seeds | verdict |",
+             "|---|---|---|---:|---:|---:|---:|---|"]
+    for r in compared:
+        if r["against"] is None:
+            lines.append(f"| {row_label(r)} | — | — | — | — | — | — "
+                         f"| no run of {reference} with the same swept values |")
+            continue
+        for key, name in sets:
+            low, high, p = r[f"{key}_low"], r[f"{key}_high"], r[f"{key}_p"]
+            interval = "—" if low is None else f"[{_signed(low, metric)}, {_signed(high, metric)}]"
+            lines.append(f"| {row_label(r)} | {r['against']} | {name} | {_signed(r[f'{key}_difference'], metric)} | "
+                         f"{interval} | {'—' if p is None else format(p, '.2g')} | {r[f'{key}_seeds'] or '—'} | "
+                         f"{r[f'{key}_verdict'] or 'no finished run on one side'} |")
+    return lines
+
+
 def format_table(rows: Sequence[Dict[str, Any]], task: "Task") -> str:
     r"""The summary as Markdown: one table per task and group (``task`` gives the metric's name).
 
-    Columns: the model; its latent cut, where any model has one; the test score, then one
-    per extra test set (e.g. ``upright``); the task's metrics of the test sets (e.g. ``test AUC``,
-    ``upright test AUC``; three decimals); with a budget, the same scores at the best
-    validation within the budget's epochs; the epochs trained, where early stopping was on;
-    parameters, seconds per epoch, the equivariance errors and the devices; and the runs that
-    diverged, where any did (left out of every other column)."""
+    Columns: the model (with its swept values, :func:`row_label`); its latent cut, where any model
+    has one; the test score, then one per extra test set (e.g. ``upright``); the task's metrics of
+    the test sets (e.g. ``test AUC``, ``upright test AUC``; three decimals); with a budget, the same
+    scores at the best validation within the budget's epochs; at equal compute, where the rows have
+    it; the epochs trained, where early stopping was on; parameters, seconds per epoch, the
+    equivariance errors and the devices; and the runs that diverged, where any did (left out of every
+    other column). A :data:`MAJORITY` row has scores alone. With a reference (:func:`summarize`), a
+    second table gives each row's difference from its reference row on each test set, with the 95 %
+    interval, p-value, seeds and words of Welch's t-test."""
     metric = task.metric
     budget = _budget(rows)
     names = [k[len("test_score_"):-len("_mean")] for k in (rows[0] if rows else {})
-             if k.startswith("test_score_") and k.endswith("_mean") and k != "test_score_mean" and "_within_" not in k]
+             if k.startswith("test_score_") and k.endswith("_mean") and k != "test_score_mean"
+             and "_within_" not in k and not k.endswith(f"_{_EQUAL_COMPUTE}_mean")]
     blocks = []
     for key in dict.fromkeys((r["task"], r["group"]) for r in rows):
         sub = [r for r in rows if (r["task"], r["group"]) == key]
-        seeds = sorted({r["seeds"] for r in sub})
-        first = sub[0]
-        patience = sorted({r["patience"] for r in sub if r.get("patience") is not None})
+        models = [r for r in sub if r["model"] != MAJORITY]
+        seeds = sorted({r["seeds"] for r in models})
+        first = models[0]
+        compute = first.get("compute_budget")
+        patience = sorted({r["patience"] for r in models if r.get("patience") is not None})
         stopping = f" (early stopping, patience {'/'.join(map(str, patience))})" if patience else ""
         latent = any(r.get("latent") is not None for r in sub)
         diverged = any(r.get("diverged") for r in sub)
+        tests = [("test_score", "test")] + [(f"test_score_{n}", n) for n in names]
+        sets = list(tests) + [(f"{k}_within_{budget}", f"{n}, best val. ≤ {budget} ep.")
+                              for k, n in (tests if budget is not None else [])]
+        sets += [(f"{k}_{_EQUAL_COMPUTE}", f"{n}, equal compute") for k, n in (tests if compute is not None else [])]
         scores = [("test_score", score_label(metric))] + [(f"test_score_{n}", f"{n} {score_label(metric)}")
                                                           for n in names]
         scores += [(k, k) for k in _row_metric_keys(first)]
         if budget is not None:
             scores += [(_within(k, budget), f"{label}, best val. ≤ {budget} ep.") for k, label in list(scores)]
+        if compute is not None:
+            scores += [(f"{k}_{_EQUAL_COMPUTE}", f"{label}, equal compute") for k, label in scores[:len(tests)]]
         heads = ["model"] + (["latent"] if latent else []) + [label for _, label in scores]
         heads += (["epochs trained"] if patience else []) + ["parameters", "s/epoch", "latent equiv. error",
                                                             "output equiv. error", "device"]
@@ -276,27 +592,35 @@ def format_table(rows: Sequence[Dict[str, Any]], task: "Task") -> str:
             heads.append("diverged")
             align.append("---")
         within = f" (and among the first {budget} epochs)" if budget is not None else ""
+        caption = (f"Test {metric}: at the epoch with the best validation {metric}{within}, mean ± std over seeds. "
+                   f"Equivariance errors: relative, mean over the non-identity elements of the input symmetry group, "
+                   f"on the best-validation model in eval mode.")
+        if compute is not None:
+            caption += (f" Equal compute: at the epoch with the best validation {metric} among those whose cumulative "
+                        f"training FLOPs fit a budget of {compute:.4g} FLOPs. {FLOPS_LEFT_OUT}")
+        if len(models) < len(sub):
+            caption += f" {MAJORITY}: the share of the most common class in each test set."
         lines = [
             f"## {key[0]} {key[1]}: {'/'.join(map(str, seeds))} seed(s), {first['epochs']} epochs{stopping}, "
-            f"train size {first['train_size']:,}, batch {first['batch_size']}",
+            f"train size {_distinct(models, 'train_size', ',')}, batch {first['batch_size']}",
             "",
-            f"Test {metric}: at the epoch with the best validation {metric}{within}, mean ± std over seeds. "
-            f"Equivariance errors: relative, mean over the non-identity elements of the input symmetry group, "
-            f"on the best-validation model in eval mode.",
+            caption,
             "",
             "| " + " | ".join(heads) + " |",
             "|" + "|".join(align) + "|",
         ]
         for r in sub:
-            cells = [r["model"]] + ([r.get("latent") or "—"] if latent else [])
+            cells = [row_label(r)] + ([r.get("latent") or "—"] if latent else [])
             cells += [format_mean_std(r[f"{k}_mean"], r[f"{k}_std"], ".3f") if " " in k
                       else format_score(r[f"{k}_mean"], r[f"{k}_std"], metric) for k, _ in scores]
             cells += [format_mean_std(r["epochs_trained_mean"], None, ".0f")] if patience else []
-            cells += [f"{r['parameters']:,}", format_mean_std(r["seconds_per_epoch_mean"], None, ".2f"),
+            cells += ["—" if r["parameters"] is None else f"{r['parameters']:,}",
+                      format_mean_std(r["seconds_per_epoch_mean"], None, ".2f"),
                       format_mean_std(r["latent_equivariance_error_mean"], None, ".3g"),
-                      format_mean_std(r["output_equivariance_error_mean"], None, ".3g"), r["device"]]
+                      format_mean_std(r["output_equivariance_error_mean"], None, ".3g"), r["device"] or "—"]
             cells += [r.get("diverged") or "—"] if diverged else []
             lines.append("| " + " | ".join(cells) + " |")
+        lines += _reference_lines(sub, metric, sets)
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"
 
@@ -340,7 +664,8 @@ def _plot(rows: Sequence[Dict[str, Any]], path: Path, metric: str) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    rows = [r for r in rows if r["test_score_mean"] is not None]   # not the models whose every run diverged
+    # not the models whose every run diverged, nor the majority-class baseline
+    rows = [r for r in rows if r["test_score_mean"] is not None and r["model"] != MAJORITY]
     keys = list(dict.fromkeys((r["task"], r["group"]) for r in rows))
     if not keys:
         return
@@ -353,7 +678,7 @@ def _plot(rows: Sequence[Dict[str, Any]], path: Path, metric: str) -> None:
             y, yerr = scale * r["test_score_mean"], scale * (r["test_score_std"] or 0.0)
             for ax, x, xerr in ((ax_params, r["parameters"], 0.0),
                                 (ax_time, r["train_seconds_mean"], r["train_seconds_std"] or 0.0)):
-                ax.errorbar([x], [y], yerr=[yerr], xerr=[xerr], fmt="o", capsize=4, label=r["model"])
+                ax.errorbar([x], [y], yerr=[yerr], xerr=[xerr], fmt="o", capsize=4, label=row_label(r))
         ax_params.set_xscale("log")
         ax_params.set_xlabel("parameters")
         ax_time.set_xlabel("training time per run (s)")
@@ -366,16 +691,142 @@ def _plot(rows: Sequence[Dict[str, Any]], path: Path, metric: str) -> None:
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120))
 
 
-def write_reports(results: Sequence[Dict[str, Any]], out: Path, task: "Task", budget: Optional[int] = None) -> None:
-    r"""Write ``results.csv``, ``summary.csv``, ``summary.md`` and ``compare.png`` (unless every run
-    diverged) under ``out`` (``budget``: as :func:`summarize`)."""
-    rows = summarize(results, budget)
+def _half_width(row: Mapping[str, Any], confidence: float = 0.95) -> float:
+    r"""Half the width of the ``confidence`` interval of a row's mean test score over its :math:`n` seeds:
+    :math:`t_{n-1} \, s / \sqrt{n}`, :math:`t_{n-1}` the quantile of Student's t distribution
+    (:data:`scipy.stats.t`); 0 for fewer than two seeds."""
+    from scipy import stats
+
+    n, std = row["seeds"], row["test_score_std"]
+    if n < 2 or std is None:
+        return 0.0
+    return float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
+
+
+def _sweep_plot(rows: Sequence[Dict[str, Any]], swept: Mapping[Tuple[str, str, str], Sequence[str]], path: Path,
+                metric: str) -> None:
+    r"""The mean test score against each swept setting with numeric values, a panel per task, group and
+    setting: a line per model that sweeps it (and per value of the model's other swept settings), with
+    error bars of the 95 % interval of the mean (:func:`_half_width`), and a horizontal line with a band
+    of that interval for each row of a model that does not (run once: cnn-aug under a sweep of
+    :math:`\lambda`). ``lr``, ``lam`` and ``train_size`` lie on log axes. Nothing is written without a
+    swept setting."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rows = [r for r in rows if r["test_score_mean"] is not None and r["model"] != MAJORITY]
+    panels = []
+    for where in dict.fromkeys((r["task"], r["group"]) for r in rows):
+        sub = [r for r in rows if (r["task"], r["group"]) == where]
+        for name in _swept_columns({k: v for k, v in swept.items() if k[:2] == where}):
+            values = [r[name] for r in sub if name in swept.get((*where, r["model"]), ())]
+            if values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                panels.append((where, name, sub))
+    if not panels:
+        return
+    scale = 100 if is_percentage(metric) else 1
+    fig = Figure(figsize=(7, 4 * len(panels)), layout="constrained")
+    FigureCanvasAgg(fig)
+    for ax, ((task, group), name, sub) in zip(fig.subplots(len(panels), 1, squeeze=False)[:, 0], panels):
+        lines: Dict[str, List[Mapping[str, Any]]] = {}
+        for r in sub:
+            own = swept.get((task, group, r["model"]), ())
+            if name in own:
+                others = ", ".join(f"{n}={_value_text(r[n])}" for n in own if n != name)
+                lines.setdefault(f"{r['model']} ({others})" if others else r["model"], []).append(r)
+        for color, (label, found) in enumerate(lines.items()):
+            found = sorted(found, key=lambda r: r[name])
+            ax.errorbar([r[name] for r in found], [scale * r["test_score_mean"] for r in found],
+                        yerr=[scale * _half_width(r) for r in found], fmt="o-", capsize=4, color=f"C{color}",
+                        label=label)
+        once = [r for r in sub if name not in swept.get((task, group, r["model"]), ())]
+        for color, r in enumerate(once, start=len(lines)):
+            mean, half = scale * r["test_score_mean"], scale * _half_width(r)
+            ax.axhline(mean, linestyle="--", color=f"C{color}", label=f"{row_label(r)} (one setting)")
+            ax.axhspan(mean - half, mean + half, color=f"C{color}", alpha=0.15, linewidth=0)
+        xs = [r[name] for found in lines.values() for r in found]
+        if name in _LOG_SETTINGS and min(xs) > 0:
+            ax.set_xscale("log")
+            _log_ticks(ax)
+        ax.set_xlabel(name)
+        ax.set_ylabel(f"{score_label(metric)} at best validation")
+        ax.set_title(f"{task} {group}: mean over seeds, 95 % interval of the mean")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120))
+
+
+def _compute_plot(results: Sequence[Dict[str, Any]], compute: Mapping[str, float], compute_budget: Optional[float],
+                  path: Path, metric: str) -> None:
+    r"""``compute.png``: per task and group, the best validation score so far and the test score at the
+    best-validation epoch so far (:func:`~escnn_soft.experiments.results.best_so_far`) against the
+    cumulative training FLOPs, :math:`k \, F_\text{epoch}` after epoch :math:`k` (``compute``: each run's
+    FLOPs per epoch by run name), with a dashed vertical line at ``compute_budget``. One colour per
+    summary row (model and swept settings): the mean over its seeds, with a band of ± one sample standard
+    deviation (none for a single seed), up to the epochs every seed trained. Runs that diverged, and runs
+    ``compute`` has no entry for, are left out."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    swept = _swept_settings(results)
+    panels: Dict[Tuple[str, str], Dict[str, List[Mapping[str, Any]]]] = {}
+    for r in results:
+        if is_diverged(r) or r["name"] not in compute:
+            continue
+        c, settings = r["config"], run_settings(r)
+        own = swept[(c["task"], c["group"], c["model"])]
+        label = row_label({"model": c["model"],
+                           "swept": ", ".join(f"{n}={_value_text(_swept_value(settings, n))}" for n in own)})
+        panels.setdefault((c["task"], c["group"]), {}).setdefault(label, []).append(r)
+    if not panels:
+        return
+    scale = 100 if is_percentage(metric) else 1
+    fig = Figure(figsize=(10, 4 * len(panels)), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(panels), 2, squeeze=False)
+    for ((task, group), rows), pair in zip(panels.items(), axes):
+        for colour, (label, runs) in enumerate(rows.items()):
+            curves = [best_so_far(r) for r in runs]
+            epochs = min(len(found["val"]) for found in curves)
+            flops = [k * compute[runs[0]["name"]] for k in range(1, epochs + 1)]
+            for ax, key in zip(pair, ("val", "test")):
+                stats = [mean_std([scale * found[key][k] for found in curves]) for k in range(epochs)]
+                mean = [m for m, _ in stats]
+                ax.plot(flops, mean, color=f"C{colour}", label=label)
+                if len(runs) > 1:
+                    ax.fill_between(flops, [m - s for m, s in stats], [m + s for m, s in stats], color=f"C{colour}",
+                                    alpha=0.2, linewidth=0)
+        for ax, what in zip(pair, (f"best validation {metric}{' (%)' if scale == 100 else ''} so far",
+                                   f"{score_label(metric)} at best validation so far")):
+            if compute_budget is not None:
+                ax.axvline(compute_budget, color="black", linestyle="--", linewidth=1, label="compute budget")
+            ax.set_xlabel("training FLOPs (FlopCounterMode)")
+            ax.set_ylabel(what)
+            ax.set_title(f"{task} {group}: mean ± std over seeds")
+            ax.grid(True, alpha=0.3)
+        pair[0].legend(fontsize=8)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120))
+
+
+def write_reports(results: Sequence[Dict[str, Any]], out: Path, task: "Task", budget: Optional[int] = None, *,
+                  reference: Optional[str] = None, compute: Optional[Mapping[str, float]] = None,
+                  compute_budget: Optional[float] = None) -> List[Dict[str, Any]]:
+    r"""Write ``results.csv``, ``summary.csv``, ``summary.md``, ``compare.png`` (unless every run
+    diverged), where a model has several values of a setting, ``sweep.png`` (:func:`_sweep_plot`) and,
+    with ``compute``, ``compute.png`` (:func:`_compute_plot`) under ``out``; returns the rows of the
+    summary (``budget``, ``reference``, ``compute`` and ``compute_budget``: as :func:`summarize`)."""
+    rows = summarize(results, budget, reference=reference, compute=compute, compute_budget=compute_budget)
     names = _extra_names(results)
     metric_names = _metric_names(results)
-    atomic_write_text(out / "results.csv", _csv([_run_row(r, names, budget, metric_names) for r in results],
+    swept = _swept_settings(results)
+    atomic_write_text(out / "results.csv", _csv([_run_row(r, names, budget, metric_names, swept) for r in results],
                                                 task.metric))
     atomic_write_text(out / "summary.csv", _csv(rows, task.metric))
     atomic_write_text(out / "summary.md", format_table(rows, task))
     _plot(rows, out / "compare.png", task.metric)
+    _sweep_plot(rows, swept, out / "sweep.png", task.metric)
+    if compute is not None:
+        _compute_plot(results, compute, compute_budget, out / "compute.png", task.metric)
+    return rows
 
 

@@ -13,14 +13,17 @@ This module reads those results and nothing else; it loads neither torch nor the
   of its hyperparameters), sorted by seed. Runs that diverged (:func:`is_diverged`: their
   training loss was not finite, so they have no scores) are selected apart, with
   ``diverged=True``, and never mixed with finished ones. :func:`group_by` groups runs by
-  settings, :func:`nearest` picks the run whose value is closest to a target, and
-  :func:`plan_progress` counts the finished runs of each entry of a plan.
+  settings, :func:`nearest` picks the run whose value is closest to a target,
+  :func:`plan_progress` counts the finished runs of each entry of a plan and
+  :func:`progress_totals` sums those counts up.
 * **Score.** A run is scored at its best-validation epoch (:func:`best_epoch_index`,
   :func:`at_best`), over the whole history or within a budget of its first ``within``
   epochs: what a shorter protocol would have selected, read from the same history.
   :func:`score_at_best` gives one score, :func:`scores` those of several runs,
   :func:`scores_by_test_set` those on every test set, :func:`best_scores` every score of a
-  run as the reports name them; :func:`epoch_values` reads one entry of a given epoch.
+  run as the reports name them; :func:`epoch_values` reads one entry of a given epoch for
+  several runs, :func:`history_value` one (nested) entry of one run's epoch, and
+  :func:`means_by` the mean of a value over the runs of each group of settings.
 
 A budget of compute enters the same way: it is the number of epochs whose cumulative
 cost fits it, passed as ``within``. Means and standard deviations over seeds are
@@ -53,7 +56,8 @@ if TYPE_CHECKING:
 __all__ = ["RunFolderError", "settings_key", "settings_digest", "run_name", "settings_differences", "load_result",
            "finished_run", "find_runs", "load_runs", "is_diverged", "setting", "select", "group_by", "nearest",
            "shared_setting", "best_epoch_index", "at_best", "score_at_best", "scores", "scores_by_test_set",
-           "epoch_values", "best_scores", "mean_difference", "plan_progress", "epochs_within_compute"]
+           "epoch_values", "best_scores", "mean_difference", "plan_progress", "epochs_within_compute", "history_value",
+           "means_by", "progress_totals", "best_so_far", "FLOPS_LEFT_OUT", "planned_budget", "check_budget"]
 
 PathLike = Union[str, Path]
 Result = Dict[str, Any]
@@ -393,6 +397,13 @@ def scores_by_test_set(results: Sequence[Mapping[str, Any]], within: Optional[in
     return {"test": scores(results, within), **{name: scores(results, within, name) for name in test_sets}}
 
 
+FLOPS_LEFT_OUT: str = ("Training FLOPs: one step (loss, backward, optimiser) counted by PyTorch's FlopCounterMode, "
+                       "matrix products and convolutions only; it leaves out gathers and index operations, "
+                       "grid_sample, batch normalisation and elementwise operations.")
+r"""What the training FLOPs of a run count and leave out
+(:func:`~escnn_soft.experiments.compute.step_flops`), as the reports' captions say it."""
+
+
 def epochs_within_compute(result: Mapping[str, Any], flops_per_epoch: float, budget: float) -> int:
     r"""The number of epochs of a run whose cumulative training cost fits a compute budget: the
     largest :math:`k \le` the epochs recorded with :math:`k \cdot F \le B`, where :math:`F` is the
@@ -417,6 +428,76 @@ def epochs_within_compute(result: Mapping[str, Any], flops_per_epoch: float, bud
                          f"({flops_per_epoch:.4g} training FLOPs per epoch): give --compute-budget at least "
                          f"{flops_per_epoch:.4g}")
     return min(fitting, len(result["history"]))
+
+
+def best_so_far(result: Mapping[str, Any]) -> Dict[str, List[float]]:
+    r"""A run's curves of selection so far, one value per epoch :math:`k`: ``"val"``, the best
+    validation score among its first :math:`k` epochs, and ``"test"``, the test score at the first
+    epoch with that score (``score_at_best(result, within=k)``): what stopping the run after :math:`k`
+    epochs would report.
+
+    Example:
+        >>> run = {"history": [{"val_score": 0.5, "test_score": 0.4}, {"val_score": 0.7, "test_score": 0.6},
+        ...                    {"val_score": 0.6}, {"val_score": 0.7}]}
+        >>> best_so_far(run)
+        {'val': [0.5, 0.7, 0.7, 0.7], 'test': [0.4, 0.6, 0.6, 0.6]}
+
+    Raises:
+        ValueError: for a run that diverged (:func:`is_diverged`), which has no scores.
+    """
+    if is_diverged(result):
+        raise ValueError(f"the run {result.get('name', '')!r} diverged at epoch {result['diverged_at_epoch']}: it has "
+                         f"no scores to select")
+    curves: Dict[str, List[float]] = {"val": [], "test": []}
+    best = 0
+    for k, epoch in enumerate(result["history"]):
+        if epoch["val_score"] > result["history"][best]["val_score"]:
+            best = k
+        curves["val"].append(result["history"][best]["val_score"])
+        curves["test"].append(result["history"][best]["test_score"])
+    return curves
+
+
+def planned_budget(configs: Sequence[Mapping[str, Any]], flops: Mapping[str, float]) -> float:
+    r"""The smallest planned compute budget among the runs of ``configs`` (their settings, as a
+    ``result.json`` records them): :math:`\min E \, F_\text{epoch}` over them, :math:`E` a run's planned
+    ``epochs`` and :math:`F_\text{epoch}` its training FLOPs per epoch, ``flops[run_name(config)]``.
+
+    Example:
+        >>> configs = [{"task": "t", "group": "G", "model": m, "seed": 0, "epochs": e}
+        ...            for m, e in (("a", 10), ("b", 6))]
+        >>> planned_budget(configs, {run_name(configs[0]): 1e9, run_name(configs[1]): 2e9})
+        10000000000.0
+
+    Raises:
+        ValueError: for no runs.
+    """
+    if not configs:
+        raise ValueError("no run to take the planned compute budget of")
+    return min(c["epochs"] * flops[run_name(c)] for c in configs)
+
+
+def check_budget(budget: float, flops: Mapping[str, float]) -> None:
+    r"""Check that the compute ``budget`` (FLOPs) fits one epoch of every run of ``flops``
+    (``{run name: training FLOPs per epoch}``).
+
+    Example:
+        >>> check_budget(2e9, {"a": 1e9, "b": 2e9})
+        >>> check_budget(1.5e9, {"a": 1e9, "b": 2e9})
+        Traceback (most recent call last):
+        ...
+        ValueError: a compute budget of 1.5e+09 FLOPs is below one epoch of b (2e+09 training FLOPs): ...
+
+    Raises:
+        ValueError: naming ``--compute-budget``, the run whose epoch does not fit and the smallest
+            valid budget, the largest epoch of them all.
+    """
+    if not flops:
+        return
+    name, largest = max(flops.items(), key=lambda item: item[1])
+    if not budget >= largest:
+        raise ValueError(f"a compute budget of {budget:.4g} FLOPs is below one epoch of {name} ({largest:.4g} "
+                         f"training FLOPs): give --compute-budget at least {largest:.4g}, one epoch of every run")
 
 
 def epoch_values(results: Sequence[Mapping[str, Any]], key: str, epoch: Optional[int] = None) -> List[Any]:
@@ -525,3 +606,53 @@ def best_scores(result: Mapping[str, Any], names: Sequence[str] = (), within: Op
         found.update({f"test_score_{n}_within_{within}": epoch.get("test_scores", {}).get(n) for n in names})
         found.update(_metric_keys(epoch.get("metrics", {}), names, metric_names, f" within {within}"))
     return found
+
+
+def history_value(result: Mapping[str, Any], epoch: int, *keys: str) -> Optional[Any]:
+    r"""The entry ``keys`` (one key, or the keys of nested records) of a run's history record of
+    ``epoch`` (counted from 1), or ``None`` where the run has not recorded that epoch.
+
+    Example:
+        >>> run = {"history": [{"monitor": {"norm": 2.5}}, {"monitor": {"norm": 3.0}}]}
+        >>> history_value(run, 2, "monitor", "norm"), history_value(run, 30, "monitor", "norm")
+        (3.0, None)
+    """
+    if not 1 <= epoch <= len(result["history"]):
+        return None
+    value: Any = result["history"][epoch - 1]
+    for key in keys:
+        value = value[key]
+    return value
+
+
+def means_by(results: Sequence[Result], names: Sequence[str],
+             value: Union[str, Callable[[Result], float]] = "test_score") -> Dict[Tuple[Any, ...], float]:
+    r"""The mean over the runs of each group of :func:`group_by` (by the settings ``names``) of
+    ``value``: an entry of each result, or a function of a run; keyed as :func:`group_by` keys.
+
+    Example:
+        >>> runs = [{"config": {"model": m, "seed": s, "hyperparameters": {}}, "test_score": t}
+        ...         for m, s, t in (("cnn", 0, 0.5), ("cnn", 1, 0.75), ("soft", 0, 0.8))]
+        >>> means_by(runs, ["model"])
+        {('cnn',): 0.625, ('soft',): 0.8}
+    """
+    get = value if callable(value) else (lambda r: r[value])
+    return {key: mean_std([get(r) for r in found])[0] for key, found in group_by(results, names).items()}
+
+
+def progress_totals(progress: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
+    r"""The totals of the :func:`plan_progress` records ``progress``: the runs ``finished`` (each entry's
+    up to its planned seeds) of the ``planned`` ones, and the records of the entries ``unfinished``
+    (fewer finished than planned) and ``started`` (at least one finished), in plan order.
+
+    Example:
+        >>> progress = [{"group": "C4", "model": "cnn", "planned": 3, "finished": 4},
+        ...             {"group": "C4", "model": "soft", "planned": 3, "finished": 1}]
+        >>> totals = progress_totals(progress)
+        >>> totals["finished"], totals["planned"], [p["model"] for p in totals["unfinished"]], len(totals["started"])
+        (4, 6, ['soft'], 2)
+    """
+    return {"finished": sum(min(p["planned"], p["finished"]) for p in progress),
+            "planned": sum(p["planned"] for p in progress),
+            "unfinished": [p for p in progress if p["finished"] < p["planned"]],
+            "started": [p for p in progress if p["finished"]]}

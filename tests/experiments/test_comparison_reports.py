@@ -73,6 +73,7 @@ def test_a_best_epoch_row_gives_seeds_epochs_and_each_test_set_at_both_budgets()
 def test_devices_come_from_the_epochs_or_from_old_results():
     old = _result("a", 0, 0.5, device="cuda (X)")
     resumed = _result("a", 1, 0.5, device="cpu", history_devices=["cuda (X)", "cuda (X)", "cpu"])
+    old["config"]["epochs"] = resumed["config"]["epochs"]  # the same settings: one row
     assert run_devices(old) == ["cuda (X)"] and run_devices(resumed) == ["cuda (X)", "cpu"]
     (row,) = summarize([old, resumed])
     assert row["device"] == "cpu, cuda (X)"

@@ -91,9 +91,9 @@ def test_a_diverged_run_is_shown_as_diverged_and_retrained_only_on_request(tmp_p
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "C4 cnn seed 0: diverged at epoch 1/1 (training loss not finite); no scores" in printed
-    assert "| model | test accuracy (%) | parameters | s/epoch | latent equiv. error | output equiv. error | device " \
+    assert "| model | test accuracy (%) | test accuracy (%), equal compute | parameters | s/epoch | latent equiv. error | output equiv. error | device " \
            "| diverged |" in printed
-    assert "| cnn | — | 62,660 | — | — | — | cpu | seed 0 (epoch 1) |" in printed
+    assert "| cnn | — | — | 62,660 | — | — | — | cpu | seed 0 (epoch 1) |" in printed
     assert "1 run(s) diverged (training loss not finite), left out of every mean: C4 cnn seed 0 at epoch 1" in printed
     (path,) = tmp_path.glob("runs/*/result.json")
     result = json.loads(path.read_text(), parse_constant=lambda token: pytest.fail(f"not strict JSON: {token}"))
