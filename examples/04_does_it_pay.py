@@ -43,7 +43,7 @@ tiny = ["--task", "mnist", "--models", "cnn-aug,soft,scnn", "--seeds", "0,1", "-
         "--batch-size", "64", "--out", folder.name, "--no-progress"]
 options = parse_args(tiny + sys.argv[1:])      # options given to the script come last, and win
 print(f"task {options.task}, group {', '.join(options.groups)}, models {', '.join(options.models)}, "
-      f"seeds {list(options.seeds)}, {options.epochs} epochs on {options.train_size} digits")
+      f"seeds {list(options.seeds)}, {options.epochs} epochs on {', '.join(map(str, options.train_sizes))} digits")
 
 # %%
 # Training and the table

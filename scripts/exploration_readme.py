@@ -27,9 +27,9 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from escnn_soft.experiments.results import load_runs, select
-from escnn_soft.learned.reports import (mean_multiplicities_text, multiplicity_table, plot_eigenvalues,
-                                        rounded_multiplicities, rounded_text)
-from escnn_soft.records import atomic_write_text, mean_std_text
+from escnn_soft.learned.reports import (mean_multiplicities_text, multiplicity_table, plot_eigenvalues, rounded_text,
+                                        run_table, same_as_control)
+from escnn_soft.records import atomic_write_text
 
 EXPERIMENTS = ("d3-autoencoder", "c2-typefaces", "c4-classifier")
 BEYOND = ("o-adrenal",)
@@ -86,67 +86,6 @@ def fill_part(name: str, **values: Any) -> str:
     return fill(name, **values).rstrip("\n")
 
 
-def same_as_control(r: Mapping[str, Any]) -> bool:
-    r"""Whether the run's learned decomposition, rounded, is its no-data control's."""
-    a = r["analysis"]
-    return rounded_multiplicities(a["decomposition"]) == rounded_multiplicities(a["control_decomposition"])
-
-
-def _mse(r: Mapping[str, Any]) -> bool:
-    return r["metric"] != "accuracy"
-
-
-def _test(r: Mapping[str, Any]) -> float:
-    return -r["test_score"] if _mse(r) else r["test_score"]
-
-
-def _shifted(r: Mapping[str, Any]) -> float:
-    t = r["analysis"]["test"]
-    return t["shifted_reconstruction_mse"] if _mse(r) else t["shifted_accuracy"]
-
-
-def _last_epoch(a: Mapping[str, Any]) -> str:
-    r"""The rounded decomposition of the last epoch's ρ_Z, with its epoch and algebra loss, and
-    whether it is a representation; "—" for runs whose analysis records no ``final_decomposition``."""
-    d = a.get("final_decomposition")
-    if not d:
-        return "—"
-    verdict = "" if d["is_representation"] else ", not a representation"
-    return f"{rounded_text(d)} (epoch {a['final_epoch']}, algebra loss {a['final_algebra_loss']:.2e}{verdict})"
-
-
-def _run_table(rs: Sequence[Mapping[str, Any]]) -> str:
-    task = "reconstruction MSE" if _mse(rs[0]) else "accuracy (%)"
-    scale = 1.0 if _mse(rs[0]) else 100.0
-    spec = ".4f" if _mse(rs[0]) else ".1f"
-    head = ["seed", "learned (rounded)", "control (rounded)", "= control", "algebra loss", "defect (max)",
-            f"test {task}", f"test shifted {task}", "test equivariance MSE", "latent rel. equiv. error",
-            "best epoch", "train s"]
-    last = any(r["analysis"].get("final_decomposition") for r in rs)
-    if last:
-        head[3:3] = ["last epoch (rounded)"]
-    lines = ["| " + " | ".join(head) + " |", "| " + " | ".join(["---"] * len(head)) + " |"]
-    for r in rs:
-        a = r["analysis"]
-        lines.append("| " + " | ".join([
-            str(r["config"]["seed"]), rounded_text(a["decomposition"]), rounded_text(a["control_decomposition"]),
-            "yes" if same_as_control(r) else "no", *([_last_epoch(a)] if last else []), f"{a['algebra_loss']:.2e}",
-            f"{a['decomposition']['homomorphism_defect_max']:.2g}", format(scale * _test(r), spec),
-            format(scale * _shifted(r), spec), f"{a['test']['equivariance_mse']:.4f}",
-            f"{r['latent_equivariance_error']:.3f}", f"{r['best_epoch']}/{r['config']['epochs']}",
-            f"{r['train_seconds']:.0f}"]) + " |")
-    lines.append("| mean ± std | | | " + f"{sum(map(same_as_control, rs))} of {len(rs)} | " + ("| " if last else "")
-                 + " | ".join([mean_std_text([r["analysis"]["algebra_loss"] for r in rs], ".2e"),
-                               mean_std_text([r["analysis"]["decomposition"]["homomorphism_defect_max"] for r in rs],
-                                             ".2g"),
-                               mean_std_text([_test(r) for r in rs], spec, scale=scale),
-                               mean_std_text([_shifted(r) for r in rs], spec, scale=scale),
-                               mean_std_text([r["analysis"]["test"]["equivariance_mse"] for r in rs], ".4f"),
-                               mean_std_text([r["latent_equivariance_error"] for r in rs], ".3f"), "",
-                               mean_std_text([r["train_seconds"] for r in rs], ".0f")]) + " |")
-    return "\n".join(lines) + "\n"
-
-
 def _result(e: str, learned: Sequence[Mapping[str, Any]], ablation: Sequence[Mapping[str, Any]]) -> str:
     r"""The paragraphs on the result of experiment ``e`` and its objective (``readme_templates/exploration_result.md``)."""
     c, h, a = learned[0]["config"], learned[0]["config"]["hyperparameters"], learned[0]["analysis"]
@@ -177,7 +116,7 @@ def _model_section(e: str, model: str, rs: Sequence[Mapping[str, Any]]) -> str:
                      multiplicities=multiplicity_table(ds, labels=labels,
                                                        reference=PAPER[e][2] if model == "learned" else None,
                                                        reference_label=REFERENCE_LABELS.get(e, "paper")),
-                     runs=_run_table(rs),
+                     runs=run_table(rs),
                      control=multiplicity_table([r["analysis"]["control_decomposition"] for r in rs], labels=labels),
                      initial=multiplicity_table([r["analysis"]["initial_decomposition"] for r in rs], labels=labels))
 

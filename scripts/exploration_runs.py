@@ -72,7 +72,7 @@ def options(task: ExplorationTask, model: str, *, out: Path = Path("results/expl
     MNIST source, the drawn typefaces, or the Adrenal volumes)."""
     source = None if task.name == "c2-typefaces" else adrenal if task.name == "o-adrenal" else mnist
     return Options(task=task.name, groups=(task.default_group,), models=(model,), seeds=seeds(task)[model],
-                   epochs=task.default_epochs, train_size=TRAIN_SIZES[task.name],
+                   epochs=task.default_epochs, train_sizes=(TRAIN_SIZES[task.name],),
                    batch_size=BATCH_SIZES.get(task.name, BATCH_SIZE), source=source, out=out / folder(task),
                    device=device, equivariance_batch=EQUIVARIANCE_BATCHES.get(task.name, EQUIVARIANCE_BATCH),
                    threads=threads, progress=False)

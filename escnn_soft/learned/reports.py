@@ -7,6 +7,8 @@ r"""Reports on learned latent actions: multiplicity tables and eigenvalue plots.
 * :func:`multiplicity_table` writes a markdown table of the irrep multiplicities of
   several runs, with their mean :math:`\pm` standard deviation, irreps named as escnn
   names them;
+* :func:`run_table` writes a markdown table of learned runs, one row per run (its decompositions,
+  whether they agree with its no-data control, :func:`same_as_control`, its scores and errors);
 * :func:`plot_eigenvalues` draws the eigenvalues of :math:`\rho_Z(g)` over training on
   the unit circle, with the :math:`N`-th roots of unity (:math:`N` the order of
   :math:`g`) around which those of a representation must end (the paper's Figure 4).
@@ -15,7 +17,7 @@ r"""Reports on learned latent actions: multiplicity tables and eigenvalue plots.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -23,7 +25,7 @@ from ..records import atomic_write, mean_std_text
 from .decompose import Decomposition, summary_of
 
 __all__ = ["decomposition_record", "mean_multiplicities_text", "multiplicity_table", "plot_eigenvalues",
-           "record_summary", "rounded_multiplicities", "rounded_text"]
+           "record_summary", "rounded_multiplicities", "rounded_text", "same_as_control", "run_table"]
 
 PathLike = Union[str, os.PathLike]
 Run = Union[Decomposition, Mapping[str, Any]]
@@ -300,3 +302,80 @@ def plot_eigenvalues(trajectories: Sequence[np.ndarray], path: PathLike, *, orde
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+
+
+def same_as_control(result: Mapping[str, Any]) -> bool:
+    r"""Whether a learned run's decomposition, rounded (:func:`rounded_multiplicities`), is that of its
+    no-data control (``result["analysis"]``'s ``decomposition`` and ``control_decomposition``)."""
+    analysis = result["analysis"]
+    return rounded_multiplicities(analysis["decomposition"]) == rounded_multiplicities(
+        analysis["control_decomposition"])
+
+
+def _task_scores(result: Mapping[str, Any]) -> Tuple[float, float]:
+    r"""A run's test score and its score on the shifted test set, as their tables print them: an error
+    (reconstruction MSE) positive, an accuracy as it is."""
+    test = result["analysis"]["test"]
+    if result["metric"] != "accuracy":
+        return -result["test_score"], test["shifted_reconstruction_mse"]
+    return result["test_score"], test["shifted_accuracy"]
+
+
+def _last_epoch(analysis: Mapping[str, Any]) -> str:
+    r"""The rounded decomposition of the last epoch's :math:`\rho_Z`, with its epoch and algebra loss,
+    and whether it is a representation; "—" for an analysis that records no ``final_decomposition``."""
+    d = analysis.get("final_decomposition")
+    if not d:
+        return "—"
+    verdict = "" if d["is_representation"] else ", not a representation"
+    loss = analysis["final_algebra_loss"]
+    return f"{rounded_text(d)} (epoch {analysis['final_epoch']}, algebra loss {loss:.2e}{verdict})"
+
+
+def run_table(results: Sequence[Mapping[str, Any]]) -> str:
+    r"""A markdown table of learned runs (the ``result.json`` of the exploration tasks), one row per
+    run and a last row of mean :math:`\pm` standard deviation: each run's seed, its learned and
+    control decompositions rounded (:func:`rounded_text`) and whether they agree
+    (:func:`same_as_control`), its last epoch's where recorded, its algebra loss and homomorphism
+    defect, its test scores (accuracy in percent, or reconstruction MSE) upright and shifted, its
+    equivariance errors, best epoch and training time.
+
+    Example:
+        >>> d = {"irreps": [{"rounded": 1, "multiplicity": 1.0}], "complex": None, "homomorphism_defect_max": 0.01}
+        >>> run = {"config": {"seed": 0, "epochs": 5}, "metric": "accuracy", "test_score": 0.9, "best_epoch": 4,
+        ...        "latent_equivariance_error": 0.05, "train_seconds": 12.0,
+        ...        "analysis": {"decomposition": d, "control_decomposition": d, "algebra_loss": 1e-5,
+        ...                     "test": {"shifted_accuracy": 0.8, "equivariance_mse": 0.002}}}
+        >>> print(run_table([run]).splitlines()[2])
+        | 0 | 1 | 1 | yes | 1.00e-05 | 0.01 | 90.0 | 80.0 | 0.0020 | 0.050 | 4/5 | 12 |
+    """
+    error = results[0]["metric"] != "accuracy"
+    task, scale, spec = ("reconstruction MSE", 1.0, ".4f") if error else ("accuracy (%)", 100.0, ".1f")
+    head = ["seed", "learned (rounded)", "control (rounded)", "= control", "algebra loss", "defect (max)",
+            f"test {task}", f"test shifted {task}", "test equivariance MSE", "latent rel. equiv. error",
+            "best epoch", "train s"]
+    last = any(r["analysis"].get("final_decomposition") for r in results)
+    if last:
+        head[3:3] = ["last epoch (rounded)"]
+    lines = [_row(head), _row(["---"] * len(head))]
+    for r in results:
+        a, (test, shifted) = r["analysis"], _task_scores(r)
+        lines.append(_row([
+            str(r["config"]["seed"]), rounded_text(a["decomposition"]), rounded_text(a["control_decomposition"]),
+            "yes" if same_as_control(r) else "no", *([_last_epoch(a)] if last else []), f"{a['algebra_loss']:.2e}",
+            f"{a['decomposition']['homomorphism_defect_max']:.2g}", format(scale * test, spec),
+            format(scale * shifted, spec), f"{a['test']['equivariance_mse']:.4f}",
+            f"{r['latent_equivariance_error']:.3f}", f"{r['best_epoch']}/{r['config']['epochs']}",
+            f"{r['train_seconds']:.0f}"]))
+    scores = [_task_scores(r) for r in results]
+    lines.append("| mean ± std | | | " + f"{sum(map(same_as_control, results))} of {len(results)} | "
+                 + ("| " if last else "")
+                 + " | ".join([mean_std_text([r["analysis"]["algebra_loss"] for r in results], ".2e"),
+                               mean_std_text([r["analysis"]["decomposition"]["homomorphism_defect_max"]
+                                              for r in results], ".2g"),
+                               mean_std_text([t for t, _ in scores], spec, scale=scale),
+                               mean_std_text([s for _, s in scores], spec, scale=scale),
+                               mean_std_text([r["analysis"]["test"]["equivariance_mse"] for r in results], ".4f"),
+                               mean_std_text([r["latent_equivariance_error"] for r in results], ".3f"), "",
+                               mean_std_text([r["train_seconds"] for r in results], ".0f")]) + " |")
+    return "\n".join(lines) + "\n"

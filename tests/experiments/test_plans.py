@@ -1,17 +1,21 @@
 r"""Tests of escnn_soft.experiments.plans: run plans as data, and the commands that train them."""
 
+import csv
 import json
+import re
 import shlex
 from dataclasses import replace
 from pathlib import Path
+from typing import List
 
 import pytest
 
 import escnn_soft.experiments.comparison as comparison
 from escnn_soft.experiments import get_task
-from escnn_soft.experiments.cli import format_command, main, parse_args
-from escnn_soft.experiments.plans import (DATA_SETTINGS, compare_arguments, entry_settings, load_plans, part_setting,
-                                          planned_runs)
+from escnn_soft.experiments.cli import format_command, main, parse_args, plan_options
+from escnn_soft.experiments.results import load_runs, setting
+from escnn_soft.experiments.plans import (DATA_SETTINGS, compare_arguments, entry_folder, entry_settings, load_plans,
+                                          part_setting, planned_runs)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,10 +49,15 @@ def test_every_committed_plan_entry_is_a_command_the_parser_reads_back(tmp_path,
             assert options.task == settings["task"] and options.models == tuple(settings["models"])
             assert options.seeds == tuple(settings["seeds"]) and str(options.out) == settings["out"]
             assert options.groups == tuple(settings.get("groups", options.groups))
-            for name in ("epochs", "patience", "budget_report", "train_size", "l2", "equivariance_batch", "jobs",
-                         "threads", "c4_data", "pair_fraction"):
+            for name in ("epochs", "patience", "budget_report", "l2", "equivariance_batch", "jobs", "threads",
+                         "c4_data"):
                 if name in settings:
                     assert getattr(options, name) == settings[name], name
+            for name, swept in (("train_size", "train_sizes"), ("lr", "lrs"), ("lam", "lams"),
+                                ("pair_fraction", "pair_fractions")):
+                if name in settings:
+                    value = settings[name]
+                    assert getattr(options, swept) == tuple(value if isinstance(value, list) else [value]), name
 
 
 @pytest.mark.parametrize("text, problem", [("{", "not JSON"), (json.dumps({"p": {"settings": {}}}), "needs 'entries'"),
@@ -106,8 +115,8 @@ def test_plan_prints_the_command_of_every_entry_and_runs_none(tmp_path, capsys, 
     expected = [parse_args([*compare_arguments(plan, entry, leave_out=leave_out), *extra])
                 for entry in plan["entries"][1:]]
     assert commands == [format_command(options) for options in expected] and len(commands) == 2
-    assert [(o.groups, o.lam, o.jobs, o.source) for o in expected] == [(("D4",), 0.5, jobs, source),
-                                                                       (("C4",), None, jobs, source)]
+    assert [(o.groups, o.lams, o.jobs, o.source) for o in expected] == [(("D4",), (0.5,), jobs, source),
+                                                                        (("C4",), (), jobs, source)]
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -124,3 +133,69 @@ def test_plan_refuses_bad_names_and_options_in_one_line(tmp_path, capsys, monkey
     assert main([*argv, "--plans", "plans.json"] if "--plans" not in argv else argv) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith(f"escnn-soft plan: error: {message}") and "\n" not in error
+
+
+def test_plan_with_one_report_dir_writes_each_entry_reports_into_its_own_subfolder(tmp_path, capsys, monkeypatch):
+    r"""No entry's reports overwrite another's: each entry of the plan reports its own runs in its own folder."""
+    monkeypatch.chdir(ROOT)   # the plan's --out is relative to the repository's root
+    monkeypatch.setattr(comparison, "train_runs", lambda *a, **k: pytest.fail("--report-only trains nothing"))
+    plan = load_plans(ROOT / "results" / "plans.json")["ddmnist-l2-pilots"]
+    assert main(["plan", "ddmnist-l2-pilots", "--report-only", "--report-dir", str(tmp_path), "--no-progress"]) == 0
+    capsys.readouterr()
+    folders = [entry_folder(plan, entry) for entry in plan["entries"]]
+    assert folders == ["1-pilot-D4", "2-pilot-D4", "3-pilot-D4"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == folders
+    l2 = {r["name"]: setting(r, "l2") for r in load_runs(ROOT / "results" / "ddmnist-l2-pilots")}
+    for entry, folder in zip(plan["entries"], folders):
+        with open(tmp_path / folder / "results.csv", encoding="utf-8") as f:
+            assert [l2[row["name"]] for row in csv.DictReader(f)] == [entry["l2"]], folder
+        assert (tmp_path / folder / "summary.md").is_file()
+
+
+def test_plan_with_one_report_dir_for_one_entry_writes_into_it(tmp_path):
+    plans = load_plans(ROOT / "results" / "plans.json")
+    [options] = plan_options(plans, "ddmnist-150:tier 3 strict", ["--report-only", "--report-dir", str(tmp_path)])
+    assert options.report_dir == tmp_path
+    found = plan_options(plans, "ddmnist-l2-pilots", ["--report-only", "--report-dir", str(tmp_path)])
+    assert [o.report_dir for o in found] == [tmp_path / f"{i}-pilot-D4" for i in (1, 2, 3)]
+    assert [o.l2 for o in found] == [0.0001, 0.001, 0.01]
+
+
+def test_entry_folder_refuses_an_entry_of_another_plan():
+    with pytest.raises(ValueError, match="is not one of the plan's entries"):
+        entry_folder(PLAN, {"part": "elsewhere"})
+
+
+def _shown_commands(text: str) -> List[str]:
+    r"""The commands of the bash blocks of a README, continuation lines joined, comments dropped."""
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
+        commands += [line.split("  #")[0].strip() for line in block.replace(" \\\n", " ").splitlines()]
+    return [" ".join(command.split()) for command in commands if command and not command.startswith("#")]
+
+
+def test_every_command_a_results_readme_shows_is_a_plan_or_as_format_command_writes_it(tmp_path, monkeypatch):
+    r"""The ``escnn-soft compare`` commands of the committed results READMEs read back through the parser
+    into themselves (``--device cuda`` is checked where the command runs), and their ``escnn-soft plan``
+    commands name plans of results/plans.json."""
+    plans = load_plans(ROOT / "results" / "plans.json")
+    readmes = sorted((ROOT / "results").glob("**/README.md"))
+    monkeypatch.chdir(tmp_path)
+    shown = {"compare": 0, "plan": 0}
+    for readme in readmes:
+        for command in _shown_commands(readme.read_text(encoding="utf-8")):
+            words = shlex.split(command)
+            if words[:2] == ["escnn-soft", "plan"]:
+                assert words[2].partition(":")[0] in plans, f"{readme}: {command}"
+                shown["plan"] += 1
+            elif words[:3] == ["escnn-soft", "compare", "..."]:
+                continue   # the command above, with more options
+            elif words[:2] == ["escnn-soft", "compare"]:
+                device = words[words.index("--device") + 1] if "--device" in words else None
+                argv = [w for i, w in enumerate(words[2:], 2) if "--device" not in (w, words[i - 1])]
+                options = replace(parse_args(argv), device=device) if device else parse_args(argv)
+                assert format_command(options) == command, f"{readme}: {command}"
+                shown["compare"] += 1
+            else:
+                assert not command.startswith(("escnn-soft", "for ")), f"{readme}: {command}"
+    assert shown["plan"] >= 3 and shown["compare"] >= 10
