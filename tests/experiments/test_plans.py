@@ -71,13 +71,36 @@ def test_a_bad_plan_file_is_named_with_the_plan(tmp_path, text, problem):
 
 
 def test_the_registered_runs_of_does_soft_pay_are_its_plan():
-    r"""The commands of results/plans/does-soft-pay.md's registered (and finished) runs are those of its plan,
-    with the registration's one torch thread per run."""
-    plan = load_plans(ROOT / "results" / "plans.json")["does-soft-pay"]
+    r"""The commands of results/plans/does-soft-pay.md's registered (and finished) runs are those of its plans
+    (``does-soft-pay`` and one ``does-soft-pay-<task>`` per other task), part by part, with the registration's one
+    torch thread per run."""
+    plans = {name: plan for name, plan in load_plans(ROOT / "results" / "plans.json").items()
+             if name == "does-soft-pay" or name.startswith("does-soft-pay-")}
     rows = [line.split(" | ") for line in (ROOT / "results" / "plans" / "does-soft-pay.md").read_text().splitlines()
             if line.startswith("| ") and line.split(" | ")[-1].startswith(("registered", "finished"))]
-    registered = {row[0].strip("| "): replace(parse_args(shlex.split(row[2].strip("`"))[2:]), threads=1) for row in rows}
-    assert registered == {entry["part"]: parse_args(compare_arguments(plan, entry)) for entry in plan["entries"]}
+    registered: dict = {}
+    for row in rows:
+        part, cell = row[0].strip("| "), row[2]
+        named = re.findall(r"`escnn-soft plan ([\w-]+)", cell)
+        commands = re.findall(r"`(escnn-soft compare [^`]*)`", cell)
+        if named:   # a plan's name and its first command; "the same for" the others
+            commands = [compare_arguments(plans[named[0]], entry) for entry in plans[named[0]]["entries"]]
+            commands = [parse_args(c) for c in commands]
+        else:
+            commands = [replace(parse_args(shlex.split(c)[2:]), threads=1) for c in commands]
+        registered[part] = sorted(map(repr, commands))
+    expected: dict = {}
+    for plan in plans.values():
+        for entry in plan["entries"]:
+            expected.setdefault(entry["part"], []).append(repr(parse_args(compare_arguments(plan, entry))))
+    assert registered == {part: sorted(found) for part, found in expected.items()}
+    first = {part: re.findall(r"`(escnn-soft compare [^`]*)`", row[2]) for row in rows
+             for part in [row[0].strip("| ")]}
+    for name, plan in plans.items():   # each named plan's first command is shown as its entry's
+        if name != "does-soft-pay":
+            part = plan["entries"][0]["part"]
+            shown = parse_args(shlex.split(first[part][0])[2:])
+            assert shown == parse_args(compare_arguments(plan, plan["entries"][0]))
 
 
 def test_plan_reports_a_committed_plan_and_trains_nothing(tmp_path, capsys, monkeypatch):
