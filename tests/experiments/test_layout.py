@@ -1,5 +1,5 @@
-r"""The comparison harness imports in one direction: ``cli → comparison → execution → {cluster, distributed} →
-runner`` (a cluster job with several GPUs trains through ``distributed``), with the options at the bottom, and no cycle among its modules, counting the imports inside functions."""
+r"""The comparison harness imports in one direction: ``cli → comparison → {execution → {cluster, distributed},
+compute} → runner`` (a cluster job with several GPUs trains through ``distributed``), with the options at the bottom, and no cycle among its modules, counting the imports inside functions."""
 
 import ast
 import subprocess
@@ -11,7 +11,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "escnn_soft"
 
 LAYERS = [("escnn_soft.experiments.cli",), ("escnn_soft.experiments.comparison",),
-          ("escnn_soft.experiments.execution",),
+          ("escnn_soft.experiments.execution", "escnn_soft.experiments.compute"),
           ("escnn_soft.experiments.cluster",), ("escnn_soft.experiments.distributed",),
           ("escnn_soft.experiments.runner",), ("escnn_soft.experiments.options",)]
 r"""The harness's layers, top first: a module may import those of lower layers only."""
