@@ -5,7 +5,7 @@ by all processes of ``torchrun`` together.
 need training; :func:`train_runs` trains those, each through
 :func:`~escnn_soft.experiments.runner.train_one`, and yields each run's result as it ends:
 
-* one after the other in this process (the default), the data of each group and data settings
+* one after the other in this process (the default), the data of each group, training size and data settings
   loaded once;
 * ``--jobs N``: ``N`` spawned processes, each given the task and its opened source once, each run
   given to one process only; the processes end with the comparison (an error, Ctrl-C or SIGTERM
@@ -76,9 +76,11 @@ def run_label(config: RunConfig, options: Optional[Options] = None) -> str:
 
 
 def _data_key(task: Task, config: RunConfig) -> str:
-    r"""What the data of run ``config`` depends on beyond the comparison's options: its group and
-    data settings (:func:`~escnn_soft.experiments.task.data_settings`); runs with one key share the data."""
-    return json.dumps([config.group, data_settings(task, config.hyperparameters)], sort_keys=True)
+    r"""What the data of run ``config`` depends on beyond the comparison's options: its group, training
+    size and data settings (:func:`~escnn_soft.experiments.task.data_settings`); runs with one key share
+    the data."""
+    return json.dumps([config.group, config.train_size, data_settings(task, config.hyperparameters)],
+                      sort_keys=True)
 
 
 def _train(task: Task, source: Source, options: Options, config: RunConfig, data: Optional[TaskData],
@@ -103,7 +105,7 @@ def _train(task: Task, source: Source, options: Options, config: RunConfig, data
 
 def _train_sequential(task: Task, source: Source, options: Options, todo: Todo, on_epoch: OnEpoch,
                       trainer: Optional[Callable[..., Any]] = None, claim: bool = True) -> Ran:
-    r"""The runs of ``todo`` one after the other, in this process, the data of each group (and data
+    r"""The runs of ``todo`` one after the other, in this process, the data of each group (training size and data
     settings) loaded once (:func:`_train`)."""
     data, loaded = None, None
     for _, config in todo:
@@ -115,7 +117,7 @@ def _train_sequential(task: Task, source: Source, options: Options, todo: Todo, 
 
 
 _WORKER: Dict[str, Any] = {}
-r"""A ``--jobs`` process's task and source, and the data of its last group and data settings (see
+r"""A ``--jobs`` process's task and source, and the data of its last group, training size and data settings (see
 :func:`_train_in_worker`)."""
 
 _PR_SET_PDEATHSIG = 1
@@ -170,7 +172,7 @@ def _start_worker(parent: int, task: Task, source: Source, threads: Optional[int
 def _train_in_worker(job: Tuple[int, Options, RunConfig]) -> Tuple[int, Optional[Dict[str, Any]]]:
     r"""Run ``index, options, config = job`` of ``--jobs``, in a spawned process, under a claim
     (:func:`_train`: ``None`` for a run another process holds), with its index; the data is loaded
-    once per group and data settings."""
+    once per group, training size and data settings."""
     index, options, config = job
     signal.signal(signal.SIGTERM, _leave_worker)
     try:

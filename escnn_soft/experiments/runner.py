@@ -556,7 +556,7 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
     Raises:
         RunFolderError: for a ``result.json`` or checkpoint in ``run_dir`` that cannot be read
             or belongs to other settings (:func:`finished_run`).
-        ValueError: for data loaded with other data settings than the run's.
+        ValueError: for data loaded with other data settings or another training size than the run's.
     """
     run_dir = Path(run_dir)
     done = finished_run(run_dir, config)
@@ -567,6 +567,9 @@ def train_run(task: Task, data: TaskData, config: RunConfig, run_dir: PathLike, 
         raise ValueError(f"{config.name()} trains on data loaded with {needed or 'the defaults'}, but this data was "
                          f"loaded with {dict(data.settings) or 'the defaults'}: load it with "
                          f"task.load(..., **data_settings(task, config.hyperparameters))")
+    if data.train_size != config.train_size:
+        raise ValueError(f"{config.name()} trains on {config.train_size} samples, but this data was loaded with "
+                         f"{data.train_size}: load it with task.load(..., train_size={config.train_size})")
     if config.eval_size is not None:
         data = evaluation_subset(data, config.eval_size, config.data_seed)
     device = torch.device(device)
@@ -743,14 +746,14 @@ def train_one(task: Task, source: Any, config: RunConfig, out: PathLike, *, data
               on_epoch: Optional[Callable[[int, Dict[str, Any]], None]] = None,
               trainer: Optional[Callable[..., Dict[str, Any]]] = None) -> Tuple[TaskData, Dict[str, Any]]:
     r"""Train one run of a comparison in ``out/runs/<config.name()>``, loading its data from ``source``
-    unless ``data`` (of the same group and data settings) is given.
+    unless ``data`` (of the same group, training size and data settings) is given.
 
     Args:
         task (Task): the task.
         source (Source): its opened data source (:meth:`Task.open`).
         config (RunConfig): the run.
         out (path-like): the comparison's output folder.
-        data (TaskData, optional): the data of ``config.group`` and its data settings
+        data (TaskData, optional): the data of ``config.group``, its training size and its data settings
             (:func:`~escnn_soft.experiments.task.data_settings`), loaded when ``None``.
         device (str, optional): where to train; ``None``: CUDA if available, else the CPU.
         equivariance_batch, progress, retrain_diverged, restart_corrupt, on_epoch: as in :func:`train_run`.

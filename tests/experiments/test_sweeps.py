@@ -8,6 +8,7 @@ import pytest
 
 import escnn_soft.experiments.comparison as comparison
 import escnn_soft.experiments.execution as execution
+import escnn_soft.experiments.runner as runner
 from escnn_soft.experiments import get_task
 from escnn_soft.experiments.cli import format_command, main, parse_args
 from escnn_soft.experiments.comparison import compare, run_configs
@@ -87,7 +88,16 @@ TINY = ["--task", "mnist", "--models", "cnn-aug,soft", "--epochs", "1", "--batch
 
 def test_a_sweep_trains_each_run_once_and_its_rerun_trains_nothing(tmp_path, capsys, monkeypatch):
     argv = TINY + ["--out", str(tmp_path), "--train-size", "32,48", "--lam", "0,1"]
+    sizes = []    # (the run's training size, that of the data it trained on)
+    train_run = runner.train_run
+
+    def recording(task, data, config, *args, **kwargs):
+        sizes.append((config.train_size, data.train_size))
+        return train_run(task, data, config, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "train_run", recording)
     trained = compare(parse_args(argv))
+    assert sorted(sizes) == [(32, 32)] * 3 + [(48, 48)] * 3     # each run on its own training set
     printed = capsys.readouterr().out
     assert "6 run(s) trained, 0 reused" in printed   # cnn-aug at 2 sizes, soft at 2 sizes × 2 λ
     assert "C4 cnn-aug seed 0, train_size 32: " in printed and "C4 soft seed 0, train_size 48, lam 0: " in printed
