@@ -1,4 +1,4 @@
-r"""Write the READMEs of results/ddmnist, results/ddmnist-5ep, results/medmnist3d and results/smoke from their committed runs.
+r"""Write results/README.md and the READMEs of ddmnist, ddmnist-5ep, mnist, medmnist3d and smoke under results/.
 
 Every figure of the READMEs comes from the ``runs/*/result.json`` files beside them, read, selected
 and scored by :mod:`escnn_soft.experiments.results` (means and sample standard deviations over
@@ -6,10 +6,16 @@ seeds, epochs, data sizes, devices, histories); runs that diverged (training los
 left out of every figure and listed in a closing section of their README instead. The exceptions
 are the paper's Tables 4, 5 and 6, which are :data:`PAPER_TABLE_4`, :data:`PAPER_TABLE_5` and
 :data:`PAPER_TABLE_6` below. The runs each README expects are the plans of ``results/plans.json``
-(:mod:`escnn_soft.experiments.plans`), and its commands are those plans as
-:func:`~escnn_soft.experiments.cli.format_command` writes them. The prose is in the
-:class:`string.Template` files of ``readme_templates/``. ``--check`` writes nothing and fails if a
-README differs from what the runs give (the test suite checks the same).
+(:mod:`escnn_soft.experiments.plans`), and its commands are those plans, as ``escnn-soft plan NAME``
+and as :func:`~escnn_soft.experiments.cli.format_command` writes their entries. The prose is in the
+:class:`string.Template` files of ``readme_templates/`` and, for its lines and table rows, in the
+format strings below (``PAPER_FINISHED``, ``L2_NORMS``, ...), filled with values from tested package
+code. Each task's README opens with its verdict table (:func:`verdict_section`: does soft pay, at
+equal epochs and at equal compute, by
+:func:`~escnn_soft.experiments.results.soft_verdicts`), and results/README.md gathers them
+(:func:`results_readme`); their training FLOPs are read from results/flops.json
+(``scripts/flops.py``), not counted. ``--check`` writes nothing and fails if a README differs from
+what the runs give (the test suite checks the same).
 
 Run:  python scripts/results_readme.py [--check]
 """
@@ -18,16 +24,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 from functools import partial
 from string import Template
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from escnn_soft.experiments.cli import format_command, parse_args
-from escnn_soft.experiments.plans import compare_arguments, load_plans, part_setting, planned_runs
-from escnn_soft.experiments.reports import best_epoch_cells, seeds_text, span_text
-from escnn_soft.experiments.results import (at_best, epoch_values, group_by, load_runs, mean_difference, nearest,
-                                            plan_progress, scores_by_test_set, select, setting, shared_setting)
+from escnn_soft.experiments.plans import compare_arguments, load_plans, part_setting, planned_runs, seed_counts
+from escnn_soft.experiments.reports import (best_epoch_cells, is_percentage, run_devices, seeds_text, span_text,
+                                            verdict_text)
+from escnn_soft.experiments.results import (FLOPS_LEFT_OUT, at_best, by_settings, flops_of, group_by, history_value,
+                                            load_flops, load_runs, mean_difference, means_by, nearest, plan_progress,
+                                            progress_totals, scores_by_test_set, select, setting, shared_setting,
+                                            soft_verdicts)
 from escnn_soft.records import atomic_write_text, mean_std, mean_std_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +47,7 @@ FULL = ROOT / "results" / "ddmnist"
 SHORT = ROOT / "results" / "ddmnist-5ep"
 MEDMNIST3D = ROOT / "results" / "medmnist3d"
 SMOKE = ROOT / "results" / "smoke"
+MNIST = ROOT / "results" / "mnist"
 
 PAPER_TABLE_4: Dict[str, Dict[str, float]] = {
     "C4": {"soft": 0.915, "cnn": 0.907},
@@ -45,6 +56,9 @@ PAPER_TABLE_4: Dict[str, Dict[str, float]] = {
 }
 r"""The paper's Table 4 (Ali, Liò & Vicary 2025), double-digit MNIST test accuracies: its
 soft-equivariant model ("ours") and its CNN. Not measured here."""
+
+TABLE4_ROW = "| {group} | {soft:.3f} | {cnn:.3f} | {cells} |"
+r"""A row of results/ddmnist/README.md's Table 4: the paper's two columns (:data:`PAPER_TABLE_4`), then ours."""
 
 PAPER_TABLE_5: Dict[str, Dict[str, float]] = {
     "CNN": {"nodulemnist3d": 0.873, "synapsemnist3d": 0.716, "organmnist3d": 0.920},
@@ -75,14 +89,19 @@ PAPER_FLAGS = ("nodulemnist3d", "synapsemnist3d", "organmnist3d")
 PLANS = load_plans(ROOT / "results" / "plans.json")
 r"""The run plans of ``results/plans.json`` (:mod:`escnn_soft.experiments.plans`), by name."""
 
-ADRENAL_GRID = {m: sum(len(r["seeds"]) for r in planned_runs(PLANS["medmnist3d"], "grid") if r["model"] == m)
-                for m in dict.fromkeys(r["model"] for r in planned_runs(PLANS["medmnist3d"], "grid"))}
+ADRENAL_GRID = seed_counts(PLANS["medmnist3d"], "grid")
 r"""The planned AdrenalMNIST3D runs: seeds per model, at the full budget."""
 
-ADRENAL_STRICT = {r["model"]: len(r["seeds"]) for r in planned_runs(PLANS["medmnist3d"], "strict")}
+ADRENAL_STRICT = seed_counts(PLANS["medmnist3d"], "strict")
 ADRENAL_STRICT_EPOCHS = part_setting(PLANS["medmnist3d"], "strict", "epochs")
 r"""The planned strict AdrenalMNIST3D runs: seeds per model, at :data:`ADRENAL_STRICT_EPOCHS` epochs
 (their steps cost many times the CNN's on the CPU)."""
+
+ADRENAL_PLANNED = "{grid} up to 150 epochs; {strict} at {epochs} epochs"
+r"""The planned AdrenalMNIST3D runs in words."""
+
+COUNTED = ": {nodule:,} for 2 classes and {organ:,} for Organ3D's 11 (the fixture runs below)"
+r"""The CNN's parameter counts of the fixture runs, in words."""
 
 CLASSES = 100
 r"""Double-digit MNIST's classes: the ordered pairs of digits, 10 of them with equal digits."""
@@ -143,12 +162,9 @@ def mean(values: Sequence[float], spec: str, scale: float = 1.0) -> str:
     return format(scale * mean_std(values)[0], spec)
 
 
-def devices(runs: Sequence[Dict[str, Any]]) -> List[str]:
-    found: List[str] = []
-    for r in runs:
-        per_epoch = [h["device"] for h in r["history"] if "device" in h]
-        found += per_epoch or [r["device"]]
-    return sorted(set(found))
+def devices(runs: Sequence[Result]) -> List[str]:
+    r"""The devices ``runs`` trained on (:func:`~escnn_soft.experiments.reports.run_devices`), sorted."""
+    return sorted({d for r in runs for d in run_devices(r)})
 
 
 def command(runs: Sequence[Result], models: Sequence[str], out: str) -> str:
@@ -159,12 +175,13 @@ def command(runs: Sequence[Result], models: Sequence[str], out: str) -> str:
                   "--train-size", str(one(runs, "train_size")), "--mnist", "path/to/mnist.npz", "--out", out])
 
 
-def shown(argv: Sequence[str], width: int = 118) -> str:
-    r"""The ``escnn-soft compare`` command of the arguments ``argv`` as
-    :func:`~escnn_soft.experiments.cli.format_command` writes it, broken before a flag where a line
-    (with its ``" \\"``) would pass ``width`` characters."""
+def shown(argv: Sequence[str], width: int = 118, device: Optional[str] = None) -> str:
+    r"""The ``escnn-soft compare`` command of the arguments ``argv`` (on ``device`` where given: it is
+    checked where the command runs) as :func:`~escnn_soft.experiments.cli.format_command` writes it,
+    broken before a flag where a line (with its ``" \\"``) would pass ``width`` characters."""
+    options = parse_args(argv)
     chunks: List[str] = []
-    for word in format_command(parse_args(argv)).split(" "):
+    for word in format_command(options if device is None else replace(options, device=device)).split(" "):
         if word.startswith("--") or not chunks:
             chunks.append(word)
         else:
@@ -177,11 +194,12 @@ def shown(argv: Sequence[str], width: int = 118) -> str:
     return " \\\n".join(lines)
 
 
-def plan_commands(name: str, part: str, **changes: Any) -> List[str]:
-    r"""The commands (:func:`shown`) of the entries named ``part`` of the plan ``name``, with ``changes``
-    to their settings."""
-    plan = PLANS[name]
-    return [shown(compare_arguments(plan, {**e, **changes})) for e in plan["entries"] if e["part"] == part]
+def plan_commands(name: str, part: Optional[str] = None, **changes: Any) -> List[str]:
+    r"""The commands (:func:`shown`) of the entries of the plan ``name`` (``None``: all; else those
+    named ``part``), with ``changes`` to their settings."""
+    plan, device = PLANS[name], changes.pop("device", None)
+    return [shown(compare_arguments(plan, {**e, **changes}), device=device) for e in plan["entries"]
+            if part is None or e["part"] == part]
 
 
 def fill(name: str, **values: Any) -> str:
@@ -249,82 +267,82 @@ def _differences_section(runs: Sequence[Result], short: Sequence[Result]) -> str
 def _table4_section(runs: Sequence[Result], short: Sequence[Result]) -> str:
     r"""results/ddmnist/README.md against the paper's Table 4, and what it shows
     (``readme_templates/ddmnist_table4.md``)."""
-    sel = partial(pick, runs)
-    seeds = sorted({r["config"]["seed"] for r in sel()})
-    epochs = one(runs, "epochs")
-
-    def acc(g: str, m: str) -> str:
-        if sel(g, m):
-            return ms(sel(g, m))
-        return f"({one(short, 'epochs')} epochs only)" if pick(short, g, m) else "—"
-
-    def average(g: str, m: str, key: str, spec: str) -> str:
-        return mean([r[key] for r in sel(g, m)], spec)
-
-    def seed0(g: str, m: str) -> Result:
-        return next(r for r in sel(g, m) if r["config"]["seed"] == seeds[0])
-
-    score = {(g, m): mean_std([r["test_score"] for r in sel(g, m)])[0] for g in GROUPS for m in ("cnn-aug", SOFT)}
-    at = min(10, epochs)
-    equal = 10 / CLASSES
+    sel, kept = partial(pick, runs), pick(runs)
+    seeds, epochs = sorted({r["config"]["seed"] for r in kept}), one(runs, "epochs")
+    at, equal = min(10, epochs), 10 / CLASSES
+    by_model = partial(means_by, kept, ("group", "model"))
+    score, latent, output = by_model(), by_model("latent_equivariance_error"), by_model("output_equivariance_error")
+    last_train = by_model(lambda r: r["history"][-1]["train_score"])
+    last_term = by_model(lambda r: r["history"][-1].get("train_equivariance"))   # soft's only
+    task_at = {r["config"]["model"]: history_value(r, at, "train_task")
+               for r in select(kept, group="D4", seed=seeds[0])}
     return fill(
         "ddmnist_table4", seeds=len(seeds), epochs=epochs, train_size=f"{one(runs, 'train_size'):,}", at=at,
-        rows="\n".join(f"| {g} | {PAPER_TABLE_4[g]['soft']:.3f} | {PAPER_TABLE_4[g]['cnn']:.3f} | "
-                       + " | ".join(acc(g, m) for m in (SOFT, "cnn-aug", "cnn", "rpp", "scnn")) + " |" for g in GROUPS),
-        below=", ".join(f"{100 * (score[g, 'cnn-aug'] - score[g, SOFT]):.1f} ({g})" for g in GROUPS),
-        paper_gap=", ".join(f"{100 * (PAPER_TABLE_4[g]['cnn'] - score[g, 'cnn-aug']):.1f} ({g})" for g in GROUPS),
-        last_train=", ".join(f"{mean(epoch_values(sel(g, 'cnn-aug'), 'train_score'), '.2f')} for {g}"
-                             for g in GROUPS),
-        soft_task=f"{seed0('D4', SOFT)['history'][at - 1]['train_task']:.2f}", seed=seeds[0],
-        augmented_task=f"{seed0('D4', 'cnn-aug')['history'][at - 1]['train_task']:.2f}",
+        rows="\n".join(TABLE4_ROW.format(group=g, **PAPER_TABLE_4[g], cells=" | ".join(
+            _accuracy_cell(runs, short, g, m) for m in (SOFT, "cnn-aug", "cnn", "rpp", "scnn"))) for g in GROUPS),
+        below=_per_group("{value:.1f} ({group})", lambda g: 100 * (score[g, "cnn-aug"] - score[g, SOFT])),
+        paper_gap=_per_group("{value:.1f} ({group})", lambda g: 100 * (PAPER_TABLE_4[g]["cnn"] - score[g, "cnn-aug"])),
+        last_train=_per_group("{value:.2f} for {group}", lambda g: last_train[g, "cnn-aug"]),
+        soft_task=f"{task_at[SOFT]:.2f}", seed=seeds[0], augmented_task=f"{task_at['cnn-aug']:.2f}",
         best="; ".join(f"{g} {span_text([r['best_epoch'] for r in sel(g, SOFT)], '.0f')}" for g in GROUPS),
-        soft_latent=", ".join(f"{average(g, SOFT, 'latent_equivariance_error', '.2f')} ({g})" for g in GROUPS),
-        plain_latent=span_text([r["latent_equivariance_error"] for g in GROUPS for m in ("cnn", "cnn-aug")
-                           for r in sel(g, m)], ".2f"),
-        soft_output=", ".join(average(g, SOFT, "output_equivariance_error", ".2f") for g in GROUPS),
-        augmented_output=", ".join(average(g, "cnn-aug", "output_equivariance_error", ".2f") for g in GROUPS),
+        soft_latent=_per_group("{value:.2f} ({group})", lambda g: latent[g, SOFT]),
+        plain_latent=span_text([r["latent_equivariance_error"] for m in ("cnn", "cnn-aug") for r in sel(model=m)],
+                               ".2f"),
+        soft_output=_per_group("{value:.2f}", lambda g: output[g, SOFT]),
+        augmented_output=_per_group("{value:.2f}", lambda g: output[g, "cnn-aug"]),
         order=len(sel("D4", SOFT)[0]["latent_equivariance_error_per_element"]) + 1,
-        d4_term=mean(epoch_values(sel("D4", SOFT), "train_equivariance"), ".2f"),
-        c4_term=mean(epoch_values(sel("C4", SOFT), "train_equivariance"), ".2f"),
+        d4_term=f"{last_term['D4', SOFT]:.2f}", c4_term=f"{last_term['C4', SOFT]:.2f}",
         rpp_parameters=f"{sel('D1', 'rpp')[0]['parameters']:,}", rpp_d1=ms(sel("D1", "rpp")),
         scnn_d1=ms(sel("D1", "scnn")), classes=CLASSES, equal_classes=f"{equal * CLASSES:.0f}",
         equal=f"{100 * equal:.0f}", unequal=f"{100 * (1 - equal):.0f}", bound=f"{100 * (equal + (1 - equal) / 2):.0f}")
 
 
+def _accuracy_cell(runs: Sequence[Result], short: Sequence[Result], group: str, model: str) -> str:
+    r"""The cell of Table 4 of ``model`` on ``group``: mean ± std of its runs, or where it ran only the
+    short budget."""
+    if pick(runs, group, model):
+        return ms(pick(runs, group, model))
+    return f"({one(short, 'epochs')} epochs only)" if pick(short, group, model) else "—"
+
+
+def _per_group(text: str, value: Callable[[str], float]) -> str:
+    r"""The format string ``text`` filled with the ``value`` of each of :data:`GROUPS` and its ``group``,
+    one after another."""
+    return ", ".join(text.format(value=value(g), group=g) for g in GROUPS)
+
+
 def _short_budget_section(runs: Sequence[Result], short: Sequence[Result]) -> str:
     r"""results/ddmnist/README.md on the runs of the short budget and the cost per epoch
     (``readme_templates/ddmnist_short_budget.md``)."""
-    models = _models(short)
+    models, kept = _models(short), pick(short)
+    score, seconds = means_by(kept, ("group", "model")), means_by(kept, ("group", "model"), "seconds_per_epoch")
 
-    def seconds(g: str, m: str) -> List[float]:
-        return [r["seconds_per_epoch"] for r in pick(short, g, m)]
-
-    def latent(m: str) -> List[float]:
-        return [r["latent_equivariance_error"] for g in GROUPS for r in pick(short, g, m)]
+    def latent(m: str) -> str:
+        return span_text([r["latent_equivariance_error"] for r in select(kept, model=m)], ".2f")
 
     table = ["| group | " + " | ".join(models) + " | s/epoch: " + " / ".join(models) + " |",
              "| --- | " + " | ".join("---:" for _ in models) + " | ---: |"]
     table += [f"| {g} | " + " | ".join(ms(pick(short, g, m)) for m in models) + " | "
-              + " / ".join(mean(seconds(g, m), ".0f") for m in models) + " |" for g in GROUPS]
-    ranking = "; ".join(f"{g}: " + " > ".join(sorted(models, key=lambda m: -mean_std(
-        [r["test_score"] for r in pick(short, g, m)])[0])) for g in GROUPS)
-    ratios = [mean_std(seconds(g, SOFT))[0] / mean_std(seconds(g, "cnn-aug"))[0] for g in GROUPS]
+              + " / ".join(f"{seconds[g, m]:.0f}" for m in models) + " |" for g in GROUPS]
     return fill(
         "ddmnist_short_budget", short_epochs=one(short, "epochs"), epochs=one(runs, "epochs"),
-        train_size=f"{one(short, 'train_size'):,}",
-        seeds=seeds_text(sorted({r["config"]["seed"] for r in pick(short)})),
-        devices=", ".join(devices(pick(short))), table="\n".join(table), ranking=ranking,
-        soft_latent=span_text(latent(SOFT), ".2f"), augmented_latent=span_text(latent("cnn-aug"), ".2f"),
+        train_size=f"{one(short, 'train_size'):,}", seeds=seeds_text(sorted({r["config"]["seed"] for r in kept})),
+        devices=", ".join(devices(kept)), table="\n".join(table),
+        ranking="; ".join(f"{g}: " + " > ".join(sorted(models, key=lambda m: -score[g, m])) for g in GROUPS),
+        soft_latent=latent(SOFT), augmented_latent=latent("cnn-aug"),
         rpp_parameters=", ".join(f"{pick(short, g, 'rpp')[0]['parameters']:,} for {g}" for g in GROUPS),
         augmented_parameters=f"{pick(short, 'C4', 'cnn-aug')[0]['parameters']:,}",
-        threads="/".join(map(str, sorted({r["threads"] for r in pick(short)}))), ratio=span_text(ratios, ".2f"))
+        threads="/".join(map(str, sorted({r["threads"] for r in kept}))),
+        ratio=span_text([seconds[g, SOFT] / seconds[g, "cnn-aug"] for g in GROUPS], ".2f"))
 
 
 def full_readme(runs: Sequence[Result], short: Sequence[Result], paper: Sequence[Dict[str, Any]] = (),
-                pilots: Sequence[Dict[str, Any]] = ()) -> str:
-    r"""results/ddmnist/README.md (``readme_templates/ddmnist.md``): the paper's protocol
-    (:func:`paper_protocol_section`), then the sections of the 50-epoch protocol."""
-    return fill("ddmnist", paper_protocol=paper_protocol_section(paper, pilots), protocol=_protocol_section(runs),
+                pilots: Sequence[Dict[str, Any]] = (), verdict: str = "") -> str:
+    r"""results/ddmnist/README.md (``readme_templates/ddmnist.md``): the ``verdict`` section
+    (:func:`verdict_section`), the paper's protocol (:func:`paper_protocol_section`), then the sections
+    of the 50-epoch protocol."""
+    return fill("ddmnist", verdict=verdict, paper_protocol=paper_protocol_section(paper, pilots),
+                protocol=_protocol_section(runs),
                 differences=_differences_section(runs, short), table4=_table4_section(runs, short),
                 short_budget=_short_budget_section(runs, short))
 
@@ -394,10 +412,63 @@ r"""The shorter budget the reports also read from the same histories (``--budget
 
 
 
+PAPER_FINISHED = ("Finished: {finished} of the {planned} runs of tiers 1 and 2, on {devices}. Mean ± std over the "
+                  "seeds run; the paper's column is\nits Table 4 (its \"ours\" for soft, its CNN for cnn-aug):\n")
+PROGRESS = "{group} {model} ({finished} of {planned})"
+PAPER_MISSING = "Not finished yet: {missing}. These commands resume what is missing:\n"
+STRICT_LINE = ("Tier 3's strict models, up to {epochs} epochs with the same early stopping, at least one seed per "
+               "group: finished {ran}")
+STRICT_RAN = "{group} {model} ({seeds})"
+STRICT_WAITING = "; not yet {waiting}, {which}:\n"
+SPEED = ("On a CPU, the environment settings of the main README's [Speed](../../README.md#speed) section\nmake the "
+         "runs these commands continue faster (measure `ATEN_CPU_CAPABILITY` on your CPU before you set it).\n")
+r"""The prose of :func:`paper_protocol_section`, as format strings."""
+
 WELCH = ("Each difference is the first model's mean minus the second's, in points, with its 95 % interval and p-value from "
          "Welch's t-test (`scipy.stats.ttest_ind(..., equal_var=False)`): higher or lower only when the interval "
          "excludes 0.\n")
 r"""The caption of the comparisons that :func:`_versus` words."""
+
+L2_QUESTION = "**How much of any gain does the L2 control get?**\n"
+
+NORM = ("monitor", "expand_weight_norm")
+r"""Where a run's history records the Frobenius norm of ``expand``'s weights."""
+
+L2_NORMS = ("At epoch 30 of D4 seed {seed}, `expand`'s weights have the Frobenius norm {soft:.2f} in soft and\n"
+            "{augmented:.2f} in cnn-aug{choice}\n")
+L2_LOWER = (": soft's is lower, so the pilots' coefficient is the one whose norm at epoch 30 is closest to\n"
+            "soft's.")
+L2_NOT_LOWER = ": soft's is not lower, so cnn-aug-l2 takes 1e-3."
+L2_PILOTS_TABLE = ("The 30-epoch pilots of cnn-aug-l2 on D4 seed 0 (`../ddmnist-l2-pilots/`):\n\n"
+                   "| L2 coefficient | expand norm, epoch 30 | validation accuracy, epoch 30 |\n| ---: | ---: | ---: |")
+L2_PILOT_ROW = "| {l2} | {norm:.2f} | {val:.3f} |"
+L2_CLOSEST = "norm closest to soft's {soft:.2f} is {norm:.2f}, at {l2}"
+r"""The prose of :func:`_l2_control`, as format strings."""
+
+GXG_REACHED = ("{group}: {test} on the augmented test set and {upright} upright ({seeds} seed(s), up to {epochs} "
+               "epochs, best at epoch {best}, stopped at {stopped}), against the paper's soft {paper:.3f}")
+GXG_NOT_YET = "Not yet: no run of scnn-gxg has finished (tier 3, {epochs} epochs).\n"
+MONITORED_LEAD = ("**The latent, epoch by epoch** (D4 seed {seed}; `expand`'s norm, and on a fixed batch of 256\n"
+                  "validation images the raw latent term and the relative latent error, both before BatchNorm):\n\n"
+                  "![latent measurements per epoch](monitor_D4.png)\n\n"
+                  "| model | epoch | expand norm | latent term | relative latent error |\n"
+                  "| --- | ---: | ---: | ---: | ---: |")
+MONITORED_ROW = ("| {model} | {epoch} (best) | {expand_weight_norm:.2f} | {latent_term_prebn:.4f} | "
+                 "{relative_latent_error_prebn:.3f} |")
+r"""The prose of :func:`_strict_and_monitored`, as format strings."""
+
+PAPER_QUESTIONS = (
+    ("**Does soft beat cnn-aug under the paper's own protocol?**\n\n" + WELCH, [("soft", "cnn-aug")],
+     "Not yet: no group has finished runs of both."),
+    (L2_QUESTION, [("cnn-aug-l2", "cnn-aug")], "No run of cnn-aug-l2 at the full budget has finished yet."),
+    ("**Does soft-rel, whose latent term shrinking cannot lower, keep it?**\n", [("soft-rel", "cnn-aug"),
+     ("soft-rel", "soft")], "Not yet: no run of soft-rel has finished."),
+    ("**Does it matter that the latent sits before BatchNorm?** (soft against soft-postbn, whose latent is\n"
+     "taken after the BatchNorm1d and ELU, at the same budget)\n", [("soft", "soft-postbn")],
+     "Not yet: no run of soft-postbn has finished."))
+r"""The questions of :func:`paper_protocol_section`: each its lead, the pairs of models it compares
+(:func:`_comparison`) and what it says while none has runs; :data:`L2_QUESTION` comes with
+:func:`_l2_control`."""
 
 
 def _versus(a: Sequence[float], b: Sequence[float]) -> str:
@@ -442,10 +513,6 @@ def _coefficient(value: float) -> str:
     r"""An L2 coefficient as the commands write it (``1e-4``)."""
     mantissa, exponent = f"{value:.0e}".split("e")
     return f"{mantissa}e{int(exponent)}"
-
-
-def _norm_at(run: Dict[str, Any], epoch: int) -> Optional[float]:
-    return run["history"][epoch - 1]["monitor"]["expand_weight_norm"] if len(run["history"]) >= epoch else None
 
 
 PAPER_C4_MODELS = tuple(r["model"] for r in planned_runs(PLANS["ddmnist-150"], "tier 3 paper C4 data"))
@@ -510,68 +577,50 @@ def reproduce_paper_protocol(results: Sequence[Dict[str, Any]]) -> List[str]:
 def _l2_control(sel: Callable[[str, str], List[Result]], pilots: Sequence[Result]) -> List[str]:
     r"""The lines of the paper's protocol section on the L2 control: the norms that pick its coefficient,
     the pilots, and the commands of the pilots not run yet."""
-    L: List[str] = []
-    add = L.append
-    add("**How much of any gain does the L2 control get?**\n")
-    soft0 = next(iter(sel("D4", "soft")), None)
-    aug0 = next(iter(sel("D4", "cnn-aug")), None)
-    n_soft, n_aug = (None, None) if soft0 is None or aug0 is None else (_norm_at(soft0, 30), _norm_at(aug0, 30))
-    if n_soft is not None and n_aug is not None:
-        add(f"At epoch 30 of D4 seed {soft0['config']['seed']}, `expand`'s weights have the Frobenius norm "
-            f"{n_soft:.2f} in soft and\n{n_aug:.2f} in cnn-aug"
-            + (": soft's is lower, so the pilots' coefficient is the one whose norm at epoch 30 is closest to\n"
-               "soft's." if n_soft < n_aug else ": soft's is not lower, so cnn-aug-l2 takes 1e-3.") + "\n")
-    tried = {r["config"]["hyperparameters"]["l2"] for r in pilots}
+    first = {m: next(iter(sel("D4", m)), None) for m in ("soft", "cnn-aug")}
+    norm = {m: None if r is None else history_value(r, 30, *NORM) for m, r in first.items()}
+    lower = None not in norm.values() and norm["soft"] < norm["cnn-aug"]
+    L = [L2_NORMS.format(seed=first["soft"]["config"]["seed"], soft=norm["soft"], augmented=norm["cnn-aug"],
+                         choice=L2_LOWER if lower else L2_NOT_LOWER)] if None not in norm.values() else []
+    by_coefficient = sorted(pilots, key=lambda r: setting(r, "l2"))
     if pilots:
-        add("The 30-epoch pilots of cnn-aug-l2 on D4 seed 0 (`../ddmnist-l2-pilots/`):\n")
-        add("| L2 coefficient | expand norm, epoch 30 | validation accuracy, epoch 30 |")
-        add("| ---: | ---: | ---: |")
-        for r in sorted(pilots, key=lambda r: r["config"]["hyperparameters"]["l2"]):
-            add(f"| {_coefficient(r['config']['hyperparameters']['l2'])} | {_norm_at(r, 30):.2f} | "
-                f"{r['history'][29]['val_score']:.3f} |")
-        add("")
-    missing = [c for c in L2_PILOT_COEFFICIENTS if c not in tried]
-    if pilots and n_soft is not None and n_aug is not None and n_soft < n_aug:
-        closest = nearest(pilots, lambda r: _norm_at(r, 30), n_soft)
-        found = (f"norm closest to soft's {n_soft:.2f} is {_norm_at(closest, 30):.2f}, at "
-                 f"{_coefficient(closest['config']['hyperparameters']['l2'])}")
-        add(f"Of the pilots run so far, the {found}.\n" if missing else f"The {found}: cnn-aug-l2 takes it.\n")
+        L += [L2_PILOTS_TABLE, *(L2_PILOT_ROW.format(l2=_coefficient(setting(r, "l2")),
+                                                     norm=history_value(r, 30, *NORM),
+                                                     val=history_value(r, 30, "val_score")) for r in by_coefficient),
+              ""]
+    missing = [c for c in L2_PILOT_COEFFICIENTS if c not in {setting(r, "l2") for r in pilots}]
+    if pilots and lower:
+        closest = nearest(pilots, lambda r: history_value(r, 30, *NORM), norm["soft"])
+        found = L2_CLOSEST.format(soft=norm["soft"], norm=history_value(closest, 30, *NORM),
+                                  l2=_coefficient(setting(closest, "l2")))
+        L.append(f"Of the pilots run so far, the {found}.\n" if missing else f"The {found}: cnn-aug-l2 takes it.\n")
     if missing:
-        add(("The 30-epoch pilots that pick cnn-aug-l2's coefficient have not run yet:\n" if not pilots else
-             f"Not run yet: the pilot(s) at {', '.join(map(_coefficient, missing))}:\n"))
-        add("```bash\n" + "\n".join(command for value in L2_PILOT_COEFFICIENTS if value in missing
-                                    for command in plan_commands("ddmnist-l2-pilots", "pilot", l2=value)) + "\n```\n")
+        L += [("The 30-epoch pilots that pick cnn-aug-l2's coefficient have not run yet:\n" if not pilots else
+               f"Not run yet: the pilot(s) at {', '.join(map(_coefficient, missing))}:\n"),
+              _bash([command for value in missing
+                     for command in plan_commands("ddmnist-l2-pilots", "pilot", l2=value)])]
     return L
 
 
 def _strict_and_monitored(sel: Callable[[str, str], List[Result]]) -> List[str]:
     r"""The lines of the paper's protocol section on scnn-gxg and on the latent measured epoch by epoch."""
-    L: List[str] = []
-    add = L.append
-    add("**What does the strictly G×G-invariant model reach?**\n")
-    gxg = {g: sel(g, "scnn-gxg") for g in GROUPS if sel(g, "scnn-gxg")}
-    reached = [f"{g}: {cell(scores_by_test_set(runs)['test'])} on the augmented test set and "
-               f"{cell(scores_by_test_set(runs)['upright'])} upright ({len(runs)} seed(s), up to "
-               f"{span_text([r['config']['epochs'] for r in runs], '.0f')} epochs, "
-               f"best at epoch {span_text([r['best_epoch'] for r in runs], '.0f')}, stopped at "
-               f"{span_text([r['epochs_trained'] for r in runs], '.0f')}), against the paper's soft "
-               f"{PAPER_TABLE_4[g]['soft']:.3f}" for g, runs in gxg.items()]
-    add("; ".join(reached) + ".\n" if reached else f"Not yet: no run of scnn-gxg has finished (tier 3, {STRICT_EPOCHS} epochs).\n")
+    def span(runs: Sequence[Result], value: Callable[[Result], float]) -> str:
+        return span_text([value(r) for r in runs], ".0f")
 
-    monitored = [m for m in MONITORED if sel("D4", m) and "monitor" in sel("D4", m)[0]["history"][0]]
-    if monitored:
-        seed = sel("D4", monitored[0])[0]["config"]["seed"]
-        add(f"**The latent, epoch by epoch** (D4 seed {seed}; `expand`'s norm, and on a fixed batch of 256\n"
-            "validation images the raw latent term and the relative latent error, both before BatchNorm):\n")
-        add("![latent measurements per epoch](monitor_D4.png)\n")
-        add("| model | epoch | expand norm | latent term | relative latent error |")
-        add("| --- | ---: | ---: | ---: | ---: |")
-        for m in monitored:
-            r = sel("D4", m)[0]
-            b = at_best(r)["monitor"]
-            add(f"| {m} | {r['best_epoch']} (best) | {b['expand_weight_norm']:.2f} | {b['latent_term_prebn']:.4f} | "
-                f"{b['relative_latent_error_prebn']:.3f} |")
-        add("")
+    gxg = {g: sel(g, "scnn-gxg") for g in GROUPS if sel(g, "scnn-gxg")}
+    reached = [GXG_REACHED.format(group=g, test=cell(scores['test']), upright=cell(scores['upright']), seeds=len(runs),
+                                  epochs=span(runs, lambda r: r["config"]["epochs"]),
+                                  best=span(runs, lambda r: r["best_epoch"]),
+                                  stopped=span(runs, lambda r: r["epochs_trained"]), paper=PAPER_TABLE_4[g]["soft"])
+               for g, runs in gxg.items() for scores in [scores_by_test_set(runs)]]
+    L = ["**What does the strictly G×G-invariant model reach?**\n",
+         "; ".join(reached) + ".\n" if reached else GXG_NOT_YET.format(epochs=STRICT_EPOCHS)]
+    first = {m: sel("D4", m)[0] for m in MONITORED if sel("D4", m) and "monitor" in sel("D4", m)[0]["history"][0]}
+    if first:
+        L += [MONITORED_LEAD.format(seed=next(iter(first.values()))["config"]["seed"]),
+              *(MONITORED_ROW.format(model=m, epoch=r["best_epoch"], **at_best(r)["monitor"])
+                for m, r in first.items()),
+              ""]
     return L
 
 
@@ -581,63 +630,52 @@ def paper_protocol_section(results: Sequence[Dict[str, Any]], pilots: Sequence[D
         return on_corrected_data(results, group=g, model=m)
 
     progress = plan_progress(results, PAPER_PROTOCOL_PLAN, c4_data="corrected")
-    L: List[str] = []
-    add = L.append
-    add("## The paper's protocol: the latent before BatchNorm, up to 150 epochs\n")
-    add(fill("ddmnist150_protocol", budget=BUDGET))
+    totals = progress_totals(progress)
+    L = ["## The paper's protocol: the latent before BatchNorm, up to 150 epochs\n", fill("ddmnist150_protocol",
+                                                                                         budget=BUDGET)]
     if not results:
-        add("No run has finished yet.\n")
+        L.append("No run has finished yet.\n")
     else:
-        add(f"Finished: {sum(min(p['planned'], p['finished']) for p in progress)} of the "
-            f"{sum(p['planned'] for p in progress)} runs of tiers 1 and 2, on "
-            f"{', '.join(devices(results))}. Mean ± std over the seeds run; the paper's column is\nits Table 4 "
-            "(its \"ours\" for soft, its CNN for cnn-aug):\n")
+        L.append(PAPER_FINISHED.format(finished=totals["finished"], planned=totals["planned"],
+                                       devices=", ".join(devices(results))))
         models = list(dict.fromkeys([p["model"] for p in progress] + [r["config"]["model"] for r in results]))
         L += ROW_HEADER + [_row(g, m, sel(g, m), f"{PAPER_TABLE_4[g][PAPER_ROW[m]]:.3f}" if m in PAPER_ROW else "—")
                            for g in GROUPS for m in models if sel(g, m)] + [""]
-    missing = [f"{p['group']} {p['model']} ({p['finished']} of {p['planned']})" for p in progress
-               if p["finished"] < p["planned"]]
-    if missing:
-        add(f"Not finished yet: {', '.join(missing)}. These commands resume what is missing:\n")
-        add("```bash\n" + "\n".join(plan_commands("ddmnist-150", "tiers 1 and 2")) + "\n```\n")
+    if totals["unfinished"]:
+        L += [PAPER_MISSING.format(missing=", ".join(map(PROGRESS.format_map, totals["unfinished"]))),
+              _bash(plan_commands("ddmnist-150", "tiers 1 and 2"))]
     if results:
-        strict = plan_progress(results, [(g, m, 1) for g, m in STRICT_PLAN], c4_data="corrected")
-        ran = [f"{p['group']} {p['model']} ({seeds_text(p['seeds'])})" for p in strict if p["finished"]]
-        waiting = [(p["group"], p["model"]) for p in strict if not p["finished"]]
-        commands = [command for g in dict.fromkeys(g for g, _ in waiting)
-                    for command in plan_commands("ddmnist-150", "tier 3 strict", groups=[g],
-                                                 models=[m for h, m in waiting if h == g])]
-        which = "which this command runs" if len(commands) == 1 else "which these commands run"
-        add(f"Tier 3's strict models, up to {STRICT_EPOCHS} epochs with the same early stopping, at least one seed "
-            f"per group: finished {', '.join(ran) or 'none'}"
-            + (f"; not yet {', '.join(f'{g} {m}' for g, m in waiting)}, {which}:\n" if waiting else ".\n"))
-        if commands:
-            add("```bash\n" + "\n".join(commands) + "\n```\n")
-        L += paper_c4_data_section(results)
-        if not missing and not waiting and all(on_paper_data(results, group="C4", model=m) for m in PAPER_C4_MODELS):
+        strict = progress_totals(plan_progress(results, [(g, m, 1) for g, m in STRICT_PLAN], c4_data="corrected"))
+        L += _strict_progress(strict) + paper_c4_data_section(results)
+        if not totals["unfinished"] and not strict["unfinished"] and all(
+                on_paper_data(results, group="C4", model=m) for m in PAPER_C4_MODELS):
             L += reproduce_paper_protocol(results)
     if any(line.startswith("```bash") for line in L):
-        add("On a CPU, the environment settings of the main README's [Speed](../../README.md#speed) section\n"
-            "make the runs these commands continue faster (measure `ATEN_CPU_CAPABILITY` on your CPU before you "
-            "set it).\n")
+        L.append(SPEED)
+    for question, pairs, none in PAPER_QUESTIONS:
+        L += [question, *(_l2_control(sel, pilots) if question == L2_QUESTION else []),
+              *([line for model, other in pairs for line in _comparison(sel, model, other)] or [none]), ""]
+    return "\n".join(L + _strict_and_monitored(sel))
 
-    add("**Does soft beat cnn-aug under the paper's own protocol?**\n")
-    add(WELCH)
-    L += _comparison(sel, "soft", "cnn-aug") or ["Not yet: no group has finished runs of both."]
-    add("")
-    L += _l2_control(sel, pilots)
-    L += _comparison(sel, "cnn-aug-l2", "cnn-aug") or ["No run of cnn-aug-l2 at the full budget has finished yet."]
-    add("")
-    add("**Does soft-rel, whose latent term shrinking cannot lower, keep it?**\n")
-    L += (_comparison(sel, "soft-rel", "cnn-aug") + _comparison(sel, "soft-rel", "soft")
-          or ["Not yet: no run of soft-rel has finished."])
-    add("")
-    add("**Does it matter that the latent sits before BatchNorm?** (soft against soft-postbn, whose latent is\n"
-        "taken after the BatchNorm1d and ELU, at the same budget)\n")
-    L += _comparison(sel, "soft", "soft-postbn") or ["Not yet: no run of soft-postbn has finished."]
-    add("")
-    L += _strict_and_monitored(sel)
-    return "\n".join(L)
+
+def _bash(commands: Sequence[str]) -> str:
+    r"""``commands`` as a bash block of a README."""
+    return "```bash\n" + "\n".join(commands) + "\n```\n"
+
+
+def _strict_progress(strict: Mapping[str, Any]) -> List[str]:
+    r"""The lines on tier 3's strict runs (:func:`~escnn_soft.experiments.results.progress_totals` of
+    :data:`STRICT_PLAN`): those finished, and the commands of those not yet."""
+    waiting = [(p["group"], p["model"]) for p in strict["unfinished"]]
+    commands = [command for g in dict.fromkeys(g for g, _ in waiting)
+                for command in plan_commands("ddmnist-150", "tier 3 strict", groups=[g],
+                                             models=[m for h, m in waiting if h == g])]
+    ran = ", ".join(STRICT_RAN.format(group=p["group"], model=p["model"], seeds=seeds_text(p["seeds"]))
+                    for p in strict["started"])
+    return [STRICT_LINE.format(epochs=STRICT_EPOCHS, ran=ran or "none") + (STRICT_WAITING.format(
+        waiting=", ".join(f"{g} {m}" for g, m in waiting),
+        which="which this command runs" if len(commands) == 1 else "which these commands run") if waiting else ".\n"),
+        *([_bash(commands)] if commands else [])]
 
 
 def monitor_plot(results: Sequence[Dict[str, Any]], path: Path) -> None:
@@ -697,22 +735,16 @@ def adrenal_findings(results: Sequence[Dict[str, Any]]) -> List[str]:
     return L + [""]
 
 
-def medmnist3d_readme() -> str:
+def medmnist3d_readme(verdict: str = "") -> str:
     r"""results/medmnist3d/README.md: the template ``readme_templates/medmnist3d.md``, with the
-    AdrenalMNIST3D runs (``medmnist3d_finished.md`` or ``medmnist3d_waiting.md``) and the fixture
+    ``verdict`` section (:func:`verdict_section`), the AdrenalMNIST3D runs
+    (``medmnist3d_finished.md`` or ``medmnist3d_waiting.md``) and the fixture
     runs (``medmnist3d_fixtures.md``) where there are some."""
     adrenal = finished(MEDMNIST3D)
     fixtures = {flag: finished(MEDMNIST3D / "fixtures" / flag) for flag in PAPER_FLAGS}
-    paper_table = [f"| model | {' | '.join(PAPER_FLAGS)} |", "|---|" + "---:|" * len(PAPER_FLAGS)]
-    paper_table += [f"| {m} | " + " | ".join(f"{v[f]:.3f}" for f in PAPER_FLAGS) + " |"
-                    for m, v in PAPER_TABLE_5.items()]
-    counts = {r["config"]["task"]: r["parameters"] for runs in fixtures.values() for r in runs
-              if r["config"]["model"] == "cnn"}
-    counted = (f": {counts['nodulemnist3d']:,} for 2 classes and {counts['organmnist3d']:,} for Organ3D's 11 "
-               f"(the fixture runs below)" if {"nodulemnist3d", "organmnist3d"} <= set(counts) else "")
-    planned = (", ".join(f"{m} {n} seed(s)" for m, n in ADRENAL_GRID.items()) + " up to 150 epochs; "
-               + ", ".join(f"{m} {n} seed(s)" for m, n in ADRENAL_STRICT.items())
-               + f" at {ADRENAL_STRICT_EPOCHS} epochs")
+    cnn = {flag: select(runs, model="cnn") for flag, runs in fixtures.items()}
+    planned = ADRENAL_PLANNED.format(grid=_seeds_per_model(ADRENAL_GRID), strict=_seeds_per_model(ADRENAL_STRICT),
+                                     epochs=ADRENAL_STRICT_EPOCHS)
     runs_text = fill("medmnist3d_waiting", planned=planned)
     if adrenal:
         # one table per budget: the CNNs' 150 epochs with early stopping, the strict models' 5
@@ -723,16 +755,37 @@ def medmnist3d_readme() -> str:
             *(_table(runs, BUDGET if patience else None)
               for (_, patience), runs in sorted(budgets.items(), key=lambda kv: -kv[0][0])),
             *adrenal_findings(adrenal)])
-    fixture_text = ""
-    if all(fixtures.values()):
-        first = next(iter(fixtures.values()))[0]["config"]
-        fixture_text = fill("medmnist3d_fixtures", train_size=first["train_size"], epochs=first["epochs"],
-                            batch_size=first["batch_size"], flags=" ".join(PAPER_FLAGS),
-                            tables="\n".join(_table(runs) for runs in fixtures.values())) + "\n"
-    organ = PAPER_TABLE_5["CNN"]["organmnist3d"] - PAPER_TABLE_5["CNN + aug"]["organmnist3d"]
-    return fill("medmnist3d", paper_table="\n".join(paper_table), counted=counted, adrenal=runs_text,
+    return fill("medmnist3d", verdict=verdict, paper_table="\n".join(_paper_table_5()), adrenal=runs_text,
+                counted=COUNTED.format(nodule=cnn["nodulemnist3d"][0]["parameters"],
+                                       organ=cnn["organmnist3d"][0]["parameters"])
+                if cnn["nodulemnist3d"] and cnn["organmnist3d"] else "",
                 commands="\n".join(plan_commands("medmnist3d", "grid") + plan_commands("medmnist3d", "strict")),
-                flags=" ".join(PAPER_FLAGS), fixtures=fixture_text, organ=f"{100 * organ:.0f}")
+                paper_commands="\n".join(plan_commands("medmnist3d-paper", data="DIR")),
+                fixtures=_fixtures_text(fixtures),
+                organ=f"{100 * (PAPER_TABLE_5['CNN']['organmnist3d'] - PAPER_TABLE_5['CNN + aug']['organmnist3d']):.0f}"
+                )
+
+
+def _seeds_per_model(counts: Dict[str, int]) -> str:
+    r"""Planned seeds per model (:func:`~escnn_soft.experiments.plans.seed_counts`) in words."""
+    return ", ".join(f"{m} {n} seed(s)" for m, n in counts.items())
+
+
+def _paper_table_5() -> List[str]:
+    r"""The lines of :data:`PAPER_TABLE_5` as a table."""
+    return [f"| model | {' | '.join(PAPER_FLAGS)} |", "|---|" + "---:|" * len(PAPER_FLAGS),
+            *(f"| {m} | " + " | ".join(f"{v[f]:.3f}" for f in PAPER_FLAGS) + " |" for m, v in PAPER_TABLE_5.items())]
+
+
+def _fixtures_text(fixtures: Dict[str, List[Result]]) -> str:
+    r"""The section on the fixture runs (``readme_templates/medmnist3d_fixtures.md``), or none while a
+    dataset has no run."""
+    if not all(fixtures.values()):
+        return ""
+    first = next(iter(fixtures.values()))[0]["config"]
+    return fill("medmnist3d_fixtures", train_size=first["train_size"], epochs=first["epochs"],
+                batch_size=first["batch_size"], commands="\n".join(plan_commands("medmnist3d-fixtures")),
+                tables="\n".join(_table(runs) for runs in fixtures.values())) + "\n"
 
 
 def _rmse_row(model: str, runs: Sequence[Dict[str, Any]]) -> str:
@@ -773,9 +826,9 @@ def smoke_plot(results: Sequence[Dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def smoke_readme() -> str:
-    r"""results/smoke/README.md: the templates ``readme_templates/smoke.md`` and, once runs have
-    finished, ``readme_templates/smoke_measured.md``."""
+def smoke_readme(verdict: str = "") -> str:
+    r"""results/smoke/README.md: the templates ``readme_templates/smoke.md`` with the ``verdict``
+    section (:func:`verdict_section`) and, once runs have finished, ``readme_templates/smoke_measured.md``."""
     results = select(finished(SMOKE), task="smoke-reduced", by_seed=False)
     paper_rows = [f"| {name} | {v['future']:.2f} | {v['domain']:.2f} | {v['parameters']} | {v['model'] or '—'} |"
                   for name, v in PAPER_TABLE_6.items()]
@@ -793,18 +846,229 @@ def smoke_readme() -> str:
             budgets="; ".join(f"{', '.join(m for m in SMOKE_MODELS if m in models)}: {epochs} epochs"
                               for epochs, models in sorted(budgets.items(), reverse=True)),
             rows="\n".join(_rmse_row(m, rs) for m, rs in runs.items() if rs), table=_table(results))
-    return fill("smoke", paper_rows="\n".join(paper_rows), measured=measured, commands="\n".join(commands))
+    return fill("smoke", verdict=verdict, paper_rows="\n".join(paper_rows), measured=measured,
+                commands="\n".join(commands),
+                full_commands="\n".join(plan_commands("smoke-full", device="cuda")))
+
+
+VERDICT_FOLDERS: Dict[str, Tuple[Path, ...]] = {
+    "DDMNIST": (PAPER_PROTOCOL, ROOT / "results" / "ddmnist-50"),
+    "MNIST": (ROOT / "results" / "mnist", ROOT / "results" / "mnist-efficiency"),
+    "AdrenalMNIST3D": (MEDMNIST3D,), "SMOKE reduced": (SMOKE,)}
+r"""The comparisons whose runs each task's verdict table compares (:func:`verdicts`): for double-digit
+MNIST those of the paper's protocol (150 epochs) and of the 50-epoch runs of the does-soft-pay plan,
+for MNIST also those of its data-efficiency sweep (a folder that may not exist yet); the runs of each
+group are compared apart."""
+
+VERDICT_WHERE: Dict[str, Tuple[Dict[str, Any], str]] = {
+    "DDMNIST": ({"c4_data": "corrected"}, "on the corrected C4 data")}
+r"""The settings the runs of a verdict table must have, and in words: double-digit MNIST's corrected C4
+data (the paper's C4 data has another test set)."""
+
+VERDICT_NOTES: Dict[str, str] = {
+    "AdrenalMNIST3D": ("Soft trains the task on two views of each volume (x and a rotated copy) and cnn-aug on one, "
+                       "so the latent term is not the only difference; cnn-aug-2view, the control that trains on "
+                       "both views without the latent term, has {two_view} finished run(s) here."),
+    "SMOKE reduced": ("cnn-aug is soft at λ = 0: the same task terms on both views, so its step costs what soft's "
+                      "does.")}
+r"""What a verdict table's lead adds for a task (a format string: ``{two_view}``, the finished runs of
+cnn-aug-2view)."""
+
+STRICT_MODELS: Dict[str, Tuple[str, ...]] = {
+    "ddmnist": ("scnn", "scnn-gxg", "restriction"), "mnist": ("scnn",), "adrenalmnist3d": ("scnn-octa", "scnn-so3"),
+    "smoke-reduced": ("e2cnn", "e2cnn-narrow")}
+r"""The strict models of each task, which a verdict compares soft with: equivariant by construction (the
+steerable CNNs, and ``restriction``, equivariant up to its fourth block)."""
+
+REFERENCE = "cnn-aug"
+r"""The model the verdicts compare soft with first: the same network trained on augmented data."""
+
+FLOPS = ROOT / "results" / "flops.json"
+r"""The training FLOPs of the committed runs (``scripts/flops.py``), read, not counted."""
+
+
+def verdict_runs(task: str) -> List[Result]:
+    r"""The finished runs a verdict table of ``task`` compares: those of :data:`VERDICT_FOLDERS` with the
+    settings of :data:`VERDICT_WHERE`."""
+    return select([r for folder in VERDICT_FOLDERS[task] for r in finished(folder)], by_seed=False,
+                  **VERDICT_WHERE.get(task, ({}, ""))[0])
+
+
+VERDICT_HEADER = ("| group | soft (best validation) | against | compared at | soft | other | Δ | 95 % interval "
+                  "| p | n | verdict |", "| --- | --- | --- | --- | ---: | ---: | ---: | --- | ---: | --- | --- |")
+r"""The header of a verdict table, whose rows :func:`_verdict_rows` writes."""
+
+
+def verdicts(task: str) -> Dict[str, Dict[str, Any]]:
+    r"""The verdicts (:func:`~escnn_soft.experiments.results.soft_verdicts`) of the runs of ``task``
+    (:func:`verdict_runs`), with the training FLOPs of :data:`FLOPS`: one per group and, where the runs
+    have several training-set sizes (a data-efficiency sweep), per size; keyed by their label, each with
+    the runs it chose from (``"runs"``)."""
+    runs = verdict_runs(task)
+    table = load_flops(FLOPS)
+    places = sorted({(r["config"]["group"], r["config"]["train_size"]) for r in runs},
+                    key=lambda place: (GROUPS.index(place[0]) if place[0] in GROUPS else -1, place[1]))
+    found = {}
+    for group, size in places:
+        chosen = select(runs, group=group, train_size=size, by_seed=False)
+        strict = STRICT_MODELS[chosen[0]["config"]["task"]]
+        compared = [r for r in chosen if r["config"]["model"] in (REFERENCE, *strict) or setting(r, "lam", 0) > 0]
+        label = group if len({p[1] for p in places}) == 1 else f"{group}, {size:,} training samples"
+        found[label] = {**soft_verdicts(chosen, {r["name"]: flops_of(r, table) for r in compared},
+                                        reference=REFERENCE, strict=strict), "runs": chosen}
+    return found
+
+
+def _setting_label(runs: Sequence[Result]) -> str:
+    r"""The model of the runs of one setting, with its λ, β, learning rate and planned epochs."""
+    shown = [(name, setting(runs[0], key, None), spec) for name, key, spec in (
+        ("λ", "lam", "g"), ("β", "pair_fraction", "g"), ("lr", "lr", "g"))]
+    return (f"{runs[0]['config']['model']} (" + ", ".join(f"{name} {format(value, spec)}" for name, value, spec
+                                                          in shown if value is not None)
+            + f", {runs[0]['config']['epochs']} epochs)")
+
+
+def _score(value: float, metric: str) -> str:
+    return f"{100 * value:.2f}" if is_percentage(metric) else f"{value:.4g}"
+
+
+def _delta(value: float, metric: str) -> str:
+    return _points(value) if is_percentage(metric) else f"{value:+.3g}"
+
+
+def _interval(found: Mapping[str, Any], metric: str) -> str:
+    r"""The 95 % interval of a difference, or a dash where there is no test."""
+    return "—" if found["low"] is None else f"[{_delta(found['low'], metric)}, {_delta(found['high'], metric)}]"
+
+
+def _p_value(p: Optional[float]) -> str:
+    r"""A p-value with two decimals, ``< 0.01`` below them, a dash where there is no test."""
+    return "—" if p is None else "< 0.01" if p < 0.005 else f"{p:.2f}"
+
+
+def _at(comparison: Mapping[str, Any], key: str, other: str) -> str:
+    r"""What a verdict row compares at: the epochs, or the budget and the epochs it allows each side."""
+    if key == "equal_epochs":
+        return f"{comparison['epochs']} epochs"
+    soft, theirs = comparison["fitting"]
+    return f"{comparison['budget']:.3g} FLOPs: soft {soft} epochs, {other} {theirs}"
+
+
+def _verdict_rows(group: str, found: Mapping[str, Any], metric: str) -> List[str]:
+    r"""The rows of a verdict table for ``group``: each comparison at equal epochs and at equal compute."""
+    rows = []
+    for side in ("reference", "strict"):
+        if found[side] is None:
+            continue
+        other, comparison = found[side]["runs"], found[side]["comparison"]
+        for key in ("equal_epochs", "equal_compute"):
+            d = comparison[key]
+            rows.append(" | ".join([
+                f"| {group}", _setting_label(found["soft"]), _setting_label(other),
+                _at(comparison, key, other[0]["config"]["model"]), _score(d["ours"], metric),
+                _score(d["theirs"], metric), _delta(d["difference"], metric), _interval(d, metric),
+                _p_value(d["p"]), f"{d['n'][0]} vs {d['n'][1]}", verdict_text(d)]) + " |")
+    return rows
+
+
+def _finished_seeds(runs: Sequence[Result], models: Sequence[str]) -> str:
+    r"""The finished seeds of the settings of ``models`` among ``runs``, in words."""
+    return ", ".join(f"{_setting_label(g)} {len(g)}" for g in by_settings(runs) if g[0]["config"]["model"] in models)
+
+
+def _missing_lines(task: str, found: Mapping[str, Dict[str, Any]]) -> str:
+    r"""What a verdict table lacks, per group: a side without a setting of two finished seeds."""
+    lines = []
+    for group, verdict in found.items():
+        chosen = verdict["runs"]
+        strict = STRICT_MODELS[chosen[0]["config"]["task"]]
+        soft = sorted({r["config"]["model"] for r in chosen if setting(r, "lam", 0) > 0 and r["config"]["model"]
+                       != REFERENCE})
+        if verdict["soft"] is None:
+            lines.append(f"- {group}: no verdict yet. No soft setting has two finished seeds (seeds finished: "
+                         f"{_finished_seeds(chosen, (*soft, REFERENCE, *strict)) or 'none'}).")
+            continue
+        for side, models in (("reference", (REFERENCE,)), ("strict", strict)):
+            if verdict[side] is None:
+                lines.append(f"- {group}: no {'strict model' if side == 'strict' else REFERENCE} setting has two "
+                             f"finished seeds (seeds finished: {_finished_seeds(chosen, models) or 'none'}).")
+    return "\n".join(lines) + "\n\n" if lines else ""
+
+
+def _metric(task: str) -> str:
+    return finished(VERDICT_FOLDERS[task][0], required=True)[0]["metric"]
+
+
+def verdict_section(task: str, found: Optional[Mapping[str, Dict[str, Any]]] = None) -> str:
+    r"""A task README's verdict table (``readme_templates/verdict.md``)."""
+    found = verdicts(task) if found is None else found
+    metric = _metric(task)
+    folders = " and ".join(f"`{f.relative_to(ROOT).as_posix()}`" for f in VERDICT_FOLDERS[task] if finished(f))
+    where = VERDICT_WHERE.get(task, ({}, ""))[1]
+    lead = (f"{task}, from the finished runs of {folders}{' ' + where if where else ''}, trained on "
+            f"{', '.join(devices(verdict_runs(task)))}{', each group apart' if len(found) > 1 else ''}; the score "
+            f"is the {metric} on the test set at the epoch picked by validation."
+            + (" " + VERDICT_NOTES[task].format(two_view=len(select(verdict_runs(task), model="cnn-aug-2view")))
+               if task in VERDICT_NOTES else ""))
+    strict = STRICT_MODELS[finished(VERDICT_FOLDERS[task][0], required=True)[0]["config"]["task"]]
+    rows = [row for group, verdict in found.items() for row in _verdict_rows(group, verdict, metric)]
+    return fill("verdict", lead=lead, table="\n".join([*VERDICT_HEADER, *rows, "", ""]) if rows else "",
+                missing=_missing_lines(task, found), strict=", ".join(strict),
+                unit="%" if is_percentage(metric) else f"{metric}, higher is better",
+                delta="points" if is_percentage(metric) else "in its units", left_out=FLOPS_LEFT_OUT)
+
+
+def _cell(found: Optional[Mapping[str, Any]], key: str, metric: str) -> str:
+    r"""A cell of results/README.md: Δ, its interval and its words, or a dash."""
+    if found is None:
+        return "—"
+    d = found["comparison"][key]
+    return f"{_delta(d['difference'], metric)} {_interval(d, metric)}, {verdict_text(d)}".replace(" —,", ",")
+
+
+def results_readme(found: Mapping[str, Mapping[str, Dict[str, Any]]], metrics: Mapping[str, str]) -> str:
+    r"""results/README.md (``readme_templates/results.md``): one row per task and group of the verdicts
+    ``found`` (by task, then group; each task's scores named ``metrics[task]``), and the answer they give
+    at equal compute against cnn-aug."""
+    rows, compared, wins = [], [], []
+    for task, groups in found.items():
+        metric = metrics[task]
+        for group, verdict in groups.items():
+            soft = "no setting with two seeds yet" if verdict["soft"] is None else _setting_label(verdict["soft"])
+            rows.append(f"| {task} | {group} | {soft} | " + " | ".join(
+                _cell(verdict[side], key, metric) for side in ("reference", "strict")
+                for key in ("equal_epochs", "equal_compute")) + " |")
+            if verdict["reference"] is not None:
+                d = verdict["reference"]["comparison"]["equal_compute"]
+                compared.append(f"{task} {group}")
+                if d["verdict"] == "higher":
+                    wins.append(f"{task} {group}, {soft}: {_cell(verdict['reference'], 'equal_compute', metric)} "
+                                f"(n = {d['n'][0]} vs {d['n'][1]} seeds)")
+    if wins:
+        answer = ("At equal compute, soft beats cnn-aug on " + "; ".join(wins) + ". The interval is Welch's, from "
+                  "the seeds of each side, for the soft setting picked by validation: an optimistic pick.")
+    elif compared:
+        answer = (f"**No soft setting beats cnn-aug at equal compute** on any of the {len(compared)} task(s) and "
+                  f"group(s) compared ({', '.join(compared)}).")
+    else:
+        answer = "No task has soft and cnn-aug runs of two seeds each yet."
+    return fill("results", rows="\n".join(rows), answer=answer, left_out=FLOPS_LEFT_OUT)
 
 
 def readmes() -> Dict[Path, str]:
     r"""The READMEs the committed runs give, by path."""
     full, short = finished(FULL, required=True), finished(SHORT, required=True)
     fixtures = [MEDMNIST3D / "fixtures" / flag for flag in PAPER_FLAGS]
-    return {FULL / "README.md": full_readme(full, short, finished(PAPER_PROTOCOL), finished(L2_PILOTS))
-            + diverged_section(FULL, PAPER_PROTOCOL, L2_PILOTS),
+    found = {task: verdicts(task) for task in VERDICT_FOLDERS}
+    section = {task: verdict_section(task, verdict) for task, verdict in found.items()}
+    return {ROOT / "results" / "README.md": results_readme(found, {task: _metric(task) for task in found}),
+            FULL / "README.md": full_readme(full, short, finished(PAPER_PROTOCOL), finished(L2_PILOTS),
+                                            section["DDMNIST"]) + diverged_section(FULL, PAPER_PROTOCOL, L2_PILOTS),
             SHORT / "README.md": short_readme(short) + diverged_section(SHORT),
-            MEDMNIST3D / "README.md": medmnist3d_readme() + diverged_section(MEDMNIST3D, *fixtures),
-            SMOKE / "README.md": smoke_readme() + diverged_section(SMOKE)}
+            MNIST / "README.md": fill("mnist", verdict=section["MNIST"]) + diverged_section(MNIST),
+            MEDMNIST3D / "README.md": medmnist3d_readme(section["AdrenalMNIST3D"])
+            + diverged_section(MEDMNIST3D, *fixtures),
+            SMOKE / "README.md": smoke_readme(section["SMOKE reduced"]) + diverged_section(SMOKE)}
 
 
 def main(argv: Sequence[str]) -> int:

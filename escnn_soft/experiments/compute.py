@@ -47,7 +47,9 @@ planned budget among the runs compared, :math:`\min_\text{runs} E \, F_\text{epo
 one epoch of a run is an error (:func:`~escnn_soft.experiments.results.check_budget`).
 
 Counts are cached per process by the settings that set them (:func:`step_settings`): the seeds
-of one setting, and the runs of a report, are counted once.
+of one setting, and the runs of a report, are counted once. :func:`flops_entry` gives a run's
+entry of a table of counts that readers load without torch
+(:func:`~escnn_soft.experiments.results.load_flops`).
 """
 
 from __future__ import annotations
@@ -57,11 +59,11 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Union
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .results import run_name, settings_key
+from .results import flops_settings, run_name, settings_key
 from .runner import RunConfig, train_step
 from .task import Task
 
-__all__ = ["step_settings", "count_flops", "step_flops", "epoch_flops", "epoch_flops_by_run"]
+__all__ = ["step_settings", "count_flops", "step_flops", "epoch_flops", "epoch_flops_by_run", "flops_entry"]
 
 Settings = Union[RunConfig, Mapping[str, Any]]
 
@@ -158,3 +160,18 @@ def epoch_flops_by_run(task: Task, configs: Sequence[Settings]) -> Dict[str, int
     :class:`~escnn_soft.experiments.runner.RunConfig` or a ``result.json``'s ``config``), keyed by
     its name (:meth:`~escnn_soft.experiments.runner.RunConfig.name`, a result's ``"name"``)."""
     return {run_name(_settings(c)): epoch_flops(task, c) for c in configs}
+
+
+def flops_entry(task: Task, config: Settings) -> Dict[str, Any]:
+    r"""The entry of the run ``config`` in a table of training FLOPs
+    (:func:`~escnn_soft.experiments.results.load_flops`): its
+    :func:`~escnn_soft.experiments.results.flops_settings` (``"settings"``), the FLOPs of one step at
+    its batch size (``"step_flops"``, :func:`step_flops`) and of one epoch (``"epoch_flops"``,
+    :func:`epoch_flops`).
+
+    Raises:
+        ValueError, NotImplementedError: as :func:`step_flops`.
+    """
+    settings = _settings(config)
+    return {"settings": flops_settings(settings), "step_flops": step_flops(task, settings),
+            "epoch_flops": epoch_flops(task, settings)}

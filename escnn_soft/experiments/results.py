@@ -29,6 +29,13 @@ A budget of compute enters the same way: it is the number of epochs whose cumula
 cost fits it, passed as ``within``. Means and standard deviations over seeds are
 :func:`~escnn_soft.records.mean_std`.
 
+* **Verdicts.** :func:`soft_verdicts` answers whether soft pays on one task and group: the soft
+  setting (:func:`by_settings`) with the best mean validation score (:func:`best_by_validation`)
+  against the best setting of the reference model and of the strict models, at equal epochs and at
+  equal compute (:func:`compare_at_equal_cost`, Welch's test by :func:`mean_difference`). The
+  training FLOPs per epoch come from a table counted once (:func:`load_flops`, :func:`flops_of`;
+  :func:`~escnn_soft.experiments.compute.flops_entry` counts an entry), so reading it needs no torch.
+
 Example:
     >>> run = {"config": {"group": "C4", "model": "soft", "seed": 1, "hyperparameters": {"lam": 0.1}},
     ...        "history": [{"val_score": 0.5, "test_score": 0.4}, {"val_score": 0.7, "test_score": 0.6},
@@ -57,7 +64,9 @@ __all__ = ["RunFolderError", "settings_key", "settings_digest", "run_name", "set
            "finished_run", "find_runs", "load_runs", "is_diverged", "setting", "select", "group_by", "nearest",
            "shared_setting", "best_epoch_index", "at_best", "score_at_best", "scores", "scores_by_test_set",
            "epoch_values", "best_scores", "mean_difference", "plan_progress", "epochs_within_compute", "history_value",
-           "means_by", "progress_totals", "best_so_far", "FLOPS_LEFT_OUT", "planned_budget", "check_budget"]
+           "means_by", "progress_totals", "best_so_far", "FLOPS_LEFT_OUT", "planned_budget", "check_budget",
+           "FLOPS_SETTINGS", "flops_settings", "load_flops", "flops_of", "by_settings", "best_by_validation",
+           "compare_at_equal_cost", "soft_verdicts"]
 
 PathLike = Union[str, Path]
 Result = Dict[str, Any]
@@ -656,3 +665,207 @@ def progress_totals(progress: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
             "planned": sum(p["planned"] for p in progress),
             "unfinished": [p for p in progress if p["finished"] < p["planned"]],
             "started": [p for p in progress if p["finished"]]}
+
+
+FLOPS_SETTINGS: Tuple[str, ...] = ("task", "group", "model", "hyperparameters", "protocol", "batch_size", "train_size")
+r"""The settings of a run that set its training FLOPs per epoch: those of one step
+(:func:`~escnn_soft.experiments.compute.step_settings`) and the training-set size."""
+
+
+def flops_settings(config: Mapping[str, Any]) -> Dict[str, Any]:
+    r"""The settings of the run ``config`` (a ``result.json``'s ``config``) that set its training FLOPs
+    per epoch (:data:`FLOPS_SETTINGS`): every setting but its seed, data and epochs.
+
+    Example:
+        >>> config = {"task": "mnist", "group": "C4", "model": "soft", "seed": 3, "data": "ab", "epochs": 20,
+        ...           "hyperparameters": {"lr": 1e-3}, "protocol": 2, "batch_size": 64, "train_size": 4000}
+        >>> sorted(flops_settings(config))
+        ['batch_size', 'group', 'hyperparameters', 'model', 'protocol', 'task', 'train_size']
+    """
+    return {k: config.get(k) for k in FLOPS_SETTINGS}
+
+
+def load_flops(path: PathLike) -> Dict[str, Dict[str, Any]]:
+    r"""A table of training FLOPs: the JSON file ``path``, ``{"entries": [...]}``, each entry the
+    :func:`flops_settings` of a run (``"settings"``), the FLOPs of one step at its batch size
+    (``"step_flops"``) and of one epoch (``"epoch_flops"``,
+    :func:`~escnn_soft.experiments.compute.epoch_flops`), keyed by :func:`settings_key` of its settings.
+    Reading it needs no torch, so reports read counts made once.
+
+    Raises:
+        FileNotFoundError: for a missing file.
+        ValueError: for a file that is not such a table, naming the file and the entry.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no table of training FLOPs at {path}: write it with compute.flops_entry for each "
+                                f"run setting")
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))["entries"]
+        table = {settings_key(e["settings"]): e for e in entries}
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path} is not a table of training FLOPs ({type(e).__name__}: {e}): it holds "
+                         f'{{"entries": [{{"settings": ..., "step_flops": ..., "epoch_flops": ...}}]}}') from None
+    for key, entry in table.items():
+        if not all(isinstance(entry.get(k), int) and entry[k] > 0 for k in ("step_flops", "epoch_flops")):
+            raise ValueError(f"{path}: the entry {key} needs positive integer step_flops and epoch_flops, got "
+                             f"{entry.get('step_flops')!r} and {entry.get('epoch_flops')!r}")
+    return table
+
+
+def flops_of(result: Mapping[str, Any], table: Mapping[str, Mapping[str, Any]]) -> int:
+    r"""The training FLOPs per epoch of the run ``result`` (its ``result.json``, or its ``config``) in the
+    table ``table`` (:func:`load_flops`).
+
+    Example:
+        >>> config = {"task": "t", "group": "G", "model": "m", "seed": 0, "epochs": 3, "hyperparameters": {},
+        ...           "protocol": 2, "batch_size": 8, "train_size": 16}
+        >>> table = {settings_key(flops_settings(config)): {"step_flops": 5, "epoch_flops": 10}}
+        >>> flops_of({"config": config}, table), flops_of(config, table)
+        (10, 10)
+
+    Raises:
+        KeyError: for a run whose settings the table lacks, naming them.
+    """
+    config = result.get("config", result)
+    key = settings_key(flops_settings(config))
+    if key not in table:
+        raise KeyError(f"the table of training FLOPs has no entry for the run {run_name(config)} (settings {key}): "
+                       f"count it (compute.flops_entry) and add it to the table")
+    return table[key]["epoch_flops"]
+
+
+def by_settings(results: Sequence[Result]) -> List[List[Result]]:
+    r"""The runs of ``results`` grouped by every setting of their ``config`` but the seed and the data:
+    one group per setting, each sorted by seed, in the order of their first runs.
+
+    Example:
+        >>> runs = [{"config": {"model": m, "seed": s, "data": d, "hyperparameters": {}}}
+        ...         for m, s, d in (("a", 1, "x"), ("b", 0, "x"), ("a", 0, "y"))]
+        >>> [[(r["config"]["model"], r["config"]["seed"]) for r in g] for g in by_settings(runs)]
+        [[('a', 0), ('a', 1)], [('b', 0)]]
+    """
+    groups: Dict[str, List[Result]] = {}
+    for r in results:
+        key = settings_key({k: v for k, v in r["config"].items() if k not in ("seed", "data")})
+        groups.setdefault(key, []).append(r)
+    return [sorted(g, key=lambda r: r["config"]["seed"]) for g in groups.values()]
+
+
+def best_by_validation(results: Sequence[Result], min_seeds: int = 2) -> Optional[List[Result]]:
+    r"""The runs of the setting (:func:`by_settings`) with the best mean validation score (each run's at
+    its best-validation epoch), among the settings with at least ``min_seeds`` finished runs; the first
+    of them on a tie, ``None`` where none has as many. Picking the best of several settings this way is
+    optimistic: the test mean of the setting picked is biased upward, more so the more settings compete.
+
+    Example:
+        >>> runs = [{"config": {"model": m, "seed": s, "hyperparameters": {}}, "history": [{"val_score": v}]}
+        ...         for m, s, v in (("a", 0, 0.5), ("a", 1, 0.7), ("b", 0, 0.9), ("c", 0, 0.65), ("c", 1, 0.65))]
+        >>> [r["config"]["model"] for r in best_by_validation(runs)], best_by_validation(runs, min_seeds=3)
+        (['c', 'c'], None)
+    """
+    settings = [g for g in by_settings(select(results, by_seed=False)) if len(g) >= min_seeds]
+    if not settings:
+        return None
+    return max(settings, key=lambda g: mean_std([at_best(r)["val_score"] for r in g])[0])
+
+
+def compare_at_equal_cost(ours: Sequence[Result], theirs: Sequence[Result], flops: Mapping[str, float],
+                          confidence: float = 0.95) -> Dict[str, Any]:
+    r"""The runs ``ours`` against the runs ``theirs`` (each the seeds of one setting) at equal epochs and
+    at equal compute: :func:`mean_difference` of their test scores, ours minus theirs.
+
+    * **Equal epochs.** Each run is scored at its best-validation epoch among its first :math:`E`
+      epochs, :math:`E` the smaller of the two settings' planned ``epochs``.
+    * **Equal compute.** Each run is scored at its best-validation epoch among the epochs whose
+      cumulative training FLOPs fit the budget :math:`C` (:func:`epochs_within_compute`), the smaller
+      planned budget of the two (:func:`planned_budget`: :math:`\min E_\text{planned} F_\text{epoch}`).
+
+    Args:
+        ours, theirs: finished runs, one setting each.
+        flops: the training FLOPs per epoch of each run, by run name (:func:`flops_of`).
+        confidence: of the intervals.
+
+    Returns:
+        ``epochs`` (:math:`E`), ``equal_epochs`` (:func:`mean_difference` and the two means, ``ours``
+        and ``theirs``), ``budget`` (:math:`C`), ``fitting``: the epochs of each side that fit :math:`C`
+        (:math:`\lfloor C / F_\text{epoch} \rfloor`, at most its planned epochs), and ``equal_compute``.
+
+    Example:
+        >>> def run(model, seed, epochs, tests):
+        ...     config = {"task": "t", "group": "G", "model": model, "seed": seed, "epochs": epochs}
+        ...     return {"name": run_name(config), "config": config,
+        ...             "history": [{"val_score": t, "test_score": t} for t in tests]}
+        >>> soft = [run("soft", s, 4, [0.5, 0.6 + s / 50, 0.7 + s / 100, 0.8 + s / 100]) for s in (0, 1)]
+        >>> aug = [run("aug", s, 4, [0.6, 0.7 + s / 100, 0.72, 0.74 + s / 100]) for s in (0, 1)]
+        >>> flops = {**{r["name"]: 2.0 for r in soft}, **{r["name"]: 1.0 for r in aug}}
+        >>> found = compare_at_equal_cost(soft, aug, flops)
+        >>> found["epochs"], round(found["equal_epochs"]["difference"], 3), found["equal_epochs"]["verdict"]
+        (4, 0.06, 'higher')
+        >>> found["budget"], found["fitting"], round(found["equal_compute"]["difference"], 3)
+        (4.0, (2, 4), -0.135)
+
+    Raises:
+        ValueError: for a side without runs.
+    """
+    if not ours or not theirs:
+        raise ValueError(f"a comparison needs runs on both sides, got {len(ours)} and {len(theirs)}")
+    epochs = min(c["config"]["epochs"] for c in (*ours, *theirs))
+    budget = planned_budget([r["config"] for r in (*ours, *theirs)], flops)
+
+    def compared(within: Callable[[Result], int]) -> Dict[str, Any]:
+        a, b = [score_at_best(r, within(r)) for r in ours], [score_at_best(r, within(r)) for r in theirs]
+        return {**mean_difference(a, b, confidence), "ours": mean_std(a)[0], "theirs": mean_std(b)[0]}
+
+    fitting = tuple(min(math.floor(budget / flops[side[0]["name"]] * (1 + 1e-12)), side[0]["config"]["epochs"])
+                    for side in (ours, theirs))
+    return {"epochs": epochs, "equal_epochs": compared(lambda r: epochs), "budget": budget, "fitting": fitting,
+            "equal_compute": compared(lambda r: epochs_within_compute(r, flops[r["name"]], budget))}
+
+
+def soft_verdicts(results: Sequence[Result], flops: Mapping[str, float], *, reference: str = "cnn-aug",
+                  strict: Sequence[str] = (), min_seeds: int = 2) -> Dict[str, Any]:
+    r"""Does soft pay, on the runs ``results`` of one task and group? The soft setting (a model with a
+    latent term: a hyperparameter ``lam`` above 0) with the best mean validation score
+    (:func:`best_by_validation`) against the ``reference`` model's best setting and against the best
+    setting of the strict models ``strict``, each at equal epochs and at equal compute
+    (:func:`compare_at_equal_cost`). Only settings with at least ``min_seeds`` finished runs compete.
+
+    Returns:
+        ``soft``: the runs of the soft setting picked (``None`` where there is none), ``settings``: the
+        number of soft settings that competed, and ``reference`` and ``strict``: each the other side's
+        runs (``"runs"``) and :func:`compare_at_equal_cost` (``"comparison"``), or ``None`` where that
+        side or soft has no setting.
+
+    Example:
+        >>> def run(model, seed, lam, val):
+        ...     config = {"task": "t", "group": "G", "model": model, "seed": seed, "epochs": 1,
+        ...               "hyperparameters": {} if lam is None else {"lam": lam}}
+        ...     return {"name": run_name(config), "config": config,
+        ...             "history": [{"val_score": val, "test_score": val}]}
+        >>> runs = [run(m, s, lam, v + s / 100) for m, lam, v in (("soft", 1.0, 0.8), ("soft", 0.1, 0.7),
+        ...         ("cnn-aug", 0.0, 0.75), ("scnn", None, 0.6)) for s in (0, 1)]
+        >>> found = soft_verdicts(runs, {r["name"]: 1.0 for r in runs}, strict=["scnn"])
+        >>> found["soft"][0]["config"]["hyperparameters"], found["settings"]
+        ({'lam': 1.0}, 2)
+        >>> found["reference"]["comparison"]["equal_compute"]["verdict"], found["strict"]["runs"][0]["config"]["model"]
+        ('higher', 'scnn')
+
+    Raises:
+        ValueError: for runs of several tasks or groups, or a ``reference`` among ``strict``.
+    """
+    places = sorted({(r["config"]["task"], r["config"]["group"]) for r in results})
+    if len(places) > 1:
+        raise ValueError(f"soft_verdicts compares the runs of one task and group at a time, got {places}: select "
+                         f"one of them first")
+    if reference in strict:
+        raise ValueError(f"the reference model {reference!r} cannot also be a strict model {list(strict)}")
+    soft_runs = [r for r in results if r["config"]["model"] != reference and setting(r, "lam", 0) > 0]
+    settings = [g for g in by_settings(select(soft_runs, by_seed=False)) if len(g) >= min_seeds]
+    soft = best_by_validation(soft_runs, min_seeds)
+    found: Dict[str, Any] = {"soft": soft, "settings": len(settings)}
+    for side, models in (("reference", (reference,)), ("strict", tuple(strict))):
+        other = best_by_validation([r for r in results if r["config"]["model"] in models], min_seeds)
+        found[side] = None if soft is None or other is None else {
+            "runs": other, "comparison": compare_at_equal_cost(soft, other, flops)}
+    return found

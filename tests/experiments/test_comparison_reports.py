@@ -111,8 +111,8 @@ def _readme_script():
 def test_the_committed_results_readmes_match_their_runs():
     readmes = _readme_script().readmes()
     assert {p.relative_to(ROOT).as_posix() for p in readmes} == {
-        "results/ddmnist/README.md", "results/ddmnist-5ep/README.md", "results/medmnist3d/README.md",
-        "results/smoke/README.md"}
+        "results/README.md", "results/ddmnist/README.md", "results/ddmnist-5ep/README.md", "results/mnist/README.md",
+        "results/medmnist3d/README.md", "results/smoke/README.md"}
     for path, text in readmes.items():
         assert path.read_text(encoding="utf-8") == text, (
             f"{path.relative_to(ROOT)} differs from its runs: run python scripts/results_readme.py")
