@@ -65,7 +65,8 @@ def test_does_it_pay(tmp_path):
     out = _run("04_does_it_pay.py", "--train-size", "64", "--epochs", "1", "--seeds", "0", "--out", str(tmp_path))
     assert "| cnn-aug |" in out and "| soft |" in out and "| scnn |" in out
     assert "3 run(s) trained, 0 reused" in out
-    assert {"summary.md", "results.csv", "compare.png"} <= {p.name for p in tmp_path.iterdir()}
+    assert {"summary.md", "results.csv", "compare.png", "compute.png"} <= {p.name for p in tmp_path.iterdir()}
+    assert "| soft | cnn-aug | test |" in out and "Welch's t-test" in out       # the reference comparison
     assert out.count("seed 0: test accuracy") == 6                # the runner's lines and the page's own
     lines = {model: next(line for line in out.splitlines() if line.startswith(f"{model} ") and "seed 0:" in line)
              for model in ("cnn-aug", "soft", "scnn")}

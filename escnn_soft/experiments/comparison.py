@@ -27,7 +27,7 @@ from .compute import epoch_flops_by_run
 from .execution import run_label, train_runs
 from .options import Options, UsageError, world
 from .reports import format_score, format_table, write_reports
-from .results import RunFolderError, check_budget, find_runs, is_diverged, planned_budget
+from .results import RunFolderError, check_budget, find_runs, is_diverged, planned_budget, run_name
 from .runner import RunConfig
 from .task import Source, Task, get_task
 
@@ -226,8 +226,8 @@ def _compute(task: Task, options: Options, configs: Sequence[Any]
     The budget is ``options.compute_budget`` or, by default, the smallest planned budget among the runs
     (:func:`~escnn_soft.experiments.results.planned_budget`). The reports have no scores at equal
     compute for a task that gives no batch without its data
-    (:meth:`~escnn_soft.experiments.task.Task.example_batch`; ``(None, None, None)``) or a default
-    budget below one epoch of some run (``(None, None, note)``, the note saying so).
+    (:meth:`~escnn_soft.experiments.task.Task.example_batch`; ``(None, None, None)``), nor for the runs
+    not one epoch of which fits the default budget (the note names them).
 
     Raises:
         UsageError: for a ``--compute-budget`` below one epoch of a run, naming the smallest valid
@@ -240,14 +240,18 @@ def _compute(task: Task, options: Options, configs: Sequence[Any]
         if options.compute_budget is not None:
             raise UsageError(f"--compute-budget cannot be used here: {e}") from None
         return None, None, None
-    budget = options.compute_budget if options.compute_budget is not None else planned_budget(configs, flops)
+    if options.compute_budget is None:
+        budget = planned_budget(configs, flops)
+        short = sorted({run_name(c) for c in configs if flops[run_name(c)] > budget})
+        note = (f"no score at equal compute for {len(short)} run(s), not one epoch of which fits the smallest planned "
+                f"budget of {budget:.4g} FLOPs ({', '.join(short)}): --compute-budget sets a larger one"
+                if short else None)
+        return flops, budget, note
     try:
-        check_budget(budget, flops)
+        check_budget(options.compute_budget, flops)
     except ValueError as e:
-        if options.compute_budget is not None:
-            raise UsageError(str(e)) from None
-        return None, None, f"no scores at equal compute: the smallest planned budget is too small: {e}"
-    return flops, budget, None
+        raise UsageError(str(e)) from None
+    return flops, options.compute_budget, None
 
 
 @dataclass

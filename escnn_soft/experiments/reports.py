@@ -304,7 +304,8 @@ def _run_scores(result: Mapping[str, Any], names: Sequence[str], budget: Optiona
                 compute_budget: Optional[float]) -> Dict[str, Optional[float]]:
     r"""A run's scores as :func:`~escnn_soft.experiments.results.best_scores` names them and, with
     ``compute``, at equal compute: at the best-validation epoch among the epochs whose training FLOPs
-    fit ``compute_budget`` (``test_score_equal_compute``, ``test_score_<name>_equal_compute``)."""
+    fit ``compute_budget`` (``test_score_equal_compute``, ``test_score_<name>_equal_compute``; ``None`` when
+    not one epoch of the run fits it)."""
     found = best_scores(result, names, budget, metric_names)
     if compute is None:
         return found
@@ -314,6 +315,8 @@ def _run_scores(result: Mapping[str, Any], names: Sequence[str], budget: Optiona
     if result["name"] not in compute:
         raise ValueError(f"no training FLOPs per epoch for the run {result['name']}: give compute an entry for "
                          f"every run reported")
+    if compute_budget < compute[result["name"]]:   # not one epoch of this run fits: no score at this budget
+        return {**found, **{f"{k}_{_EQUAL_COMPUTE}": None for k in keys}}
     epoch = at_best(result, epochs_within_compute(result, compute[result["name"]], compute_budget))
     values = [epoch["test_score"], *(epoch.get("test_scores", {}).get(n) for n in names)]
     return {**found, **{f"{k}_{_EQUAL_COMPUTE}": v for k, v in zip(keys, values)}}
@@ -408,12 +411,12 @@ def summarize(results: Sequence[Dict[str, Any]], budget: Optional[int] = None, *
         compute: the training FLOPs per epoch of each run, by run name (``result["name"]``).
         compute_budget: with ``compute``, the budget in FLOPs of the scores at equal compute
             (``test_score_equal_compute``, ...: each run at its best-validation epoch among those whose
-            cumulative FLOPs fit it, :func:`~escnn_soft.experiments.results.epochs_within_compute`),
-            recorded in each row's ``compute_budget``.
+            cumulative FLOPs fit it, :func:`~escnn_soft.experiments.results.epochs_within_compute`; none for
+            a run not one epoch of which fits), recorded in each row's ``compute_budget``.
 
     Raises:
-        ValueError: for ``compute`` without ``compute_budget`` or the other way round, a run
-            ``compute`` has no entry for, or a budget below one epoch of a run.
+        ValueError: for ``compute`` without ``compute_budget`` or the other way round, or a run
+            ``compute`` has no entry for.
     """
     if (compute is None) != (compute_budget is None):
         raise ValueError("give compute (training FLOPs per epoch of each run) and compute_budget (FLOPs) together")

@@ -165,3 +165,18 @@ def test_a_smoke_batch_made_without_the_data_has_the_shapes_of_a_training_batch(
                      train_size=8, data_seed=0, device="cpu")
     batch = data.train_batch(torch.arange(4), augment=True, generator=torch.Generator().manual_seed(0))
     assert _shapes(task.example_batch("C4", 4, task.hyperparameters("soft", "C4"))) == _shapes(batch)
+
+
+def test_a_default_budget_below_one_epoch_of_some_run_leaves_only_those_runs_without_a_score(tmp_path, capsys):
+    r"""One epoch of cnn-aug is less than one of soft: soft has no score at equal compute, and is named."""
+    argv = ["--task", "mnist", "--models", "cnn-aug,soft", "--train-size", "16", "--epochs", "1", "--batch-size", "8",
+            "--device", "cpu", "--no-progress", "--out", str(tmp_path)]
+    compare(parse_args(argv))
+    printed = capsys.readouterr().out
+    rows = {}
+    for line in printed.splitlines():    # the summary's rows, before those of the reference table
+        if line.startswith(("| cnn-aug |", "| soft |")):
+            rows.setdefault(line.split(" | ")[0].strip("| "), line.split(" | "))
+    assert rows["soft"][2] == "—" and rows["cnn-aug"][2] != "—"    # test accuracy, equal compute
+    assert "no score at equal compute for 1 run(s), not one epoch of which fits" in printed
+    assert "mnist-C4-soft-seed0-" in printed and "--compute-budget sets a larger one" in printed

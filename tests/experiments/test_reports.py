@@ -169,8 +169,9 @@ def test_equal_compute_input_is_checked():
         summarize(runs, compute=compute)
     with pytest.raises(ValueError, match="no training FLOPs per epoch for the run soft-None-100-0"):
         summarize(runs, compute={k: v for k, v in compute.items() if k != "soft-None-100-0"}, compute_budget=4e9)
-    with pytest.raises(ValueError, match="--compute-budget at least 2e\\+09"):
-        summarize(runs, compute=compute, compute_budget=1.5e9)
+    short = {r["model"]: r for r in summarize(runs, compute=compute, compute_budget=1.5e9)}
+    assert short["soft"]["test_score_equal_compute_mean"] is None        # not one epoch of soft fits 1.5e9
+    assert short["cnn-aug"]["test_score_equal_compute_mean"] is not None
 
 
 def test_the_sweep_plot_and_csv_columns_are_written_for_a_sweep_only(tmp_path):
