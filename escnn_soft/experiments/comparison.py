@@ -39,8 +39,10 @@ def run_configs(task: Task, options: Options, group: str, data: str) -> List[Run
     model and combination of the swept values (training set size, learning rate, :math:`\lambda` and
     :math:`\beta`), each model once per distinct key, so a model without a swept setting runs once.
 
-    ``options.lrs`` replace the learning rate of every model; ``options.lams``, ``options.shifted_weight``
-    and ``options.l2`` replace the hyperparameters of the models that have them; ``options.pair_fractions``
+    ``options.lrs`` replace the learning rate of every model; ``options.lams`` the :math:`\lambda` of the
+    models with a latent term (``"lam"`` above 0; a control at :math:`\lambda = 0` keeps it);
+    ``options.shifted_weight`` and ``options.l2`` replace the hyperparameters of the models that have them;
+    ``options.pair_fractions``
     other than 1 are the hyperparameter ``"pair_fraction"`` of the models that have ``"lam"`` (1 leaves
     the keys as they are); ``options.c4_data`` (``None``: the task's default) replaces the hyperparameter
     ``"c4_data"`` of tasks that have one (:attr:`~escnn_soft.experiments.specs.TaskSpec.c4_data`).
@@ -68,7 +70,7 @@ def run_configs(task: Task, options: Options, group: str, data: str) -> List[Run
                 hyper = task.hyperparameters(model, group)
                 if lr is not None:
                     hyper["lr"] = lr
-                if lam is not None and "lam" in hyper:
+                if lam is not None and hyper.get("lam", 0) > 0:   # not a control fixed at λ = 0 (SMOKE's cnn-aug)
                     hyper["lam"] = lam
                 if pair_fraction not in (None, 1) and "lam" in hyper:
                     hyper["pair_fraction"] = pair_fraction

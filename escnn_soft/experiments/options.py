@@ -107,7 +107,8 @@ class Options:
         device (str, optional): where to train; ``None``: CUDA if available, else the CPU.
         lrs (tuple of float): learning rates, each for all models instead of the task's; each model
             is trained once per rate; ``()``: the task's.
-        lams (tuple of float): values of :math:`\lambda` for the models that have ``"lam"``, instead of
+        lams (tuple of float): values of :math:`\lambda` for the models with a latent term (``"lam"`` above 0
+            in the task's table; a control at :math:`\lambda = 0`, such as SMOKE's cnn-aug, keeps it), instead of
             the task's; each such model is trained once per value, the others once; ``()``: the task's.
         pair_fractions (tuple of float): values of :math:`\beta \in (0, 1]`, the fraction of each batch
             the second encoder pass of the soft loss runs on

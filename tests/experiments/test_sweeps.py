@@ -212,3 +212,11 @@ def test_every_training_size_of_a_sweep_must_split_over_the_processes_of_a_run(m
     assert parse_args(["--batch-size", "60", "--train-size", "180,240"]).train_sizes == (180, 240)
     with pytest.raises(UsageError, match=r"the last batch of 20 samples \(--train-size 200\)"):
         parse_args(["--batch-size", "60", "--train-size", "180,200"])
+
+
+def test_a_control_at_lambda_zero_keeps_it_under_a_lambda_sweep():
+    r"""SMOKE's cnn-aug is the soft loss at λ = 0: ``--lam`` must not turn it into soft; it runs once."""
+    options = parse_args(["--task", "smoke-reduced", "--models", "cnn-aug,soft", "--lam", "0.05,0.5"])
+    configs = run_configs(get_task("smoke-reduced"), options, "C4", data="x")
+    assert sorted((c.model, c.hyperparameters["lam"]) for c in configs) == [("cnn-aug", 0.0), ("soft", 0.05),
+                                                                           ("soft", 0.5)]
