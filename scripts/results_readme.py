@@ -23,6 +23,7 @@ Run:  python scripts/results_readme.py [--check]
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -34,7 +35,7 @@ from escnn_soft.experiments.cli import format_command, parse_args
 from escnn_soft.experiments.plans import compare_arguments, load_plans, part_setting, planned_runs, seed_counts
 from escnn_soft.experiments.reports import (best_epoch_cells, is_percentage, run_devices, seeds_text, span_text,
                                             verdict_text)
-from escnn_soft.experiments.results import (FLOPS_LEFT_OUT, at_best, by_settings, flops_of, group_by, history_value,
+from escnn_soft.experiments.results import (FLOPS_LEFT_OUT, at_best, by_settings, compare_at_equal_cost, flops_of, group_by, history_value,
                                             load_flops, load_runs, mean_difference, means_by, nearest, plan_progress,
                                             progress_totals, scores_by_test_set, select, setting, shared_setting,
                                             soft_verdicts)
@@ -955,17 +956,20 @@ def _at(comparison: Mapping[str, Any], key: str, other: str) -> str:
     return f"{comparison['budget']:.3g} FLOPs: soft {soft} epochs, {other} {theirs}"
 
 
-def _verdict_rows(group: str, found: Mapping[str, Any], metric: str) -> List[str]:
-    r"""The rows of a verdict table for ``group``: each comparison at equal epochs and at equal compute."""
+def _verdict_rows(group: str, found: Mapping[str, Any], metric: str,
+                  labels: Optional[Tuple[str, str]] = None) -> List[str]:
+    r"""The rows of a verdict table for ``group``: each comparison at equal epochs and at equal compute;
+    ``labels``: the two sides' names, instead of their settings (:func:`_setting_label`)."""
     rows = []
     for side in ("reference", "strict"):
         if found[side] is None:
             continue
         other, comparison = found[side]["runs"], found[side]["comparison"]
+        ours, theirs = labels or (_setting_label(found["soft"]), _setting_label(other))
         for key in ("equal_epochs", "equal_compute"):
             d = comparison[key]
             rows.append(" | ".join([
-                f"| {group}", _setting_label(found["soft"]), _setting_label(other),
+                f"| {group}", ours, theirs,
                 _at(comparison, key, other[0]["config"]["model"]), _score(d["ours"], metric),
                 _score(d["theirs"], metric), _delta(d["difference"], metric), _interval(d, metric),
                 _p_value(d["p"]), f"{d['n'][0]} vs {d['n'][1]}", verdict_text(d)]) + " |")
@@ -1019,6 +1023,57 @@ def verdict_section(task: str, found: Optional[Mapping[str, Dict[str, Any]]] = N
                 delta="points" if is_percentage(metric) else "in its units", left_out=FLOPS_LEFT_OUT)
 
 
+REGISTERED_50 = ("D4", (0, 1, 2))
+r"""Run 2 of the does-soft-pay plan: its group, and the seeds whose 50 epochs are the first 50 of the
+150-epoch runs of :data:`PAPER_PROTOCOL` (the other seeds are the 50-epoch runs of ``results/ddmnist-50``)."""
+
+REGISTERED_50_TEXT = """### The registered 50-epoch comparison ($group)
+
+Run 2 of `results/plans/does-soft-pay.md`, registered before it ran: $group cnn-aug and soft at 50 epochs,
+seeds $long_seeds being the first 50 epochs of the 150-epoch runs of `results/ddmnist-150` (the same training
+code, learning rate and patience) and the other seeds the 50-epoch runs of `results/ddmnist-50`; soft at
+β = 0.25 (its second pass on a quarter of each batch) from `results/ddmnist-50`. Read as the table above.
+
+$table$missing"""
+
+
+def registered_50_section(metric: str) -> str:
+    r"""The DDMNIST README's section on run 2 of the does-soft-pay plan (:data:`REGISTERED_50`): cnn-aug
+    against soft and soft at β = 0.25, the 150-epoch runs' seeds scored within their first 50 epochs."""
+    group, long_seeds = REGISTERED_50
+    fifty = select(finished(ROOT / "results" / "ddmnist-50"), group=group, by_seed=False)
+    long = [r for r in select(finished(PAPER_PROTOCOL), group=group, c4_data="corrected", by_seed=False)
+            if r["config"]["seed"] in long_seeds]
+
+    def arm(model: str, beta: float) -> List[Result]:
+        picked = [r for r in (*(long if beta == 1 else ()), *fifty) if r["config"]["model"] == model
+                  and setting(r, "pair_fraction", 1) == beta]
+        shared = {json.dumps(r["config"]["hyperparameters"], sort_keys=True) for r in picked}
+        if len(shared) > 1:
+            raise ValueError(f"the runs of {model} (beta={beta}) of run 2 differ in their hyperparameters: {shared}")
+        return sorted(picked, key=lambda r: r["config"]["seed"])
+
+    table = load_flops(FLOPS)
+    aug = arm(REFERENCE, 1)
+    rows, missing = [], []
+    for beta, label in ((1, "soft"), (0.25, "soft, β = 0.25")):
+        soft = arm("soft", beta)
+        seeds = f"{label} {len(soft)} seed(s), cnn-aug {len(aug)}"
+        if len(soft) < 2 or len(aug) < 2:
+            missing.append(f"- {label}: not yet two finished seeds on each side ({seeds}).")
+            continue
+        compared = {"soft": soft, "strict": None, "reference": {"runs": aug, "comparison": compare_at_equal_cost(
+            soft, aug, {r["name"]: flops_of(r, table) for r in (*soft, *aug)})}}
+        rows += _verdict_rows(group, compared, metric, labels=(
+            f"{label} (seeds {seeds_text([r['config']['seed'] for r in soft])})",
+            f"cnn-aug (seeds {seeds_text([r['config']['seed'] for r in aug])})"))
+    return Template(REGISTERED_50_TEXT).substitute(
+        group=group, long_seeds=seeds_text(list(long_seeds)),
+        table="\n".join([VERDICT_HEADER[0].replace("soft (best validation)", "soft"), VERDICT_HEADER[1], *rows, "",
+                         ""]) if rows else "",
+        missing="\n".join(missing) + "\n\n" if missing else "")
+
+
 def _cell(found: Optional[Mapping[str, Any]], key: str, metric: str) -> str:
     r"""A cell of results/README.md: Δ, its interval and its words, or a dash."""
     if found is None:
@@ -1064,7 +1119,8 @@ def readmes() -> Dict[Path, str]:
     section = {task: verdict_section(task, verdict) for task, verdict in found.items()}
     return {ROOT / "results" / "README.md": results_readme(found, {task: _metric(task) for task in found}),
             FULL / "README.md": full_readme(full, short, finished(PAPER_PROTOCOL), finished(L2_PILOTS),
-                                            section["DDMNIST"]) + diverged_section(FULL, PAPER_PROTOCOL, L2_PILOTS),
+                                            section["DDMNIST"] + registered_50_section(_metric("DDMNIST")))
+            + diverged_section(FULL, PAPER_PROTOCOL, L2_PILOTS),
             SHORT / "README.md": short_readme(short) + diverged_section(SHORT),
             MNIST / "README.md": fill("mnist", verdict=section["MNIST"]) + diverged_section(MNIST),
             MEDMNIST3D / "README.md": medmnist3d_readme(section["AdrenalMNIST3D"])
