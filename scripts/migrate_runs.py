@@ -14,7 +14,8 @@ too, and leaves alone the run folders claimed by a live process
 * ``--set KEY=VALUE,...`` sets hyperparameters (``VALUE`` read as JSON, else as a string)
   of the models ``--models`` (named as after ``--rename``), which it requires;
 * ``--default KEY=VALUE,...`` sets hyperparameters where a run has none of that name (of the
-  models ``--models`` if given, else of every model), e.g. a setting once left out at its default;
+  models ``--models`` if given, else of every model; with ``--having NAME,...`` only in the runs whose
+  hyperparameters have those names), e.g. a setting once left out at its default;
 * ``--set-config KEY=VALUE,...`` sets the run settings outside the hyperparameters that a
   protocol change may need (:data:`CONFIG_SETTINGS`: ``protocol``, ``patience``, ``eval_size``,
   ``equivariance_elements``; ``null`` for none);
@@ -46,6 +47,12 @@ before the setting ``shifted_weight`` the weight they trained with, 1:
     python scripts/migrate_runs.py --task ddmnist --default c4_data=corrected results/ddmnist*/
     python scripts/migrate_runs.py --task ddmnist --models soft-postbn --default shifted_weight=1.0 \
         results/ddmnist
+
+The soft loss's :math:`\beta` in every key: the runs of the models with :math:`\lambda` record
+``pair_fraction`` 1, the whole batch, where they record none:
+
+    python scripts/migrate_runs.py --default pair_fraction=1.0 --having lam results/*/ \
+        results/exploration/*/ results/medmnist3d/fixtures/*/
 
 The DDMNIST latent choice (every earlier soft run had the post-BN latent, and the plain
 CNNs were measured there):
@@ -86,6 +93,7 @@ class Change:
     task: Optional[str] = None
     default: Mapping[str, Any] = field(default_factory=dict)
     config: Mapping[str, Any] = field(default_factory=dict)
+    having: Tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.set and not self.models:
@@ -106,7 +114,7 @@ class Change:
         hyper = {k: v for k, v in config["hyperparameters"].items() if k not in self.drop}
         if model in self.models:
             hyper.update(self.set)
-        if not self.models or model in self.models:
+        if (not self.models or model in self.models) and all(name in hyper for name in self.having):
             hyper = {**self.default, **hyper}
         return RunConfig(**{**config, **self.config, "model": model, "hyperparameters": hyper}).to_dict()
 
@@ -273,6 +281,8 @@ def main(argv: Sequence[str]) -> int:
                                          "apply to")
     parser.add_argument("--default", help="comma-separated hyperparameters KEY=VALUE to set where a run has none "
                                           "of that name")
+    parser.add_argument("--having", help="comma-separated hyperparameters a run must have for --default to apply, "
+                                         "e.g. lam (the models with the soft loss)")
     parser.add_argument("--set-config", help=f"comma-separated run settings KEY=VALUE to set, KEY one of "
                                              f"{', '.join(CONFIG_SETTINGS)} (VALUE null for none)")
     parser.add_argument("--majority-rates", action="store_true",
@@ -296,6 +306,7 @@ def main(argv: Sequence[str]) -> int:
                         set={k: _value(v) for k, v in _pairs(args.set, "--set").items()},
                         models=tuple(_list(args.models)), task=args.task,
                         default={k: _value(v) for k, v in _pairs(args.default, "--default").items()},
+                        having=tuple(_list(args.having)),
                         config={k: _value(v) for k, v in _pairs(args.set_config, "--set-config").items()})
     except ValueError as e:
         parser.error(str(e))

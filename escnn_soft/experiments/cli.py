@@ -44,8 +44,8 @@ the pilots of the L2 control::
 ``--pair-fraction`` :math:`\beta \in (0, 1]` runs the second encoder pass of the soft loss on
 :math:`\lceil \beta B \rceil` samples of each batch of :math:`B`, drawn from the run's generator
 (:class:`~escnn_soft.SoftEquivarianceLoss`), in the models that have :math:`\lambda`; it is their
-hyperparameter ``"pair_fraction"`` where it is not 1, so part of their runs' keys, and 1 (the default)
-leaves their keys as they are without it. The models without :math:`\lambda` run as they do without it.
+hyperparameter ``"pair_fraction"``, part of their runs' keys, 1 (the whole batch) by default. The models
+without :math:`\lambda` run as they do without it.
 
 **Sweeps.** ``--train-size``, ``--lr``, ``--lam`` and ``--pair-fraction`` take one value or a
 comma-separated list of them, e.g. the data-efficiency curve::
@@ -309,7 +309,7 @@ def _compare_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pair-fraction", metavar="BETA[,BETA...]",
                    help="fraction in (0, 1] of each batch that the soft loss's second encoder pass runs on, in the "
                         "models with lambda, or a comma-separated list to sweep; the other models run once (part of "
-                        "the runs' keys where it is not 1; default 1, the whole batch)")
+                        "the runs' keys; default 1, the whole batch)")
     p.add_argument("--l2", type=float, help="L2 coefficient of cnn-aug-l2's penalty on the latent convolution's "
                                             "weights (default: the task's, 1e-3)")
     p.add_argument("--c4-data", choices=DDMNIST_C4_DATA,

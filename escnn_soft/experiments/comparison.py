@@ -43,8 +43,8 @@ def run_configs(task: Task, options: Options, group: str, data: str) -> List[Run
     models with a latent term (``"lam"`` above 0; a control at :math:`\lambda = 0` keeps it);
     ``options.shifted_weight`` and ``options.l2`` replace the hyperparameters of the models that have them;
     ``options.pair_fractions``
-    other than 1 are the hyperparameter ``"pair_fraction"`` of the models that have ``"lam"`` (1 leaves
-    the keys as they are); ``options.c4_data`` (``None``: the task's default) replaces the hyperparameter
+    are the hyperparameter ``"pair_fraction"`` of the models that have ``"lam"``, which record 1 when it is
+    not given; ``options.c4_data`` (``None``: the task's default) replaces the hyperparameter
     ``"c4_data"`` of tasks that have one (:attr:`~escnn_soft.experiments.specs.TaskSpec.c4_data`).
 
     Raises:
@@ -72,8 +72,8 @@ def run_configs(task: Task, options: Options, group: str, data: str) -> List[Run
                     hyper["lr"] = lr
                 if lam is not None and hyper.get("lam", 0) > 0:   # not a control fixed at λ = 0 (SMOKE's cnn-aug)
                     hyper["lam"] = lam
-                if pair_fraction not in (None, 1) and "lam" in hyper:
-                    hyper["pair_fraction"] = pair_fraction
+                if "lam" in hyper:   # the models with the soft loss record their β, 1 when not given
+                    hyper["pair_fraction"] = 1.0 if pair_fraction is None else float(pair_fraction)
                 if options.shifted_weight is not None and "shifted_weight" in hyper:
                     hyper["shifted_weight"] = options.shifted_weight
                 if options.l2 is not None and "l2" in hyper:

@@ -113,8 +113,8 @@ class Options:
         pair_fractions (tuple of float): values of :math:`\beta \in (0, 1]`, the fraction of each batch
             the second encoder pass of the soft loss runs on
             (:attr:`~escnn_soft.SoftEquivarianceLoss.pair_fraction`), each the hyperparameter
-            ``"pair_fraction"`` of the models that have ``"lam"`` where it is not 1 (1 leaves their
-            keys without it); each such model is trained once per value, the others once; ``()``: 1.
+            ``"pair_fraction"`` of the models that have ``"lam"`` (recorded as 1 when none is given);
+            each such model is trained once per value, the others once; ``()``: 1.
         l2 (float, optional): the L2 coefficient of cnn-aug-l2 (hyperparameter ``l2``),
             instead of the task's.
         c4_data (str, optional): the C4 data of a task that has a choice of it, one of its spec's

@@ -196,16 +196,12 @@ def _run_row(result: Dict[str, Any], names: Sequence[str], budget: Optional[int]
     row["lr"] = config["hyperparameters"]["lr"]
     row["lam"] = config["hyperparameters"].get("lam")
     row["latent"] = _latent(config)
-    row.update(_setting_columns(run_settings(result), (swept or {}).get((row["task"], row["group"], row["model"]), ()),
-                                [n for n in _swept_columns(swept or {}) if n not in _RUN_COLUMNS], row))
+    row.update(_setting_columns(run_settings(result), [n for n in _swept_columns(swept or {}) if n not in _RUN_COLUMNS],
+                                row))
     row.update({k: result.get(k) for k in _RUN_COLUMNS if k not in row})
     row["device"] = ", ".join(run_devices(result))
     return {**row, **best_scores(result, names, budget, metric_names)}
 
-
-_IMPLICIT = {"pair_fraction": 1.0}
-r"""Settings a run's key leaves out at their default (:math:`\beta = 1` runs record no ``pair_fraction``):
-their value where a model's other runs record one."""
 
 _LOG_SETTINGS = ("lr", "lam", "train_size")
 r"""Swept settings plotted on a log axis."""
@@ -242,15 +238,9 @@ def _swept_columns(swept: Mapping[Tuple[str, str, str], Sequence[str]]) -> List[
     return list(dict.fromkeys(n for found in swept.values() for n in found))
 
 
-def _setting_columns(settings: Mapping[str, Any], own: Sequence[str], columns: Sequence[str],
-                     row: Mapping[str, Any]) -> Dict[str, Any]:
-    r"""The columns ``columns`` that ``row`` lacks, from a run's ``settings``; ``own``: the settings swept
-    for its model, which take their default where the run's key leaves them out."""
-    return {n: _swept_value(settings, n) if n in own else settings.get(n) for n in columns if n not in row}
-
-
-def _swept_value(settings: Mapping[str, Any], name: str) -> Any:
-    return settings.get(name, _IMPLICIT.get(name))
+def _setting_columns(settings: Mapping[str, Any], columns: Sequence[str], row: Mapping[str, Any]) -> Dict[str, Any]:
+    r"""The columns ``columns`` that ``row`` lacks, from a run's ``settings``."""
+    return {n: settings.get(n) for n in columns if n not in row}
 
 
 def _value_text(value: Any) -> str:
@@ -259,7 +249,7 @@ def _value_text(value: Any) -> str:
 
 def _order(settings: Mapping[str, Any], names: Sequence[str]) -> Tuple[Tuple[int, Any], ...]:
     r"""A sort key of settings by their values of ``names``: numbers in increasing order, then the others."""
-    values = [_swept_value(settings, n) for n in names]
+    values = [settings.get(n) for n in names]
     return tuple((0, v) if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, json.dumps(v))
                  for v in values)
 
@@ -356,7 +346,7 @@ def _reference_row(index: int, rows: Sequence[Mapping[str, Any]], settings: Sequ
         if (other["task"], other["group"], other["model"]) != (*where, reference):
             continue
         own = swept[(*where, reference)]
-        if all(_swept_value(settings[index], n) == _swept_value(settings[j], n)
+        if all(settings[index].get(n) == settings[j].get(n)
                for n in names if n in settings[j] or n in own):
             return j
     return None
@@ -439,13 +429,13 @@ def summarize(results: Sequence[Dict[str, Any]], budget: Optional[int] = None, *
             own = run_settings(every[0])
             row: Dict[str, Any] = {"task": task, "group": group, "model": model}
             if columns:
-                row["swept"] = ", ".join(f"{n}={_value_text(_swept_value(own, n))}"
+                row["swept"] = ", ".join(f"{n}={_value_text(own.get(n))}"
                                          for n in swept[(task, group, model)]) or None
             row.update({"seeds": len(runs), "epochs": c["epochs"], "patience": c.get("patience"),
                         "train_size": c["train_size"], "batch_size": c["batch_size"],
                         "lr": c["hyperparameters"]["lr"], "lam": c["hyperparameters"].get("lam"),
                         "latent": _latent(c)})
-            row.update(_setting_columns(own, swept[(task, group, model)], columns, row))
+            row.update(_setting_columns(own, columns, row))
             row["parameters"] = every[0]["parameters"]
             scores = [_run_scores(r, names, budget, metric_names, compute, compute_budget) for r in runs]
             for key in _run_scores(every[0], names, budget, metric_names, compute, compute_budget):
@@ -779,7 +769,7 @@ def _compute_plot(results: Sequence[Dict[str, Any]], compute: Mapping[str, float
         c, settings = r["config"], run_settings(r)
         own = swept[(c["task"], c["group"], c["model"])]
         label = row_label({"model": c["model"],
-                           "swept": ", ".join(f"{n}={_value_text(_swept_value(settings, n))}" for n in own)})
+                           "swept": ", ".join(f"{n}={_value_text(settings.get(n))}" for n in own)})
         panels.setdefault((c["task"], c["group"]), {}).setdefault(label, []).append(r)
     if not panels:
         return

@@ -68,7 +68,7 @@ def test_tiny_comparison_writes_reports_then_reuses_them(tmp_path, capsys, monke
         assert not (out / "runs" / name / "checkpoint.pt").exists()
     soft = next(r for r in results.values() if r["config"]["model"] == "soft")
     assert soft["config"]["hyperparameters"] == {"lr": 1e-3, "lam": 2.0, "shifted_weight": 0.0, "latent": "pre-bn",
-                                                 "c4_data": "corrected"}
+                                                 "c4_data": "corrected", "pair_fraction": 1.0}
 
     with open(out / "results.csv") as f:
         rows = list(csv.DictReader(f))
@@ -493,14 +493,15 @@ def test_l2_sets_the_l2_controls_coefficient_only():
     configs = {c.model: c for c in run_configs(task, options, "D4", data="x")}
     assert configs["cnn-aug-l2"].hyperparameters == {**task.hyperparameters("cnn-aug-l2", "D4"), "l2": 1e-2}
     for model in ("cnn-aug", "soft", "rpp"):  # the models without the hyperparameter keep their keys
-        assert configs[model].hyperparameters == task.hyperparameters(model, "D4")
+        own = task.hyperparameters(model, "D4")
+        assert configs[model].hyperparameters == ({**own, "pair_fraction": 1.0} if "lam" in own else own)
     default, same, pilot = (run_configs(task, replace(options, models=("cnn-aug-l2",), l2=l2), "D4", data="x")[0]
                             for l2 in (None, 1e-4, 1e-3))
     assert default.name() == same.name() != pilot.name()  # --l2 1e-4 is the default
     assert parse_args(["--task", "ddmnist", "--l2", "0"]).l2 == 0.0
 
 
-def test_pair_fraction_is_a_hyperparameter_of_the_models_with_lam_only_where_it_is_not_1():
+def test_pair_fraction_is_a_hyperparameter_of_the_models_with_lam_only_1_by_default():
     assert parse_args(["--pair-fraction", "0.5"]).pair_fractions == (0.5,) and parse_args([]).pair_fractions == ()
     assert parse_args(["--pair-fraction", "1"]).pair_fractions == (1.0,)
     for task_name, group, models in (("ddmnist", "D4", "cnn,cnn-aug,cnn-aug-l2,soft,soft-rel,scnn,rpp"),
@@ -511,12 +512,13 @@ def test_pair_fraction_is_a_hyperparameter_of_the_models_with_lam_only_where_it_
                             for extra in ([], ["--pair-fraction", "1"], ["--pair-fraction", "0.5"]))
         assert [c.name() for c in plain] == [c.name() for c in one]   # 1, the default, keeps every key
         for before, after in zip(plain, half):
-            assert before.hyperparameters == task.hyperparameters(before.model, group)
+            own = task.hyperparameters(before.model, group)
             if "lam" in before.hyperparameters:
-                assert after.hyperparameters == {**before.hyperparameters, "pair_fraction": 0.5}
+                assert before.hyperparameters == {**own, "pair_fraction": 1.0}
+                assert after.hyperparameters == {**own, "pair_fraction": 0.5}
                 assert after.name() != before.name()
             else:   # a model without the soft loss runs once, as without the option
-                assert after == before
+                assert after == before and before.hyperparameters == own
         assert {c.model for c in half if "pair_fraction" in c.hyperparameters} == {
             m for m in models.split(",") if m.startswith("soft")}
 

@@ -187,8 +187,8 @@ def test_the_sweep_plot_and_csv_columns_are_written_for_a_sweep_only(tmp_path):
     assert not (single / "sweep.png").exists()
 
 
-def test_a_pair_fraction_sweep_reads_a_run_without_one_as_one(tmp_path):
-    runs = [_run("soft", s, 0.8 + s / 100, lam=0.5, pair_fraction=b) for s in range(2) for b in (None, 0.25)]
+def test_a_pair_fraction_sweep_gives_a_row_per_value_against_the_one_cnn_aug_row(tmp_path):
+    runs = [_run("soft", s, 0.8 + s / 100, lam=0.5, pair_fraction=b) for s in range(2) for b in (1.0, 0.25)]
     runs += [_run("cnn-aug", s, 0.7 + s / 50) for s in range(2)]
     rows = summarize(runs, reference="cnn-aug")
     assert [(r["model"], r["swept"], r["pair_fraction"], r["against"]) for r in rows] == [

@@ -38,15 +38,16 @@ def test_a_list_is_parsed_in_its_order_and_one_value_stays_one():
 def test_a_sweep_is_seeds_by_models_by_values_and_a_model_without_the_setting_runs_once():
     soft = get_task("mnist").hyperparameters("soft", "C4")
     assert _settings(MNIST + ["--lam", "0.1,1,10"]) == [
-        (seed, model, 4000, 0.003, lam, None) for seed in (0, 1)
+        (seed, model, 4000, 0.003, lam, None if lam is None else 1.0) for seed in (0, 1)
         for model, lams in (("cnn-aug", [None]), ("soft", [0.1, 1.0, 10.0]), ("scnn", [None])) for lam in lams]
     assert soft["lam"] == 1.0   # the task's own lambda is among them: that run is the run without --lam
     assert _settings(MNIST + ["--pair-fraction", "0.25,1"]) == [
         (seed, model, 4000, 0.003, lam, beta) for seed in (0, 1)
-        for model, lam, betas in (("cnn-aug", None, [None]), ("soft", 1.0, [0.25, None]), ("scnn", None, [None]))
+        for model, lam, betas in (("cnn-aug", None, [None]), ("soft", 1.0, [0.25, 1.0]), ("scnn", None, [None]))
         for beta in betas]
     assert _settings(MNIST + ["--train-size", "250,1000", "--lr", "1e-3,3e-3", "--lam", "0,1"]) == [
-        (seed, model, size, lr, lam, None) for seed in (0, 1) for model in ("cnn-aug", "soft", "scnn")
+        (seed, model, size, lr, lam, None if lam is None else 1.0) for seed in (0, 1)
+        for model in ("cnn-aug", "soft", "scnn")
         for size in (250, 1000) for lr in (1e-3, 3e-3) for lam in ((0.0, 1.0) if model == "soft" else (None,))]
 
 
@@ -66,6 +67,9 @@ def test_each_run_of_a_sweep_has_the_key_its_values_give_alone(sweep):
 
 
 def test_pair_fraction_1_and_the_tasks_own_values_keep_the_keys_of_no_option():
+    r"""The models with the soft loss record their β, 1 when none is given; the others record none."""
+    assert [c.hyperparameters.get("pair_fraction") for c in run_configs(get_task("mnist"), parse_args(MNIST), "C4",
+                                                                          data="x")] == [None, 1.0, None] * 2
     plain = _keys(MNIST)
     assert _keys(MNIST + ["--pair-fraction", "1"]) == plain
     assert _keys(MNIST + ["--lam", "1"]) == plain and _keys(MNIST + ["--train-size", "4000"]) == plain
