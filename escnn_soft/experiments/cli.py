@@ -63,7 +63,8 @@ value is.
 **Reports.** ``--reference MODEL``, one of ``--models``, is the model the reports compare every other
 with (the difference of mean test scores, its 95 % interval and p-value); without it, cnn-aug where it
 is run. ``--compute-budget FLOPS`` sets the training FLOPs at which the reports also score every run
-("score at equal compute"); without it, the smallest planned budget among the models compared.
+("score at equal compute"); without it, each model row and its reference row are read at the
+smallest planned budget of the two (in a ``--train-size`` sweep, one budget per size).
 
 **The paper's C4 data.** ``--c4-data paper`` (ddmnist, ``--group C4`` only) trains every
 model on the digits of the paper's code, each at the continuous angle
@@ -343,7 +344,7 @@ def _compare_arguments(p: argparse.ArgumentParser) -> None:
                         "interval and p-value); one of --models (default: cnn-aug where it is run)")
     p.add_argument("--compute-budget", metavar="FLOPS",
                    help="the training FLOPs at which the reports also score every run (score at equal compute; "
-                        "default: the smallest planned budget among the models compared)")
+                        "default: the smallest planned budget of each row and its reference row)")
     p.add_argument("--report-only", action="store_true",
                    help="train nothing and read no data: report the finished runs of these settings (found by the "
                         "settings in their result.json; with a data source also by the data's fingerprint) and list "

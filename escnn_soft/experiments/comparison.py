@@ -6,7 +6,8 @@ r"""The plan of a comparison: which runs a command means, which of them are fini
 (:func:`~escnn_soft.experiments.results.find_runs`), has the others trained
 (:func:`~escnn_soft.experiments.execution.train_runs`) and writes the reports
 (:mod:`~escnn_soft.experiments.reports`), with the scores at equal compute of a budget of training FLOPs
-(:mod:`~escnn_soft.experiments.compute`; ``--compute-budget``, by default the smallest planned one).
+(:mod:`~escnn_soft.experiments.compute`; ``--compute-budget``, by default the smallest planned one
+among the runs compared, :func:`~escnn_soft.experiments.reports.compute_budgets`).
 With ``--report-only`` it trains nothing and reads no data unless a data source is given.
 """
 
@@ -26,8 +27,8 @@ from .claims import held_runs, holder
 from .compute import epoch_flops_by_run
 from .execution import run_label, train_runs
 from .options import Options, UsageError, world
-from .reports import format_score, format_table, write_reports
-from .results import RunFolderError, check_budget, find_runs, is_diverged, planned_budget, run_name
+from .reports import compute_budgets, format_score, format_table, write_reports
+from .results import RunFolderError, check_budget, find_runs, fits_one_epoch, is_diverged, run_name
 from .runner import RunConfig
 from .task import Source, Task, get_task
 
@@ -208,28 +209,32 @@ def compare(options: Options, *, on_epoch: Optional[Callable[[int, Dict[str, Any
         return outcome.results
     reports = Path(options.report_dir or options.out)
     if outcome.results:
-        compute, compute_budget, note = _compute(task, options, [r["config"] for r in outcome.results])
-        rows = write_reports(outcome.results, reports, task, budget=options.budget_report,
-                             reference=reference_model(options), compute=compute, compute_budget=compute_budget)
+        flops = _flops(task, options, [r["config"] for r in outcome.results])
+        reference = reference_model(options)
+        rows = write_reports(outcome.results, reports, task, budget=options.budget_report, reference=reference,
+                             compute=flops, compute_budget=options.compute_budget)
         print(format_table(rows, task))
-        if note:
-            print(note)
+        if flops is not None and options.compute_budget is None:
+            budgets = compute_budgets(outcome.results, flops, reference)
+            short = sorted(name for name, budget in budgets.items() if not fits_one_epoch(flops[name], budget))
+            if short:
+                print(f"no score at equal compute for {len(short)} run(s), not one epoch of which fits the smallest "
+                      f"planned budget of the runs they are compared with ({', '.join(short)}): --compute-budget sets "
+                      f"one budget for every run")
     for line in _outcome_lines(outcome, reports):
         print(line)
     return outcome.results
 
 
-def _compute(task: Task, options: Options, configs: Sequence[Any]
-             ) -> Tuple[Optional[Dict[str, int]], Optional[float], Optional[str]]:
+def _flops(task: Task, options: Options, configs: Sequence[Any]) -> Optional[Dict[str, int]]:
     r"""The training FLOPs per epoch of each run of ``configs`` (run settings, or the ``config`` of a
-    ``result.json``), by run name (:func:`~escnn_soft.experiments.compute.epoch_flops_by_run`), the
-    compute budget of the reports' scores at equal compute and a note for the user, or ``None``.
+    ``result.json``), by run name (:func:`~escnn_soft.experiments.compute.epoch_flops_by_run`), for the
+    reports' scores at equal compute; ``None`` for a task that gives no batch without its data
+    (:meth:`~escnn_soft.experiments.task.Task.example_batch`).
 
-    The budget is ``options.compute_budget`` or, by default, the smallest planned budget among the runs
-    (:func:`~escnn_soft.experiments.results.planned_budget`). The reports have no scores at equal
-    compute for a task that gives no batch without its data
-    (:meth:`~escnn_soft.experiments.task.Task.example_batch`; ``(None, None, None)``), nor for the runs
-    not one epoch of which fits the default budget (the note names them).
+    The reports' budget is ``options.compute_budget`` or, by default, the smallest planned budget among
+    the runs compared (:func:`~escnn_soft.experiments.reports.compute_budgets`); the runs not one epoch of
+    which fits it have no score there.
 
     Raises:
         UsageError: for a ``--compute-budget`` below one epoch of a run, naming the smallest valid
@@ -241,19 +246,13 @@ def _compute(task: Task, options: Options, configs: Sequence[Any]
     except NotImplementedError as e:
         if options.compute_budget is not None:
             raise UsageError(f"--compute-budget cannot be used here: {e}") from None
-        return None, None, None
-    if options.compute_budget is None:
-        budget = planned_budget(configs, flops)
-        short = sorted({run_name(c) for c in configs if flops[run_name(c)] > budget})
-        note = (f"no score at equal compute for {len(short)} run(s), not one epoch of which fits the smallest planned "
-                f"budget of {budget:.4g} FLOPs ({', '.join(short)}): --compute-budget sets a larger one"
-                if short else None)
-        return flops, budget, note
-    try:
-        check_budget(options.compute_budget, flops)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    return flops, options.compute_budget, None
+        return None
+    if options.compute_budget is not None:
+        try:
+            check_budget(options.compute_budget, flops)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+    return flops
 
 
 @dataclass
@@ -286,7 +285,7 @@ def _train_grid(options: Options, on_epoch: Optional[Callable[[int, Dict[str, An
     grid = [(group, config) for group in options.groups
             for config in run_configs(task, options, group, data=source.fingerprint)]
     if options.compute_budget is not None:
-        _compute(task, options, [c for _, c in grid])   # a budget below one epoch fails before any training
+        _flops(task, options, [c for _, c in grid])   # a budget below one epoch fails before any training
     found = dict(zip([c.name() for _, c in grid], _finished_runs(options, [c for _, c in grid], match_data=True)))
     todo = list({c.name(): (g, c) for g, c in grid if _needs_training(found[c.name()], options)}.values())  # once each
     outcome = _Outcome(results=[], submitted=len(todo))

@@ -49,18 +49,19 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ..records import atomic_write, atomic_write_text, format_mean_std, mean_std, mean_std_text
 from .results import (FLOPS_LEFT_OUT, at_best, best_epoch_index, best_scores, best_so_far, epochs_within_compute,
-                      is_diverged, mean_difference, scores_by_test_set, settings_key)
+                      fits_one_epoch, is_diverged, mean_difference, planned_budget, run_name, scores_by_test_set,
+                      settings_key)
 
 if TYPE_CHECKING:
     from .task import Task
 
 __all__ = ["MAJORITY", "is_percentage", "score_label", "format_score", "run_devices", "best_epoch_index",
            "is_diverged", "diverged_label", "seeds_text", "span_text", "best_epoch_cells", "run_settings",
-           "row_label", "verdict_text", "summarize", "format_table", "write_reports"]
+           "row_label", "verdict_text", "compute_budgets", "summarize", "format_table", "write_reports"]
 
 MAJORITY = "majority class"
 r"""The model cell of the baseline row that predicts the most common class of each test set."""
@@ -300,12 +301,7 @@ def _run_scores(result: Mapping[str, Any], names: Sequence[str], budget: Optiona
     if compute is None:
         return found
     keys = ["test_score", *(f"test_score_{n}" for n in names)]
-    if is_diverged(result):
-        return {**found, **{f"{k}_{_EQUAL_COMPUTE}": None for k in keys}}
-    if result["name"] not in compute:
-        raise ValueError(f"no training FLOPs per epoch for the run {result['name']}: give compute an entry for "
-                         f"every run reported")
-    if compute_budget < compute[result["name"]]:   # not one epoch of this run fits: no score at this budget
+    if is_diverged(result) or not fits_one_epoch(compute[result["name"]], compute_budget):
         return {**found, **{f"{k}_{_EQUAL_COMPUTE}": None for k in keys}}
     epoch = at_best(result, epochs_within_compute(result, compute[result["name"]], compute_budget))
     values = [epoch["test_score"], *(epoch.get("test_scores", {}).get(n) for n in names)]
@@ -326,10 +322,15 @@ _DIFFERENCE_FIELDS = ("difference", "low", "high", "p", "seeds", "verdict")
 def _difference_cells(key: str, ours: Sequence[Mapping[str, Any]], theirs: Sequence[Mapping[str, Any]]
                       ) -> Dict[str, Any]:
     r"""The reference comparison of the scores ``key`` of two rows' runs (``{key}_difference``, ``_low``,
-    ``_high``, ``_p``, ``_seeds``, ``_verdict``); ``None`` each where a side has no run or misses a score."""
+    ``_high``, ``_p``, ``_seeds``, ``_verdict``); ``None`` each where a side has no run or misses a score,
+    with words in ``_verdict`` where that score is one at equal compute of a run not one epoch of which
+    fits the budget."""
     a, b = [s[key] for s in ours], [s[key] for s in theirs]
     if not a or not b or None in a or None in b:
-        return {f"{key}_{f}": None for f in _DIFFERENCE_FIELDS}
+        unfit = a and b and key.endswith(_EQUAL_COMPUTE)   # runs on both sides, one without an epoch in budget
+        return {**{f"{key}_{f}": None for f in _DIFFERENCE_FIELDS},
+                f"{key}_verdict": "not one epoch of a side fits the budget (--compute-budget sets a larger one)"
+                if unfit else None}
     found = mean_difference(a, b)
     return {f"{key}_difference": found["difference"], f"{key}_low": found["low"], f"{key}_high": found["high"],
             f"{key}_p": found["p"], f"{key}_seeds": f"{len(a)} vs {len(b)}", f"{key}_verdict": verdict_text(found)}
@@ -352,6 +353,101 @@ def _reference_row(index: int, rows: Sequence[Mapping[str, Any]], settings: Sequ
     return None
 
 
+def _setting_runs(results: Sequence[Dict[str, Any]], swept: Mapping[Tuple[str, str, str], Sequence[str]]
+                  ) -> List[Tuple[Tuple[str, str, str], List[Dict[str, Any]]]]:
+    r"""The runs of ``results`` by task, group, model and setting (:func:`run_settings`), each with its
+    ``(task, group, model)``: the rows of :func:`summarize`, in its order (models as first met, a model's
+    settings by increasing swept values)."""
+    models: Dict[Tuple[str, str, str], Dict[str, List[Dict[str, Any]]]] = {}
+    for r in results:
+        c = r["config"]
+        models.setdefault((c["task"], c["group"], c["model"]), {}).setdefault(
+            settings_key(run_settings(r)), []).append(r)
+    return [(key, every) for key, found in models.items()
+            for every in sorted(found.values(), key=lambda rs: _order(run_settings(rs[0]), swept[key]))]
+
+
+def _reference_indices(groups: Sequence[Tuple[Tuple[str, str, str], Sequence[Mapping[str, Any]]]],
+                       swept: Mapping[Tuple[str, str, str], Sequence[str]], reference: Optional[str]
+                       ) -> List[Optional[int]]:
+    r"""For each row of :func:`_setting_runs`, the index of its reference row (:func:`_reference_row`), or
+    ``None``: for the reference's own rows, a row without one, or no ``reference``."""
+    rows = [{"task": t, "group": g, "model": m} for (t, g, m), _ in groups]
+    settings = [run_settings(every[0]) for _, every in groups]
+    return [None if reference is None or row["model"] == reference else _reference_row(i, rows, settings, swept, reference)
+            for i, row in enumerate(rows)]
+
+
+def compute_budgets(results: Sequence[Dict[str, Any]], compute: Mapping[str, float], reference: Optional[str] = None
+                    ) -> Dict[str, float]:
+    r"""The default compute budget of each run, by run name, from the planned budgets of the rows of
+    :func:`summarize` (:func:`~escnn_soft.experiments.results.planned_budget`: :math:`E_\text{planned}
+    F_\text{epoch}`, the same for every seed of a row).
+
+    With a ``reference``, a row compared with a reference row gets the smaller planned budget of the
+    two, the pair being compared; the differences read the reference row again at that budget, and
+    the reference row's own scores are at its planned budget. So each comparison is at the compute of
+    its cheaper side alone, whatever else the command runs, and in a ``--train-size`` sweep each size
+    has its own budget (the runs of 250 digits finish their epochs with less compute than those of
+    4,000). The other rows (no ``reference``, or no reference row with their swept values) share the
+    smallest planned budget among themselves, per task and group.
+
+    Args:
+        results: the run results (finished and diverged).
+        compute: the training FLOPs per epoch of each run, by run name.
+        reference: the model of :func:`summarize`'s ``reference``.
+
+    Example:
+        >>> def run(model, size, epochs):
+        ...     config = {"task": "t", "group": "G", "model": model, "seed": 0, "epochs": epochs,
+        ...               "train_size": size, "hyperparameters": {}}
+        ...     return {"name": f"{model}-{size}", "config": config, "history": []}
+        >>> runs = [run(m, n, 10) for m in ("cnn-aug", "soft") for n in (100, 400)]
+        >>> flops = {r["name"]: r["config"]["train_size"] * (2 if "soft" in r["name"] else 1) for r in runs}
+        >>> compute_budgets(runs, flops, reference="cnn-aug")
+        {'cnn-aug-100': 1000, 'cnn-aug-400': 4000, 'soft-100': 1000, 'soft-400': 4000}
+        >>> set(compute_budgets(runs, flops).values())
+        {1000}
+
+    Raises:
+        KeyError: for a run ``compute`` has no entry for.
+    """
+    missing = [r["name"] for r in results if r["name"] not in compute]
+    if missing:
+        raise KeyError(f"no training FLOPs per epoch for the run(s) {', '.join(missing)}: give compute an entry for "
+                       f"every run reported")
+    swept = _swept_settings(results)
+    groups = _setting_runs(results, swept)
+    against = _reference_indices(groups, swept, reference)
+    planned = [planned_budget([r["config"] for r in every], {run_name(r["config"]): compute[r["name"]] for r in every})
+               for _, every in groups]
+    loose: Dict[Tuple[str, str], float] = {}
+    for i, ((task, group, _), _) in enumerate(groups):
+        if against[i] is None and i not in against:
+            loose[(task, group)] = min(loose.get((task, group), math.inf), planned[i])
+    budgets: Dict[str, float] = {}
+    for i, ((task, group, _), every) in enumerate(groups):
+        budget = (min(planned[i], planned[against[i]]) if against[i] is not None else planned[i] if i in against
+                  else loose[(task, group)])
+        budgets.update((r["name"], budget) for r in every)
+    return budgets
+
+
+def _budgets_by_run(results: Sequence[Dict[str, Any]], compute: Mapping[str, float],
+                    compute_budget: Union[None, float, Mapping[str, float]], reference: Optional[str]
+                    ) -> Dict[str, float]:
+    r"""The compute budget of each run of ``results`` as :func:`summarize` takes ``compute_budget``: by
+    default :func:`compute_budgets`, a number for every run, or a mapping by run name."""
+    budgets = (compute_budgets(results, compute, reference) if compute_budget is None else
+               dict(compute_budget) if isinstance(compute_budget, Mapping)
+               else {r["name"]: compute_budget for r in results})
+    missing = [r["name"] for r in results if r["name"] not in compute or r["name"] not in budgets]
+    if missing:
+        raise KeyError(f"no training FLOPs per epoch or compute budget for the run(s) {', '.join(missing)}: give "
+                       f"compute and compute_budget an entry for every run reported")
+    return budgets
+
+
 def _majority_row(template: Mapping[str, Any], results: Sequence[Mapping[str, Any]], names: Sequence[str],
                   budget: Optional[int]) -> Optional[Dict[str, Any]]:
     r"""The baseline row of one task and group: the mean over its runs of each test set's majority-class
@@ -372,8 +468,8 @@ def _majority_row(template: Mapping[str, Any], results: Sequence[Mapping[str, An
 
 
 def summarize(results: Sequence[Dict[str, Any]], budget: Optional[int] = None, *, reference: Optional[str] = None,
-              compute: Optional[Mapping[str, float]] = None, compute_budget: Optional[float] = None
-              ) -> List[Dict[str, Any]]:
+              compute: Optional[Mapping[str, float]] = None,
+              compute_budget: Union[None, float, Mapping[str, float]] = None) -> List[Dict[str, Any]]:
     r"""One row per task, group, model and setting (:func:`run_settings`: the runs that differ only in
     their seed and data): means and sample standard deviations over seeds of the run results, the
     scores on the extra test sets and, with a ``budget``, the scores at the best validation epoch
@@ -402,63 +498,64 @@ def summarize(results: Sequence[Dict[str, Any]], budget: Optional[int] = None, *
         compute_budget: with ``compute``, the budget in FLOPs of the scores at equal compute
             (``test_score_equal_compute``, ...: each run at its best-validation epoch among those whose
             cumulative FLOPs fit it, :func:`~escnn_soft.experiments.results.epochs_within_compute`; none for
-            a run not one epoch of which fits), recorded in each row's ``compute_budget``.
+            a run not one epoch of which fits): one for every run, or by run name; by default
+            :func:`compute_budgets` (one per reference row and the rows compared with it). Recorded in each
+            row's ``compute_budget``.
 
     Raises:
-        ValueError: for ``compute`` without ``compute_budget`` or the other way round, or a run
-            ``compute`` has no entry for.
+        ValueError: for ``compute_budget`` without ``compute``.
+        KeyError: for a run ``compute`` or ``compute_budget`` has no entry for.
     """
-    if (compute is None) != (compute_budget is None):
-        raise ValueError("give compute (training FLOPs per epoch of each run) and compute_budget (FLOPs) together")
+    if compute is None and compute_budget is not None:
+        raise ValueError("compute_budget needs compute, the training FLOPs per epoch of each run")
+    if compute is not None:
+        compute_budget = _budgets_by_run(results, compute, compute_budget, reference)
     names = _extra_names(results)
     metric_names = _metric_names(results)
     swept = _swept_settings(results)
     columns = _swept_columns(swept)
-    models: Dict[Tuple[str, str, str], Dict[str, List[Dict[str, Any]]]] = {}
-    for r in results:
-        c = r["config"]
-        models.setdefault((c["task"], c["group"], c["model"]), {}).setdefault(
-            settings_key(run_settings(r)), []).append(r)
+    groups = _setting_runs(results, swept)
     rows: List[Dict[str, Any]] = []
-    settings: List[Dict[str, Any]] = []
     run_scores: List[List[Dict[str, Optional[float]]]] = []
-    for (task, group, model), found in models.items():
-        for every in sorted(found.values(), key=lambda rs: _order(run_settings(rs[0]), swept[(task, group, model)])):
-            runs = [r for r in every if not is_diverged(r)]
-            c = every[0]["config"]
-            own = run_settings(every[0])
-            row: Dict[str, Any] = {"task": task, "group": group, "model": model}
-            if columns:
-                row["swept"] = ", ".join(f"{n}={_value_text(own.get(n))}"
-                                         for n in swept[(task, group, model)]) or None
-            row.update({"seeds": len(runs), "epochs": c["epochs"], "patience": c.get("patience"),
-                        "train_size": c["train_size"], "batch_size": c["batch_size"],
-                        "lr": c["hyperparameters"]["lr"], "lam": c["hyperparameters"].get("lam"),
-                        "latent": _latent(c)})
-            row.update(_setting_columns(own, columns, row))
-            row["parameters"] = every[0]["parameters"]
-            scores = [_run_scores(r, names, budget, metric_names, compute, compute_budget) for r in runs]
-            for key in _run_scores(every[0], names, budget, metric_names, compute, compute_budget):
-                row[f"{key}_mean"], row[f"{key}_std"] = mean_std([s[key] for s in scores], complete=True)
-            row["epochs_trained_mean"], row["epochs_trained_std"] = mean_std([len(r["history"]) for r in runs])
-            for key in ("final_test_score", "seconds_per_epoch", "train_seconds",
-                        "latent_equivariance_error", "output_equivariance_error"):
-                row[f"{key}_mean"], row[f"{key}_std"] = mean_std([r[key] for r in runs])
-            row["device"] = ", ".join(sorted({d for r in every for d in run_devices(r)}))
-            row["diverged"] = ", ".join(diverged_label(r) for r in every if is_diverged(r)) or None
-            if compute is not None:
-                row["compute_budget"] = compute_budget
-            rows.append(row)
-            settings.append(own)
-            run_scores.append(scores)
+    row_runs: List[List[Dict[str, Any]]] = []
+    for (task, group, model), every in groups:
+        runs = [r for r in every if not is_diverged(r)]
+        row_runs.append(runs)
+        row_budget = None if compute is None else compute_budget[every[0]["name"]]
+        c = every[0]["config"]
+        own = run_settings(every[0])
+        row: Dict[str, Any] = {"task": task, "group": group, "model": model}
+        if columns:
+            row["swept"] = ", ".join(f"{n}={_value_text(own.get(n))}"
+                                     for n in swept[(task, group, model)]) or None
+        row.update({"seeds": len(runs), "epochs": c["epochs"], "patience": c.get("patience"),
+                    "train_size": c["train_size"], "batch_size": c["batch_size"],
+                    "lr": c["hyperparameters"]["lr"], "lam": c["hyperparameters"].get("lam"),
+                    "latent": _latent(c)})
+        row.update(_setting_columns(own, columns, row))
+        row["parameters"] = every[0]["parameters"]
+        scores = [_run_scores(r, names, budget, metric_names, compute, row_budget) for r in runs]
+        for key in _run_scores(every[0], names, budget, metric_names, compute, row_budget):
+            row[f"{key}_mean"], row[f"{key}_std"] = mean_std([s[key] for s in scores], complete=True)
+        row["epochs_trained_mean"], row["epochs_trained_std"] = mean_std([len(r["history"]) for r in runs])
+        for key in ("final_test_score", "seconds_per_epoch", "train_seconds",
+                    "latent_equivariance_error", "output_equivariance_error"):
+            row[f"{key}_mean"], row[f"{key}_std"] = mean_std([r[key] for r in runs])
+        row["device"] = ", ".join(sorted({d for r in every for d in run_devices(r)}))
+        row["diverged"] = ", ".join(diverged_label(r) for r in every if is_diverged(r)) or None
+        if compute is not None:
+            row["compute_budget"] = row_budget
+        rows.append(row)
+        run_scores.append(scores)
     if reference is not None:
         keys = _compared_keys(names, budget, compute is not None)
-        for i, row in enumerate(rows):
-            j = None if row["model"] == reference else _reference_row(i, rows, settings, swept, reference)
+        for i, (row, j) in enumerate(zip(rows, _reference_indices(groups, swept, reference))):
             row["reference"] = reference
             row["against"] = None if j is None else row_label(rows[j])
+            theirs = [] if j is None else run_scores[j] if compute is None else [   # at this row's budget
+                _run_scores(r, names, budget, metric_names, compute, row["compute_budget"]) for r in row_runs[j]]
             for key in keys:
-                row.update(_difference_cells(key, run_scores[i], run_scores[j] if j is not None else []))
+                row.update(_difference_cells(key, run_scores[i], theirs))
     for where in dict.fromkeys((r["task"], r["group"]) for r in rows):
         majority = _majority_row(rows[0], [r for r in results if (r["config"]["task"], r["config"]["group"]) == where],
                                  names, budget)
@@ -530,6 +627,8 @@ def _reference_lines(sub: Sequence[Mapping[str, Any]], metric: str, sets: Sequen
                          f"| no run of {reference} with the same swept values |")
             continue
         for key, name in sets:
+            if key.endswith(_EQUAL_COMPUTE) and r.get("compute_budget") is not None:
+                name = f"{name} ({r['compute_budget']:.4g} FLOPs)"
             low, high, p = r[f"{key}_low"], r[f"{key}_high"], r[f"{key}_p"]
             interval = "—" if low is None else f"[{_signed(low, metric)}, {_signed(high, metric)}]"
             lines.append(f"| {row_label(r)} | {r['against']} | {name} | {_signed(r[f'{key}_difference'], metric)} | "
@@ -561,7 +660,8 @@ def format_table(rows: Sequence[Dict[str, Any]], task: "Task") -> str:
         models = [r for r in sub if r["model"] != MAJORITY]
         seeds = sorted({r["seeds"] for r in models})
         first = models[0]
-        compute = first.get("compute_budget")
+        budgets = list(dict.fromkeys(r["compute_budget"] for r in models if r.get("compute_budget") is not None))
+        compute = budgets[0] if budgets else None
         patience = sorted({r["patience"] for r in models if r.get("patience") is not None})
         stopping = f" (early stopping, patience {'/'.join(map(str, patience))})" if patience else ""
         latent = any(r.get("latent") is not None for r in sub)
@@ -578,6 +678,7 @@ def format_table(rows: Sequence[Dict[str, Any]], task: "Task") -> str:
         if compute is not None:
             scores += [(f"{k}_{_EQUAL_COMPUTE}", f"{label}, equal compute") for k, label in scores[:len(tests)]]
         heads = ["model"] + (["latent"] if latent else []) + [label for _, label in scores]
+        heads += ["compute budget (FLOPs)"] if len(budgets) > 1 else []
         heads += (["epochs trained"] if patience else []) + ["parameters", "s/epoch", "latent equiv. error",
                                                             "output equiv. error", "device"]
         align = ["---"] + (["---"] if latent else []) + ["---:"] * (len(heads) - 2 - latent) + ["---"]
@@ -589,8 +690,12 @@ def format_table(rows: Sequence[Dict[str, Any]], task: "Task") -> str:
                    f"Equivariance errors: relative, mean over the non-identity elements of the input symmetry group, "
                    f"on the best-validation model in eval mode.")
         if compute is not None:
+            fit = (f"a budget of {compute:.4g} FLOPs" if len(budgets) == 1 else
+                   "the row's compute budget: the smaller planned budget (epochs × training FLOPs per epoch) of the "
+                   "row and its reference row (the differences below read the reference row at it too); a "
+                   "reference row's own")
             caption += (f" Equal compute: at the epoch with the best validation {metric} among those whose cumulative "
-                        f"training FLOPs fit a budget of {compute:.4g} FLOPs. {FLOPS_LEFT_OUT}")
+                        f"training FLOPs fit {fit}. {FLOPS_LEFT_OUT}")
         if len(models) < len(sub):
             caption += f" {MAJORITY}: the share of the most common class in each test set."
         lines = [
@@ -606,6 +711,8 @@ def format_table(rows: Sequence[Dict[str, Any]], task: "Task") -> str:
             cells = [row_label(r)] + ([r.get("latent") or "—"] if latent else [])
             cells += [format_mean_std(r[f"{k}_mean"], r[f"{k}_std"], ".3f") if " " in k
                       else format_score(r[f"{k}_mean"], r[f"{k}_std"], metric) for k, _ in scores]
+            cells += ([f"{r['compute_budget']:.4g}" if r.get("compute_budget") is not None else "—"]
+                      if len(budgets) > 1 else [])
             cells += [format_mean_std(r["epochs_trained_mean"], None, ".0f")] if patience else []
             cells += ["—" if r["parameters"] is None else f"{r['parameters']:,}",
                       format_mean_std(r["seconds_per_epoch_mean"], None, ".2f"),
@@ -749,12 +856,13 @@ def _sweep_plot(rows: Sequence[Dict[str, Any]], swept: Mapping[Tuple[str, str, s
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120))
 
 
-def _compute_plot(results: Sequence[Dict[str, Any]], compute: Mapping[str, float], compute_budget: Optional[float],
+def _compute_plot(results: Sequence[Dict[str, Any]], compute: Mapping[str, float], compute_budget: Mapping[str, float],
                   path: Path, metric: str) -> None:
     r"""``compute.png``: per task and group, the best validation score so far and the test score at the
     best-validation epoch so far (:func:`~escnn_soft.experiments.results.best_so_far`) against the
     cumulative training FLOPs, :math:`k \, F_\text{epoch}` after epoch :math:`k` (``compute``: each run's
-    FLOPs per epoch by run name), with a dashed vertical line at ``compute_budget``. One colour per
+    FLOPs per epoch by run name), with a dashed vertical line at each compute budget of the panel's runs
+    (``compute_budget``, by run name). One colour per
     summary row (model and swept settings): the mean over its seeds, with a band of ± one sample standard
     deviation (none for a single seed), up to the epochs every seed trained. Runs that diverged, and runs
     ``compute`` has no entry for, are left out."""
@@ -791,8 +899,10 @@ def _compute_plot(results: Sequence[Dict[str, Any]], compute: Mapping[str, float
                                     alpha=0.2, linewidth=0)
         for ax, what in zip(pair, (f"best validation {metric}{' (%)' if scale == 100 else ''} so far",
                                    f"{score_label(metric)} at best validation so far")):
-            if compute_budget is not None:
-                ax.axvline(compute_budget, color="black", linestyle="--", linewidth=1, label="compute budget")
+            lines = sorted({compute_budget[r["name"]] for runs in rows.values() for r in runs})
+            for k, line in enumerate(lines):
+                ax.axvline(line, color="black", linestyle="--", linewidth=1,
+                           label=None if k else "compute budget" if len(lines) == 1 else "compute budgets")
             ax.set_xlabel("training FLOPs (FlopCounterMode)")
             ax.set_ylabel(what)
             ax.set_title(f"{task} {group}: mean ± std over seeds")
@@ -803,7 +913,7 @@ def _compute_plot(results: Sequence[Dict[str, Any]], compute: Mapping[str, float
 
 def write_reports(results: Sequence[Dict[str, Any]], out: Path, task: "Task", budget: Optional[int] = None, *,
                   reference: Optional[str] = None, compute: Optional[Mapping[str, float]] = None,
-                  compute_budget: Optional[float] = None) -> List[Dict[str, Any]]:
+                  compute_budget: Union[None, float, Mapping[str, float]] = None) -> List[Dict[str, Any]]:
     r"""Write ``results.csv``, ``summary.csv``, ``summary.md``, ``compare.png`` (unless every run
     diverged), where a model has several values of a setting, ``sweep.png`` (:func:`_sweep_plot`) and,
     with ``compute``, ``compute.png`` (:func:`_compute_plot`) under ``out``; returns the rows of the
@@ -819,7 +929,8 @@ def write_reports(results: Sequence[Dict[str, Any]], out: Path, task: "Task", bu
     _plot(rows, out / "compare.png", task.metric)
     _sweep_plot(rows, swept, out / "sweep.png", task.metric)
     if compute is not None:
-        _compute_plot(results, compute, compute_budget, out / "compute.png", task.metric)
+        _compute_plot(results, compute, _budgets_by_run(results, compute, compute_budget, reference),
+                      out / "compute.png", task.metric)
     return rows
 
 

@@ -65,7 +65,7 @@ __all__ = ["RunFolderError", "settings_key", "settings_digest", "run_name", "set
            "shared_setting", "best_epoch_index", "at_best", "score_at_best", "scores", "scores_by_test_set",
            "epoch_values", "best_scores", "mean_difference", "plan_progress", "epochs_within_compute", "history_value",
            "means_by", "progress_totals", "best_so_far", "FLOPS_LEFT_OUT", "planned_budget", "check_budget",
-           "FLOPS_SETTINGS", "flops_settings", "load_flops", "flops_of", "by_settings", "best_by_validation",
+           "fits_one_epoch", "FLOPS_SETTINGS", "flops_settings", "load_flops", "flops_of", "by_settings", "best_by_validation",
            "compare_at_equal_cost", "soft_verdicts"]
 
 PathLike = Union[str, Path]
@@ -413,6 +413,22 @@ r"""What the training FLOPs of a run count and leave out
 (:func:`~escnn_soft.experiments.compute.step_flops`), as the reports' captions say it."""
 
 
+def _epochs_fitting(flops_per_epoch: float, budget: float) -> int:
+    r""":math:`\lfloor B / F \rfloor`, forgiving the rounding of a budget that is a multiple of :math:`F`."""
+    return math.floor(budget / flops_per_epoch * (1 + 1e-12))
+
+
+def fits_one_epoch(flops_per_epoch: float, budget: float) -> bool:
+    r"""Whether a compute ``budget`` (FLOPs) fits at least one epoch of :math:`F` =
+    ``flops_per_epoch`` training FLOPs: whether :func:`epochs_within_compute` can score a run there.
+
+    Example:
+        >>> fits_one_epoch(2e9, 2e9), fits_one_epoch(2e9, 1.9e9)
+        (True, False)
+    """
+    return _epochs_fitting(flops_per_epoch, budget) >= 1
+
+
 def epochs_within_compute(result: Mapping[str, Any], flops_per_epoch: float, budget: float) -> int:
     r"""The number of epochs of a run whose cumulative training cost fits a compute budget: the
     largest :math:`k \le` the epochs recorded with :math:`k \cdot F \le B`, where :math:`F` is the
@@ -431,7 +447,7 @@ def epochs_within_compute(result: Mapping[str, Any], flops_per_epoch: float, bud
     if not (flops_per_epoch > 0 and math.isfinite(flops_per_epoch)):
         raise ValueError(f"the training FLOPs per epoch of {result.get('name', 'a run')} must be a positive "
                          f"number, not {flops_per_epoch!r}")
-    fitting = math.floor(budget / flops_per_epoch * (1 + 1e-12))
+    fitting = _epochs_fitting(flops_per_epoch, budget)
     if fitting < 1:
         raise ValueError(f"a compute budget of {budget:.4g} FLOPs is below one epoch of {result.get('name', 'a run')} "
                          f"({flops_per_epoch:.4g} training FLOPs per epoch): give --compute-budget at least "
@@ -504,7 +520,7 @@ def check_budget(budget: float, flops: Mapping[str, float]) -> None:
     if not flops:
         return
     name, largest = max(flops.items(), key=lambda item: item[1])
-    if not budget >= largest:
+    if not fits_one_epoch(largest, budget):
         raise ValueError(f"a compute budget of {budget:.4g} FLOPs is below one epoch of {name} ({largest:.4g} "
                          f"training FLOPs): give --compute-budget at least {largest:.4g}, one epoch of every run")
 
@@ -817,7 +833,7 @@ def compare_at_equal_cost(ours: Sequence[Result], theirs: Sequence[Result], flop
         a, b = [score_at_best(r, within(r)) for r in ours], [score_at_best(r, within(r)) for r in theirs]
         return {**mean_difference(a, b, confidence), "ours": mean_std(a)[0], "theirs": mean_std(b)[0]}
 
-    fitting = tuple(min(math.floor(budget / flops[side[0]["name"]] * (1 + 1e-12)), side[0]["config"]["epochs"])
+    fitting = tuple(min(_epochs_fitting(flops[side[0]["name"]], budget), side[0]["config"]["epochs"])
                     for side in (ours, theirs))
     return {"epochs": epochs, "equal_epochs": compared(lambda r: epochs), "budget": budget, "fitting": fitting,
             "equal_compute": compared(lambda r: epochs_within_compute(r, flops[r["name"]], budget))}

@@ -179,4 +179,4 @@ def test_a_default_budget_below_one_epoch_of_some_run_leaves_only_those_runs_wit
             rows.setdefault(line.split(" | ")[0].strip("| "), line.split(" | "))
     assert rows["soft"][2] == "—" and rows["cnn-aug"][2] != "—"    # test accuracy, equal compute
     assert "no score at equal compute for 1 run(s), not one epoch of which fits" in printed
-    assert "mnist-C4-soft-seed0-" in printed and "--compute-budget sets a larger one" in printed
+    assert "mnist-C4-soft-seed0-" in printed and "--compute-budget sets one budget for every run" in printed

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from scipy import stats
 
-from escnn_soft.experiments.reports import MAJORITY, format_table, summarize, verdict_text, write_reports
+from escnn_soft.experiments.reports import (MAJORITY, compute_budgets, format_table, summarize, verdict_text,
+                                           write_reports)
 from escnn_soft.experiments.results import mean_difference
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -160,18 +161,75 @@ def test_scores_at_equal_compute_come_from_the_epochs_that_fit_the_budget():
     assert "| test accuracy (%) | test accuracy (%), equal compute |" in table
     assert "| soft | 90.50 ± 0.71 | 85.50 ± 0.71 |" in table
     assert "training FLOPs fit a budget of 4e+09 FLOPs" in table
-    assert "| soft | cnn-aug | test, equal compute | +5.00 |" in table
+    assert "| soft | cnn-aug | test, equal compute (4e+09 FLOPs) | +5.00 |" in table
 
 
 def test_equal_compute_input_is_checked():
     runs, compute = _compute_runs()
-    with pytest.raises(ValueError, match="compute_budget"):
-        summarize(runs, compute=compute)
-    with pytest.raises(ValueError, match="no training FLOPs per epoch for the run soft-None-100-0"):
+    with pytest.raises(ValueError, match="compute_budget needs compute"):
+        summarize(runs, compute_budget=4e9)
+    with pytest.raises(KeyError, match="no training FLOPs per epoch .* soft-None-100-0"):
         summarize(runs, compute={k: v for k, v in compute.items() if k != "soft-None-100-0"}, compute_budget=4e9)
-    short = {r["model"]: r for r in summarize(runs, compute=compute, compute_budget=1.5e9)}
+    with pytest.raises(KeyError, match="compute budget for the run.* cnn-aug-None-100-1"):
+        summarize(runs, compute=compute, compute_budget={r["name"]: 4e9 for r in runs[:1]})
+    short = {r["model"]: r for r in summarize(runs, reference="cnn-aug", compute=compute, compute_budget=1.5e9)}
     assert short["soft"]["test_score_equal_compute_mean"] is None        # not one epoch of soft fits 1.5e9
     assert short["cnn-aug"]["test_score_equal_compute_mean"] is not None
+    assert short["soft"]["test_score_equal_compute_verdict"].startswith("not one epoch of a side fits the budget")
+    assert short["soft"]["test_score_verdict"] == "higher"
+
+
+def _size_sweep():
+    r"""cnn-aug (1e9 FLOPs per epoch per 100 digits) and soft (twice that) at 100 and 400 training digits,
+    two seeds each, four planned epochs: each soft run has its best validation at epoch 4, each cnn-aug run
+    at epoch 2."""
+    runs = []
+    for size in (100, 400):
+        runs += [_run("cnn-aug", s, 0.6 + s / 100, train_size=size, vals=[0.5, 0.9, 0.6, 0.7],
+                      tests=[0.5, 0.6 + s / 100, 0.7, 0.7]) for s in range(2)]
+        runs += [_run("soft", s, 0.9 + s / 100, lam=0.5, train_size=size, vals=[0.5, 0.7, 0.8, 0.9],
+                      tests=[0.5, 0.7 + s / 100, 0.8, 0.9 + s / 100]) for s in range(2)]
+    compute = {r["name"]: r["config"]["train_size"] * 1e7 * (2 if r["config"]["model"] == "soft" else 1) for r in runs}
+    return runs, compute
+
+
+def test_each_size_of_a_train_size_sweep_is_read_at_its_own_compute_budget():
+    runs, compute = _size_sweep()
+    rows = summarize(runs, reference="cnn-aug", compute=compute)
+    budgets = {(r["model"], r["train_size"]): r["compute_budget"] for r in rows}
+    # the smallest planned budget of each size's pair: cnn-aug's 4 epochs
+    assert budgets == {("cnn-aug", 100): 4e9, ("cnn-aug", 400): 16e9, ("soft", 100): 4e9, ("soft", 400): 16e9}
+    for row in rows:     # soft fits 2 of its 4 epochs at each size, cnn-aug all 4 (best validation: epoch 2)
+        assert row["test_score_equal_compute_mean"] == pytest.approx(0.705 if row["model"] == "soft" else 0.605)
+        if row["model"] == "soft":
+            assert row["against"] == f"cnn-aug (train_size={row['train_size']})"
+            assert row["test_score_equal_compute_difference"] == pytest.approx(0.1)
+    table = format_table(rows, Metric())
+    assert "compute budget (FLOPs)" in table and "the row's compute budget" in table
+    assert "| 1.6e+10 |" in table and "| 4e+09 |" in table
+    # one budget for every run when given, and without a reference the smallest of the task and group
+    assert {r["compute_budget"] for r in summarize(runs, compute=compute, compute_budget=8e9)} == {8e9}
+    assert {r["compute_budget"] for r in summarize(runs, compute=compute)} == {4e9}
+
+
+def test_compute_budgets_give_the_rows_without_a_reference_row_a_budget_of_their_own():
+    runs, compute = _size_sweep()
+    runs = [r for r in runs if (r["config"]["model"], r["config"]["train_size"]) != ("cnn-aug", 400)]
+    scnn = _run("scnn", 0, 0.95, vals=[0.5, 0.6, 0.7, 0.8], tests=[0.5, 0.6, 0.7, 0.95])   # 100 digits
+    budgets = compute_budgets(runs + [scnn], {**compute, scnn["name"]: 5e9}, reference="cnn-aug")
+    # cnn-aug, soft and scnn at 100 digits: cnn-aug's 4 epochs of 1e9; soft at 400 has no cnn-aug row: its own
+    assert budgets == {**{r["name"]: 4e9 if r["config"]["train_size"] == 100 else 3.2e10 for r in runs},
+                       scnn["name"]: 4e9}
+    # a cheaper scnn (4 epochs of 2.5e8) is compared at its own planned budget, where cnn-aug fits one epoch
+    compute = {**compute, scnn["name"]: 2.5e8}
+    rows = {r["model"] + str(r["train_size"]): r for r in summarize(runs + [scnn], reference="cnn-aug", compute=compute)}
+    assert rows["scnn100"]["compute_budget"] == 1e9 and rows["cnn-aug100"]["compute_budget"] == 4e9
+    assert rows["scnn100"]["test_score_equal_compute_difference"] == pytest.approx(0.95 - 0.5)
+    assert rows["cnn-aug100"]["test_score_equal_compute_mean"] == pytest.approx(0.605)
+    assert "| scnn | cnn-aug | test, equal compute (1e+09 FLOPs) | +45.00 |" in (
+        format_table(list(rows.values()), Metric()))
+    with pytest.raises(KeyError, match="no training FLOPs per epoch for the run"):
+        compute_budgets([scnn], {})
 
 
 def test_the_sweep_plot_and_csv_columns_are_written_for_a_sweep_only(tmp_path):
