@@ -374,8 +374,8 @@ def _reference_indices(groups: Sequence[Tuple[Tuple[str, str, str], Sequence[Map
     ``None``: for the reference's own rows, a row without one, or no ``reference``."""
     rows = [{"task": t, "group": g, "model": m} for (t, g, m), _ in groups]
     settings = [run_settings(every[0]) for _, every in groups]
-    return [None if reference is None or row["model"] == reference else _reference_row(i, rows, settings, swept, reference)
-            for i, row in enumerate(rows)]
+    return [None if reference is None or row["model"] == reference
+            else _reference_row(i, rows, settings, swept, reference) for i, row in enumerate(rows)]
 
 
 def compute_budgets(results: Sequence[Dict[str, Any]], compute: Mapping[str, float], reference: Optional[str] = None
@@ -791,26 +791,72 @@ def _plot(rows: Sequence[Dict[str, Any]], path: Path, metric: str) -> None:
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120))
 
 
-def _half_width(row: Mapping[str, Any], confidence: float = 0.95) -> float:
-    r"""Half the width of the ``confidence`` interval of a row's mean test score over its :math:`n` seeds:
-    :math:`t_{n-1} \, s / \sqrt{n}`, :math:`t_{n-1}` the quantile of Student's t distribution
+def _half_width(row: Mapping[str, Any], key: str = "test_score", confidence: float = 0.95) -> float:
+    r"""Half the width of the ``confidence`` interval of a row's mean score ``key`` over its :math:`n`
+    seeds: :math:`t_{n-1} \, s / \sqrt{n}`, :math:`t_{n-1}` the quantile of Student's t distribution
     (:data:`scipy.stats.t`); 0 for fewer than two seeds."""
     from scipy import stats
 
-    n, std = row["seeds"], row["test_score_std"]
+    n, std = row["seeds"], row[f"{key}_std"]
     if n < 2 or std is None:
         return 0.0
     return float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
 
 
+def _sweep_panel(ax: Any, rows: Sequence[Mapping[str, Any]], swept: Mapping[Tuple[str, str, str], Sequence[str]],
+                 name: str, key: str, scale: float) -> None:
+    r"""One panel of :func:`_sweep_plot`: the mean score ``key`` of the ``rows`` of one task and group
+    against the swept setting ``name``."""
+    rows = [r for r in rows if r[f"{key}_mean"] is not None]
+    lines: Dict[str, List[Mapping[str, Any]]] = {}
+    context: Dict[str, str] = {}    # a curve's or row's other swept values: one colour each, where several
+    once = []
+    for r in rows:
+        own = swept.get((r["task"], r["group"], r["model"]), ())
+        others = ", ".join(f"{n}={_value_text(r[n])}" for n in own if n != name)
+        if name in own:
+            label = f"{r['model']} ({others})" if others else r["model"]
+            lines.setdefault(label, []).append(r)
+        else:
+            label = row_label(r)
+            once.append(r)
+        context[label] = others
+    shared = bool(once) and len(set(context.values())) > 1
+    colours = {c: f"C{k}" for k, c in enumerate(dict.fromkeys(context.values()))}
+    swept_models = list(dict.fromkeys(found[0]["model"] for found in lines.values()))
+    for k, (label, found) in enumerate(lines.items()):
+        found = sorted(found, key=lambda r: r[name])
+        marker = "osD^v"[swept_models.index(found[0]["model"]) % 5]
+        ax.errorbar([r[name] for r in found], [scale * r[f"{key}_mean"] for r in found],
+                    yerr=[scale * _half_width(r, key) for r in found], fmt=f"{marker}-", capsize=4, label=label,
+                    color=colours[context[label]] if shared else f"C{k}")
+    models = list(dict.fromkeys(r["model"] for r in once))
+    for k, r in enumerate(once, start=len(lines)):
+        mean, half = scale * r[f"{key}_mean"], scale * _half_width(r, key)
+        colour = colours[context[row_label(r)]] if shared else f"C{k}"
+        ax.axhline(mean, linestyle=("--", ":", "-.")[models.index(r["model"]) % 3], color=colour,
+                   label=f"{row_label(r)} (without {name})")
+        ax.axhspan(mean - half, mean + half, color=colour, alpha=0.1, linewidth=0)
+    xs = [r[name] for found in lines.values() for r in found]
+    if name in _LOG_SETTINGS and xs and min(xs) > 0:
+        ax.set_xscale("log")
+        _log_ticks(ax)
+    ax.set_xlabel(name)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+
+
 def _sweep_plot(rows: Sequence[Dict[str, Any]], swept: Mapping[Tuple[str, str, str], Sequence[str]], path: Path,
                 metric: str) -> None:
     r"""The mean test score against each swept setting with numeric values, a panel per task, group and
-    setting: a line per model that sweeps it (and per value of the model's other swept settings), with
-    error bars of the 95 % interval of the mean (:func:`_half_width`), and a horizontal line with a band
-    of that interval for each row of a model that does not (run once: cnn-aug under a sweep of
-    :math:`\lambda`). ``lr``, ``lam`` and ``train_size`` lie on log axes. Nothing is written without a
-    swept setting."""
+    setting and, where the rows have scores at equal compute, a second panel of those: a line per model
+    that sweeps the setting (and per value of the model's other swept settings), with error bars of the
+    95 % interval of the mean (:func:`_half_width`), and a horizontal line with a band of that interval
+    for each row of a model that does not (run once: cnn-aug under a sweep of :math:`\lambda`), dashed,
+    dotted or dash-dotted by model; curves have a marker per model. Where a panel has such lines and its
+    rows differ in other swept values (a sweep of β at several training sizes), one colour stands for
+    each of those values. ``lr``, ``lam`` and ``train_size`` lie on log axes. Nothing is written without
+    a swept setting."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -824,35 +870,17 @@ def _sweep_plot(rows: Sequence[Dict[str, Any]], swept: Mapping[Tuple[str, str, s
                 panels.append((where, name, sub))
     if not panels:
         return
+    keys = ["test_score"] + ([f"test_score_{_EQUAL_COMPUTE}"] if rows[0].get("compute_budget") is not None else [])
     scale = 100 if is_percentage(metric) else 1
-    fig = Figure(figsize=(7, 4 * len(panels)), layout="constrained")
+    fig = Figure(figsize=(7 * len(keys), 4.5 * len(panels)), layout="constrained")
     FigureCanvasAgg(fig)
-    for ax, ((task, group), name, sub) in zip(fig.subplots(len(panels), 1, squeeze=False)[:, 0], panels):
-        lines: Dict[str, List[Mapping[str, Any]]] = {}
-        for r in sub:
-            own = swept.get((task, group, r["model"]), ())
-            if name in own:
-                others = ", ".join(f"{n}={_value_text(r[n])}" for n in own if n != name)
-                lines.setdefault(f"{r['model']} ({others})" if others else r["model"], []).append(r)
-        for color, (label, found) in enumerate(lines.items()):
-            found = sorted(found, key=lambda r: r[name])
-            ax.errorbar([r[name] for r in found], [scale * r["test_score_mean"] for r in found],
-                        yerr=[scale * _half_width(r) for r in found], fmt="o-", capsize=4, color=f"C{color}",
-                        label=label)
-        once = [r for r in sub if name not in swept.get((task, group, r["model"]), ())]
-        for color, r in enumerate(once, start=len(lines)):
-            mean, half = scale * r["test_score_mean"], scale * _half_width(r)
-            ax.axhline(mean, linestyle="--", color=f"C{color}", label=f"{row_label(r)} (one setting)")
-            ax.axhspan(mean - half, mean + half, color=f"C{color}", alpha=0.15, linewidth=0)
-        xs = [r[name] for found in lines.values() for r in found]
-        if name in _LOG_SETTINGS and min(xs) > 0:
-            ax.set_xscale("log")
-            _log_ticks(ax)
-        ax.set_xlabel(name)
-        ax.set_ylabel(f"{score_label(metric)} at best validation")
-        ax.set_title(f"{task} {group}: mean over seeds, 95 % interval of the mean")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
+    axes = fig.subplots(len(panels), len(keys), squeeze=False)
+    for row_axes, ((task, group), name, sub) in zip(axes, panels):
+        for ax, key in zip(row_axes, keys):
+            _sweep_panel(ax, sub, swept, name, key, scale)
+            at = "at equal compute (each row's budget)" if key != "test_score" else "at best validation"
+            ax.set_ylabel(f"{score_label(metric)} {at}")
+            ax.set_title(f"{task} {group}: mean over seeds, 95 % interval of the mean")
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120))
 
 

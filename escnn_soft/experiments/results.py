@@ -65,8 +65,8 @@ __all__ = ["RunFolderError", "settings_key", "settings_digest", "run_name", "set
            "shared_setting", "best_epoch_index", "at_best", "score_at_best", "scores", "scores_by_test_set",
            "epoch_values", "best_scores", "mean_difference", "plan_progress", "epochs_within_compute", "history_value",
            "means_by", "progress_totals", "best_so_far", "FLOPS_LEFT_OUT", "planned_budget", "check_budget",
-           "fits_one_epoch", "FLOPS_SETTINGS", "flops_settings", "load_flops", "flops_of", "by_settings", "best_by_validation",
-           "compare_at_equal_cost", "soft_verdicts"]
+           "fits_one_epoch", "FLOPS_SETTINGS", "flops_settings", "load_flops", "flops_of", "by_settings",
+           "best_by_validation", "compare_at_equal_cost", "soft_verdicts"]
 
 PathLike = Union[str, Path]
 Result = Dict[str, Any]
