@@ -222,7 +222,8 @@ def test_compute_budgets_give_the_rows_without_a_reference_row_a_budget_of_their
                        scnn["name"]: 4e9}
     # a cheaper scnn (4 epochs of 2.5e8) is compared at its own planned budget, where cnn-aug fits one epoch
     compute = {**compute, scnn["name"]: 2.5e8}
-    rows = {r["model"] + str(r["train_size"]): r for r in summarize(runs + [scnn], reference="cnn-aug", compute=compute)}
+    rows = summarize(runs + [scnn], reference="cnn-aug", compute=compute)
+    rows = {r["model"] + str(r["train_size"]): r for r in rows}
     assert rows["scnn100"]["compute_budget"] == 1e9 and rows["cnn-aug100"]["compute_budget"] == 4e9
     assert rows["scnn100"]["test_score_equal_compute_difference"] == pytest.approx(0.95 - 0.5)
     assert rows["cnn-aug100"]["test_score_equal_compute_mean"] == pytest.approx(0.605)
