@@ -884,36 +884,70 @@ def _sweep_plot(rows: Sequence[Dict[str, Any]], swept: Mapping[Tuple[str, str, s
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120))
 
 
+def _compute_panels(runs: Sequence[Dict[str, Any]]) -> Dict[Tuple[str, str, str], Dict[str, List[Dict[str, Any]]]]:
+    r"""The panels of :func:`_compute_plot`: by task, group and the values of the settings swept by
+    several of its models (``"train_size=250"``; ``""`` where there are none), the finished ``runs``
+    of each curve by its label (the model and its other swept values). A run without such a setting
+    (no value recorded) is in every panel of its task and group.
+
+    Example:
+        >>> def run(model, size):
+        ...     config = {"task": "t", "group": "G", "model": model, "seed": 0, "epochs": 1, "train_size": size,
+        ...               "hyperparameters": {}}
+        ...     return {"name": f"{model}-{size}", "config": config}
+        >>> panels = _compute_panels([run(m, n) for m in ("cnn-aug", "soft") for n in (100, 400)])
+        >>> {key: {label: [r["name"] for r in found] for label, found in rows.items()}
+        ...  for key, rows in panels.items()}    # doctest: +NORMALIZE_WHITESPACE
+        {('t', 'G', 'train_size=100'): {'cnn-aug': ['cnn-aug-100'], 'soft': ['soft-100']},
+         ('t', 'G', 'train_size=400'): {'cnn-aug': ['cnn-aug-400'], 'soft': ['soft-400']}}
+    """
+    swept = _swept_settings(runs)
+    places = list(dict.fromkeys((r["config"]["task"], r["config"]["group"]) for r in runs))
+    panels: Dict[Tuple[str, str, str], Dict[str, List[Dict[str, Any]]]] = {}
+    for where in places:
+        counts: Dict[str, int] = {}
+        for (t, g, _), names in swept.items():
+            for n in names if (t, g) == where else ():
+                counts[n] = counts.get(n, 0) + 1
+        shared = [n for n, count in counts.items() if count > 1]     # swept by several models: a panel per value
+        here = [r for r in runs if (r["config"]["task"], r["config"]["group"]) == where]
+        values = list(dict.fromkeys(tuple(run_settings(r).get(n) for n in shared) for r in here))
+        keyed = [v for v in values if None not in v] or values
+        for value in keyed:
+            context = ", ".join(f"{n}={_value_text(v)}" for n, v in zip(shared, value))
+            for r in here:
+                settings = run_settings(r)
+                if any(settings.get(n) is not None and settings.get(n) != v for n, v in zip(shared, value)):
+                    continue
+                own = [n for n in swept[(*where, r["config"]["model"])] if n not in shared]
+                label = row_label({"model": r["config"]["model"],
+                                   "swept": ", ".join(f"{n}={_value_text(settings.get(n))}" for n in own)})
+                panels.setdefault((*where, context), {}).setdefault(label, []).append(r)
+    return panels
+
+
 def _compute_plot(results: Sequence[Dict[str, Any]], compute: Mapping[str, float], compute_budget: Mapping[str, float],
                   path: Path, metric: str) -> None:
     r"""``compute.png``: per task and group, the best validation score so far and the test score at the
     best-validation epoch so far (:func:`~escnn_soft.experiments.results.best_so_far`) against the
     cumulative training FLOPs, :math:`k \, F_\text{epoch}` after epoch :math:`k` (``compute``: each run's
     FLOPs per epoch by run name), with a dashed vertical line at each compute budget of the panel's runs
-    (``compute_budget``, by run name). One colour per
-    summary row (model and swept settings): the mean over its seeds, with a band of ± one sample standard
-    deviation (none for a single seed), up to the epochs every seed trained. Runs that diverged, and runs
-    ``compute`` has no entry for, are left out."""
+    (``compute_budget``, by run name). A setting swept by several models (``--train-size``) gives a
+    row of panels per value, holding the runs of that value and those of the models without it. One
+    colour per summary row (model and swept settings): the mean over its seeds, with a band of ± one
+    sample standard deviation (none for a single seed), up to the epochs every seed trained. Runs that
+    diverged, and runs ``compute`` has no entry for, are left out."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    swept = _swept_settings(results)
-    panels: Dict[Tuple[str, str], Dict[str, List[Mapping[str, Any]]]] = {}
-    for r in results:
-        if is_diverged(r) or r["name"] not in compute:
-            continue
-        c, settings = r["config"], run_settings(r)
-        own = swept[(c["task"], c["group"], c["model"])]
-        label = row_label({"model": c["model"],
-                           "swept": ", ".join(f"{n}={_value_text(settings.get(n))}" for n in own)})
-        panels.setdefault((c["task"], c["group"]), {}).setdefault(label, []).append(r)
+    panels = _compute_panels([r for r in results if not is_diverged(r) and r["name"] in compute])
     if not panels:
         return
     scale = 100 if is_percentage(metric) else 1
     fig = Figure(figsize=(10, 4 * len(panels)), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(panels), 2, squeeze=False)
-    for ((task, group), rows), pair in zip(panels.items(), axes):
+    for ((task, group, context), rows), pair in zip(panels.items(), axes):
         for colour, (label, runs) in enumerate(rows.items()):
             curves = [best_so_far(r) for r in runs]
             epochs = min(len(found["val"]) for found in curves)
@@ -933,7 +967,7 @@ def _compute_plot(results: Sequence[Dict[str, Any]], compute: Mapping[str, float
                            label=None if k else "compute budget" if len(lines) == 1 else "compute budgets")
             ax.set_xlabel("training FLOPs (FlopCounterMode)")
             ax.set_ylabel(what)
-            ax.set_title(f"{task} {group}: mean ± std over seeds")
+            ax.set_title(f"{task} {group}{f' ({context})' if context else ''}: mean ± std over seeds")
             ax.grid(True, alpha=0.3)
         pair[0].legend(fontsize=8)
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120))
