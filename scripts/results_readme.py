@@ -35,10 +35,10 @@ from escnn_soft.experiments.cli import format_command, parse_args
 from escnn_soft.experiments.plans import compare_arguments, load_plans, part_setting, planned_runs, seed_counts
 from escnn_soft.experiments.reports import (best_epoch_cells, is_percentage, run_devices, seeds_text, span_text,
                                             verdict_text)
-from escnn_soft.experiments.results import (FLOPS_LEFT_OUT, at_best, by_settings, compare_at_equal_cost, flops_of, group_by, history_value,
-                                            load_flops, load_runs, mean_difference, means_by, nearest, plan_progress,
-                                            progress_totals, scores_by_test_set, select, setting, shared_setting,
-                                            soft_verdicts)
+from escnn_soft.experiments.results import (FLOPS_LEFT_OUT, MissingFlops, at_best, by_settings, compare_at_equal_cost,
+                                            flops_of, group_by, history_value, load_flops, load_runs, mean_difference,
+                                            means_by, nearest, plan_progress, progress_totals, scores_by_test_set,
+                                            select, setting, shared_setting, soft_verdicts)
 from escnn_soft.records import atomic_write_text, mean_std, mean_std_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -1133,7 +1133,12 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--check", action="store_true", help="write nothing; fail if a README is out of date")
     args = parser.parse_args(argv)
     stale = []
-    for path, text in readmes().items():
+    try:
+        texts = readmes()
+    except MissingFlops as e:    # a committed run whose settings results/flops.json has not counted
+        print(f"{e.args[0]}; python scripts/flops.py --write counts the settings it lacks", file=sys.stderr)
+        return 1
+    for path, text in texts.items():
         current = path.read_text(encoding="utf-8") if path.is_file() else None
         if current == text:
             continue

@@ -65,8 +65,8 @@ __all__ = ["RunFolderError", "settings_key", "settings_digest", "run_name", "set
            "shared_setting", "best_epoch_index", "at_best", "score_at_best", "scores", "scores_by_test_set",
            "epoch_values", "best_scores", "mean_difference", "plan_progress", "epochs_within_compute", "history_value",
            "means_by", "progress_totals", "best_so_far", "FLOPS_LEFT_OUT", "planned_budget", "check_budget",
-           "fits_one_epoch", "FLOPS_SETTINGS", "flops_settings", "load_flops", "flops_of", "by_settings",
-           "best_by_validation", "compare_at_equal_cost", "soft_verdicts"]
+           "fits_one_epoch", "FLOPS_SETTINGS", "flops_settings", "MissingFlops", "load_flops", "flops_of",
+           "by_settings", "best_by_validation", "compare_at_equal_cost", "soft_verdicts"]
 
 PathLike = Union[str, Path]
 Result = Dict[str, Any]
@@ -701,6 +701,11 @@ def flops_settings(config: Mapping[str, Any]) -> Dict[str, Any]:
     return {k: config.get(k) for k in FLOPS_SETTINGS}
 
 
+class MissingFlops(KeyError):
+    r"""A run whose settings a table of training FLOPs (:func:`load_flops`) has no entry for
+    (:func:`flops_of`)."""
+
+
 def load_flops(path: PathLike) -> Dict[str, Dict[str, Any]]:
     r"""A table of training FLOPs: the JSON file ``path``, ``{"entries": [...]}``, each entry the
     :func:`flops_settings` of a run (``"settings"``), the FLOPs of one step at its batch size
@@ -741,13 +746,13 @@ def flops_of(result: Mapping[str, Any], table: Mapping[str, Mapping[str, Any]]) 
         (10, 10)
 
     Raises:
-        KeyError: for a run whose settings the table lacks, naming them.
+        MissingFlops: a :class:`KeyError`, for a run whose settings the table lacks, naming them.
     """
     config = result.get("config", result)
     key = settings_key(flops_settings(config))
     if key not in table:
-        raise KeyError(f"the table of training FLOPs has no entry for the run {run_name(config)} (settings {key}): "
-                       f"count it (compute.flops_entry) and add it to the table")
+        raise MissingFlops(f"the table of training FLOPs has no entry for the run {run_name(config)} (settings "
+                           f"{key}): count it (compute.flops_entry) and add it to the table")
     return table[key]["epoch_flops"]
 
 

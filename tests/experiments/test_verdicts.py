@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from scipy import stats
 
-from escnn_soft.experiments.results import (best_by_validation, by_settings, compare_at_equal_cost, flops_of,
-                                            flops_settings, load_flops, run_name, settings_key, soft_verdicts)
+from escnn_soft.experiments.results import (MissingFlops, best_by_validation, by_settings, compare_at_equal_cost,
+                                            flops_of, flops_settings, load_flops, run_name, settings_key,
+                                            soft_verdicts)
 
 
 def _run(model, seed, vals, tests=None, *, epochs=None, group="C4", **hyperparameters):
@@ -98,8 +99,9 @@ def test_a_flops_table_is_read_by_each_runs_settings_whatever_its_seed_data_and_
     table = load_flops(path)
     assert list(table) == [settings_key(flops_settings(a["config"]))]
     assert flops_of(a, table) == flops_of(b, table) == flops_of(b["config"], table) == 14
-    with pytest.raises(KeyError, match=r"no entry for the run t-C4-cnn-aug-seed0-.*count it"):
+    with pytest.raises(MissingFlops, match=r"no entry for the run t-C4-cnn-aug-seed0-.*count it"):
         flops_of(_run("cnn-aug", 0, [0.5]), table)
+    assert issubclass(MissingFlops, KeyError)
 
 
 @pytest.mark.parametrize("text, problem", [
@@ -139,3 +141,14 @@ def test_results_readme_says_plainly_whether_a_soft_setting_beats_cnn_aug_at_equ
     text = module.results_readme(winning, {"T": "accuracy"})
     assert "At equal compute, soft beats cnn-aug on T C4, soft (λ 1, lr 0.001, 2 epochs): +5.0 [+2.7, +7.3]" in text
     assert "(n = 3 vs 3 seeds). The interval is Welch's" in text
+
+
+def test_results_readme_names_the_command_that_counts_a_setting_the_flops_table_lacks(monkeypatch, capsys):
+    module = _readme_script()
+
+    def lacking():
+        raise MissingFlops("the table of training FLOPs has no entry for the run t-C4-soft-seed0-0")
+
+    monkeypatch.setattr(module, "readmes", lacking)
+    assert module.main(["--check"]) == 1
+    assert "no entry for the run t-C4-soft-seed0-0; python scripts/flops.py --write counts" in capsys.readouterr().err
