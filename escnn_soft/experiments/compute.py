@@ -43,8 +43,8 @@ normalisation needs two), so (:func:`epoch_flops`)
 first :math:`\lfloor C / F_\text{epoch} \rfloor` epochs
 (:func:`~escnn_soft.experiments.results.epochs_within_compute`). The default is the smallest
 planned budget among the runs compared, :math:`\min_\text{runs} E \, F_\text{epoch}` for
-:math:`E` planned epochs (:func:`~escnn_soft.experiments.results.planned_budget`): those of a
-reference row and the rows compared with it (:func:`~escnn_soft.experiments.reports.compute_budgets`),
+:math:`E` planned epochs (:func:`~escnn_soft.experiments.results.planned_budget`): those of a row
+and the reference row it is compared with (:func:`~escnn_soft.experiments.reports.compute_budgets`),
 so that each size of a ``--train-size`` sweep has its own; a budget below
 one epoch of a run is an error (:func:`~escnn_soft.experiments.results.check_budget`).
 

@@ -150,9 +150,9 @@ class Options:
             of mean test scores, Welch's 95 % interval, p-value); ``None``: ``cnn-aug`` where it is run,
             else no comparison.
         compute_budget (float, optional): the training FLOPs at which the reports score every run
-            ("score at equal compute"); ``None``: the smallest planned budget (epochs × training FLOPs
-            per epoch) among each reference row and the rows compared with it
-            (:func:`~escnn_soft.experiments.reports.compute_budgets`).
+            ("score at equal compute"); ``None``: for each row and the reference row it is compared with,
+            the smaller planned budget of the two (epochs × training FLOPs per epoch;
+            :func:`~escnn_soft.experiments.reports.compute_budgets`).
     """
 
     task: str

@@ -499,8 +499,8 @@ def summarize(results: Sequence[Dict[str, Any]], budget: Optional[int] = None, *
             (``test_score_equal_compute``, ...: each run at its best-validation epoch among those whose
             cumulative FLOPs fit it, :func:`~escnn_soft.experiments.results.epochs_within_compute`; none for
             a run not one epoch of which fits): one for every run, or by run name; by default
-            :func:`compute_budgets` (one per reference row and the rows compared with it). Recorded in each
-            row's ``compute_budget``.
+            :func:`compute_budgets` (a row and the reference row it is compared with: the smaller planned
+            budget of the two). Recorded in each row's ``compute_budget``.
 
     Raises:
         ValueError: for ``compute_budget`` without ``compute``.
