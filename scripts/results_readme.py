@@ -789,6 +789,28 @@ def _fixtures_text(fixtures: Dict[str, List[Result]]) -> str:
                 tables="\n".join(_table(runs) for runs in fixtures.values())) + "\n"
 
 
+def smoke_settings(results: Sequence[Result]) -> List[Tuple[str, List[Result]]]:
+    r"""The SMOKE runs by model (in :data:`SMOKE_MODELS` order) and setting (:func:`by_settings`), each with
+    its label: the model, and the hyperparameters that tell a model's settings apart (``soft (lam=0.05)``).
+
+    Example:
+        >>> runs = [{"config": {"model": "soft", "seed": s, "hyperparameters": {"lam": lam, "lr": 0.001}}}
+        ...         for lam in (0.005, 0.5) for s in (0, 1)] + [{"config": {"model": "cnn", "seed": 0,
+        ...                                                      "hyperparameters": {"lr": 0.001}}}]
+        >>> [(label, len(runs)) for label, runs in smoke_settings(runs)]
+        [('cnn', 1), ('soft (lam=0.005)', 2), ('soft (lam=0.5)', 2)]
+    """
+    found = []
+    for model in SMOKE_MODELS:
+        groups = by_settings([r for r in results if r["config"]["model"] == model])
+        hypers = [g[0]["config"]["hyperparameters"] for g in groups]
+        differ = [k for k in dict.fromkeys(k for h in hypers for k in h) if len({repr(h.get(k)) for h in hypers}) > 1]
+        for g in sorted(groups, key=lambda g: [repr(g[0]["config"]["hyperparameters"].get(k)) for k in differ]):
+            h = g[0]["config"]["hyperparameters"]
+            found.append((f"{model} ({', '.join(f'{k}={h.get(k)}' for k in differ)})" if differ else model, g))
+    return found
+
+
 def _rmse_row(model: str, runs: Sequence[Dict[str, Any]]) -> str:
     def get(name: str, key: str) -> str:
         return cell([r["metrics"][name][key] for r in runs])
@@ -812,11 +834,9 @@ def smoke_plot(results: Sequence[Dict[str, Any]], path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     for ax, name, title in zip(axes, ("future", "domain"), ("Future", "Domain")):
-        for model in SMOKE_MODELS:
-            runs = [r for r in results if r["config"]["model"] == model]
-            if runs:
-                curve = np.mean([r["analysis"]["rmse_per_step"][name] for r in runs], axis=0)
-                ax.plot(np.arange(1, len(curve) + 1), curve, marker=".", label=f"{model} ({len(runs)})")
+        for label, runs in smoke_settings(results):
+            curve = np.mean([r["analysis"]["rmse_per_step"][name] for r in runs], axis=0)
+            ax.plot(np.arange(1, len(curve) + 1), curve, marker=".", label=f"{label} ({len(runs)})")
         ax.set_title(f"{title} test set")
         ax.set_xlabel("rollout step")
         ax.grid(alpha=0.3)
@@ -840,13 +860,12 @@ def smoke_readme(verdict: str = "") -> str:
         budgets: Dict[int, set] = {}
         for r in results:
             budgets.setdefault(r["config"]["epochs"], set()).add(r["config"]["model"])
-        runs = {m: select(results, model=m) for m in SMOKE_MODELS}
         measured = fill(
             "smoke_measured", count=len(results), train_size=one(results, "train_size"),
             batch_size=one(results, "batch_size"), devices=", ".join(devices(results)),
             budgets="; ".join(f"{', '.join(m for m in SMOKE_MODELS if m in models)}: {epochs} epochs"
                               for epochs, models in sorted(budgets.items(), reverse=True)),
-            rows="\n".join(_rmse_row(m, rs) for m, rs in runs.items() if rs), table=_table(results))
+            rows="\n".join(_rmse_row(label, rs) for label, rs in smoke_settings(results)), table=_table(results))
     return fill("smoke", verdict=verdict, paper_rows="\n".join(paper_rows), measured=measured,
                 commands="\n".join(commands),
                 full_commands="\n".join(plan_commands("smoke-full", device="cuda")))

@@ -152,3 +152,15 @@ def test_results_readme_names_the_command_that_counts_a_setting_the_flops_table_
     monkeypatch.setattr(module, "readmes", lacking)
     assert module.main(["--check"]) == 1
     assert "no entry for the run t-C4-soft-seed0-0; python scripts/flops.py --write counts" in capsys.readouterr().err
+
+
+def test_the_smoke_readme_gives_each_lambda_of_soft_its_own_row():
+    module = _readme_script()
+
+    def run(model, seed, **hyper):
+        return {"config": {"model": model, "seed": seed, "data": "d", "hyperparameters": {"lr": 1e-3, **hyper}}}
+
+    runs = [run("soft", s, lam=lam) for lam in (0.5, 0.005) for s in (0, 1, 2)] + [run("cnn-aug", 0, lam=0.0)]
+    found = module.smoke_settings(runs)
+    assert [(label, [r["config"]["seed"] for r in group]) for label, group in found] == [
+        ("cnn-aug", [0]), ("soft (lam=0.005)", [0, 1, 2]), ("soft (lam=0.5)", [0, 1, 2])]
