@@ -827,10 +827,20 @@ def compare_at_equal_cost(ours: Sequence[Result], theirs: Sequence[Result], flop
         (4.0, (2, 4), -0.135)
 
     Raises:
-        ValueError: for a side without runs.
+        ValueError: for a side without runs, or runs of one seed trained on different data (their
+            ``config["data"]``, the data's fingerprint): scores of two data sets are not compared.
     """
     if not ours or not theirs:
         raise ValueError(f"a comparison needs runs on both sides, got {len(ours)} and {len(theirs)}")
+    sources: Dict[Any, set] = {}
+    for r in (*ours, *theirs):
+        sources.setdefault(r["config"]["seed"], set()).add(r["config"].get("data"))
+    mixed = {seed: found for seed, found in sources.items() if len(found) > 1}
+    if mixed:
+        seed, found = min(mixed.items())
+        raise ValueError(f"the runs of seed {seed} compared were trained on different data "
+                         f"({', '.join(sorted(map(str, found)))}): compare runs of one data source (their config's "
+                         f"'data')")
     epochs = min(c["config"]["epochs"] for c in (*ours, *theirs))
     budget = planned_budget([r["config"] for r in (*ours, *theirs)], flops)
 

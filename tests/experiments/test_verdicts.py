@@ -83,6 +83,14 @@ def test_verdicts_refuse_runs_of_several_groups_and_a_reference_among_the_strict
         soft_verdicts(runs[:1], {}, reference="scnn", strict=("scnn",))
 
 
+def test_runs_trained_on_other_data_are_not_compared():
+    soft = [_run("soft", s, [0.8], lam=1.0) for s in (0, 1)]
+    aug = [_run("cnn-aug", s, [0.7]) for s in (0, 1)]
+    aug[1]["config"]["data"] = "regenerated"
+    with pytest.raises(ValueError, match=r"seed 1 compared were trained on different data \(d1, regenerated\)"):
+        compare_at_equal_cost(soft, aug, {r["name"]: 1.0 for r in soft + aug})
+
+
 def test_equal_compute_needs_the_flops_of_every_run_compared():
     soft, aug = [_run("soft", 0, [0.8], lam=1.0)], [_run("cnn-aug", 0, [0.7])]
     with pytest.raises(KeyError):
