@@ -211,11 +211,12 @@ def compare(options: Options, *, on_epoch: Optional[Callable[[int, Dict[str, Any
     if outcome.results:
         flops = _flops(task, options, [r["config"] for r in outcome.results])
         reference = reference_model(options)
+        budgets = (compute_budgets(outcome.results, flops, reference)
+                   if flops is not None and options.compute_budget is None else options.compute_budget)
         rows = write_reports(outcome.results, reports, task, budget=options.budget_report, reference=reference,
-                             compute=flops, compute_budget=options.compute_budget)
+                             compute=flops, compute_budget=budgets)
         print(format_table(rows, task))
         if flops is not None and options.compute_budget is None:
-            budgets = compute_budgets(outcome.results, flops, reference)
             short = sorted(name for name, budget in budgets.items() if not fits_one_epoch(flops[name], budget))
             if short:
                 print(f"no score at equal compute for {len(short)} run(s), not one epoch of which fits the smallest "

@@ -980,6 +980,8 @@ def write_reports(results: Sequence[Dict[str, Any]], out: Path, task: "Task", bu
     diverged), where a model has several values of a setting, ``sweep.png`` (:func:`_sweep_plot`) and,
     with ``compute``, ``compute.png`` (:func:`_compute_plot`) under ``out``; returns the rows of the
     summary (``budget``, ``reference``, ``compute`` and ``compute_budget``: as :func:`summarize`)."""
+    if compute is not None:   # the budget of each run, found once for the table and the plot
+        compute_budget = _budgets_by_run(results, compute, compute_budget, reference)
     rows = summarize(results, budget, reference=reference, compute=compute, compute_budget=compute_budget)
     names = _extra_names(results)
     metric_names = _metric_names(results)
@@ -991,8 +993,7 @@ def write_reports(results: Sequence[Dict[str, Any]], out: Path, task: "Task", bu
     _plot(rows, out / "compare.png", task.metric)
     _sweep_plot(rows, swept, out / "sweep.png", task.metric)
     if compute is not None:
-        _compute_plot(results, compute, _budgets_by_run(results, compute, compute_budget, reference),
-                      out / "compute.png", task.metric)
+        _compute_plot(results, compute, compute_budget, out / "compute.png", task.metric)
     return rows
 
 
