@@ -339,7 +339,12 @@ def _difference_cells(key: str, ours: Sequence[Mapping[str, Any]], theirs: Seque
 def _reference_row(index: int, rows: Sequence[Mapping[str, Any]], settings: Sequence[Mapping[str, Any]],
                    swept: Mapping[Tuple[str, str, str], Sequence[str]], reference: str) -> Optional[int]:
     r"""The index of the row of ``reference`` that row ``index`` is compared with: same task and group,
-    and the same value of each setting swept there that the reference has (records, or sweeps)."""
+    and the same value of each setting swept there that the reference has (records, or sweeps).
+
+    A reference that records :math:`\lambda = 0` is a control fixed there, as in
+    :func:`~escnn_soft.experiments.comparison.run_configs`, which gives the swept :math:`\lambda` to the
+    models with a latent term only: every :math:`\lambda` of soft is compared with its one row (SMOKE's
+    cnn-aug), unless the reference itself sweeps :math:`\lambda`."""
     row = rows[index]
     where = (row["task"], row["group"])
     names = list(dict.fromkeys(n for (t, g, _), found in swept.items() if (t, g) == where for n in found))
@@ -347,8 +352,9 @@ def _reference_row(index: int, rows: Sequence[Mapping[str, Any]], settings: Sequ
         if (other["task"], other["group"], other["model"]) != (*where, reference):
             continue
         own = swept[(*where, reference)]
+        recorded = [n for n in settings[j] if not (n == "lam" and settings[j][n] == 0)]
         if all(settings[index].get(n) == settings[j].get(n)
-               for n in names if n in settings[j] or n in own):
+               for n in names if n in recorded or n in own):
             return j
     return None
 
@@ -491,7 +497,8 @@ def summarize(results: Sequence[Dict[str, Any]], budget: Optional[int] = None, *
             score on the test set, each extra test set, within the ``budget`` and at equal compute,
             the difference of its mean from that of the reference row of the same task, group and
             swept values (a setting the reference neither records nor sweeps, such as cnn-aug's
-            :math:`\lambda`, is not matched), its 95 % interval, p-value, seeds on each side and
+            :math:`\lambda`, is not matched, nor a :math:`\lambda` it records as a control fixed at 0,
+            such as SMOKE's cnn-aug's), its 95 % interval, p-value, seeds on each side and
             words (Welch's t-test, :func:`~escnn_soft.experiments.results.mean_difference`,
             :func:`verdict_text`); ``against`` names the reference row (``None`` where there is none).
         compute: the training FLOPs per epoch of each run, by run name (``result["name"]``).

@@ -97,6 +97,26 @@ def test_each_lam_row_is_compared_with_the_one_cnn_aug_row():
     assert "| 3 vs 3 | no detectable difference (n = 3 vs 3) |" in table
 
 
+def test_a_reference_fixed_at_lam_zero_is_compared_with_every_lam_but_a_recorded_train_size_still_matches():
+    runs = ([_run("cnn-aug", s, t, lam=0.0, pair_fraction=1.0) for s, t in enumerate(AUG)]
+            + [_run("soft", s, t + 0.05 * k, lam=lam, pair_fraction=1.0)
+               for k, lam in enumerate((0.05, 0.5)) for s, t in enumerate(AUG)]
+            + [_run("soft", s, t, lam=0.5, pair_fraction=1.0, train_size=50) for s, t in enumerate(AUG)])
+    rows = summarize(runs, reference="cnn-aug")
+    assert [(r["model"], r["lam"], r["train_size"], r["against"]) for r in rows] == [
+        ("cnn-aug", 0.0, 100, None), ("soft", 0.5, 50, None), ("soft", 0.05, 100, "cnn-aug"),
+        ("soft", 0.5, 100, "cnn-aug")]
+    assert rows[1]["test_score_difference"] is None
+    assert [r["test_score_difference"] for r in rows[2:]] == pytest.approx([0.0, 0.05])
+    assert ("| soft (train_size=50, lam=0.5) | — | — | — | — | — | — | no run of cnn-aug with the same swept values |"
+            in format_table(rows, Metric()))
+    # a reference that sweeps lam itself is matched on it
+    swept = summarize(runs + [_run("cnn-aug", s, t, lam=0.5, pair_fraction=1.0) for s, t in enumerate(AUG)],
+                      reference="cnn-aug")
+    assert [(r["model"], r["lam"], r["train_size"], r["against"]) for r in swept if r["model"] == "soft"] == [
+        ("soft", 0.5, 50, None), ("soft", 0.05, 100, None), ("soft", 0.5, 100, "cnn-aug (lam=0.5)")]
+
+
 def test_a_train_size_sweep_compares_rows_of_the_same_size_and_says_where_the_reference_is_missing():
     runs = [_run(m, s, score + (0.1 if size == 1000 else 0) + (0.05 if m == "soft" else 0) + s / 100,
                  train_size=size)
