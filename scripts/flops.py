@@ -29,7 +29,8 @@ from escnn_soft.records import atomic_write_text
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = ROOT / "results" / "flops.json"
 FOLDERS = tuple(ROOT / "results" / name
-                for name in ("ddmnist-150", "ddmnist-50", "mnist", "mnist-efficiency", "medmnist3d", "smoke"))
+                for name in ("ddmnist-150", "ddmnist-50", "mnist", "mnist-efficiency", "medmnist3d", "smoke",
+                             "smoke-lambda"))
 r"""The comparisons whose runs the READMEs' verdict tables compare."""
 
 

@@ -48,6 +48,7 @@ FULL = ROOT / "results" / "ddmnist"
 SHORT = ROOT / "results" / "ddmnist-5ep"
 MEDMNIST3D = ROOT / "results" / "medmnist3d"
 SMOKE = ROOT / "results" / "smoke"
+SMOKE_LAMBDA = ROOT / "results" / "smoke-lambda"
 MNIST = ROOT / "results" / "mnist"
 
 PAPER_TABLE_4: Dict[str, Dict[str, float]] = {
@@ -371,14 +372,15 @@ def diverged_section(*folders: Path) -> str:
             "and figure above leaves them out.\n\n" + "\n".join(lines) + "\n")
 
 
-def _table(results: Sequence[Dict[str, Any]], budget: Optional[int] = None) -> str:
-    r"""The comparison's own table (:func:`~escnn_soft.experiments.reports.format_table`) of ``results``."""
+def _table(results: Sequence[Dict[str, Any]], budget: Optional[int] = None, reference: Optional[str] = None) -> str:
+    r"""The comparison's own table (:func:`~escnn_soft.experiments.reports.format_table`) of ``results``,
+    each row against its row of ``reference`` where one is given."""
     from escnn_soft.experiments.reports import format_table, summarize
     from escnn_soft.experiments.task import get_task
     import escnn_soft.experiments.tasks  # noqa: F401  (registers the tasks)
 
     task = get_task(results[0]["config"]["task"])
-    return format_table(summarize(results, budget), task).replace("\n## ", "\n### ").replace("## ", "### ", 1)
+    return format_table(summarize(results, budget, reference=reference), task).replace("\n## ", "\n### ").replace("## ", "### ", 1)
 
 
 PAPER_PROTOCOL = ROOT / "results" / "ddmnist-150"
@@ -807,7 +809,8 @@ def smoke_settings(results: Sequence[Result]) -> List[Tuple[str, List[Result]]]:
         differ = [k for k in dict.fromkeys(k for h in hypers for k in h) if len({repr(h.get(k)) for h in hypers}) > 1]
         for g in sorted(groups, key=lambda g: [repr(g[0]["config"]["hyperparameters"].get(k)) for k in differ]):
             h = g[0]["config"]["hyperparameters"]
-            found.append((f"{model} ({', '.join(f'{k}={h.get(k)}' for k in differ)})" if differ else model, g))
+            values = ", ".join(f"{k}={format(h.get(k), 'g') if isinstance(h.get(k), float) else h.get(k)}" for k in differ)
+            found.append((f"{model} ({values})" if differ else model, g))
     return found
 
 
@@ -847,6 +850,20 @@ def smoke_plot(results: Sequence[Dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
+def _smoke_lambda_text() -> str:
+    r"""The SMOKE README's section on run 4 of the does-soft-pay plan (``readme_templates/smoke_lambda.md``):
+    the runs of :data:`SMOKE_LAMBDA`, on simulations of their own; none while no run has finished."""
+    results = select(finished(SMOKE_LAMBDA), task="smoke-reduced", by_seed=False)
+    if not results:
+        return ""
+    others = sorted({r["config"]["data"] for r in finished(SMOKE)} - {one(results, "data")})
+    return "\n" + fill("smoke_lambda", count=len(results), data=one(results, "data"),
+                       other_data="`, `".join(others) or "none", devices=", ".join(devices(results)),
+                       rows="\n".join(_rmse_row(label, rs) for label, rs in smoke_settings(results)),
+                       commands="\n".join(plan_commands("does-soft-pay-smoke")),
+                       table=_table(results, reference=REFERENCE))
+
+
 def smoke_readme(verdict: str = "") -> str:
     r"""results/smoke/README.md: the templates ``readme_templates/smoke.md`` with the ``verdict``
     section (:func:`verdict_section`) and, once runs have finished, ``readme_templates/smoke_measured.md``."""
@@ -867,6 +884,7 @@ def smoke_readme(verdict: str = "") -> str:
                               for epochs, models in sorted(budgets.items(), reverse=True)),
             rows="\n".join(_rmse_row(label, rs) for label, rs in smoke_settings(results)), table=_table(results))
     return fill("smoke", verdict=verdict, paper_rows="\n".join(paper_rows), measured=measured,
+                lambda_sweep=_smoke_lambda_text(),
                 commands="\n".join(commands),
                 full_commands="\n".join(plan_commands("smoke-full", device="cuda")))
 
@@ -874,12 +892,13 @@ def smoke_readme(verdict: str = "") -> str:
 VERDICT_FOLDERS: Dict[str, Tuple[Path, ...]] = {
     "DDMNIST": (PAPER_PROTOCOL, ROOT / "results" / "ddmnist-50"),
     "MNIST": (ROOT / "results" / "mnist-efficiency",),
-    "AdrenalMNIST3D": (MEDMNIST3D,), "SMOKE reduced": (SMOKE,)}
+    "AdrenalMNIST3D": (MEDMNIST3D,), "SMOKE reduced": (SMOKE_LAMBDA,)}
 r"""The comparisons whose runs each task's verdict table compares (:func:`verdicts`): for double-digit
 MNIST those of the paper's protocol (150 epochs) and of the 50-epoch runs of the does-soft-pay plan,
 for MNIST those of its data-efficiency sweep on the full MNIST (the quick runs of ``results/mnist`` are
-on other data, whose validation scores cannot pick between settings); the runs of each group are
-compared apart."""
+on other data, whose validation scores cannot pick between settings), for SMOKE those of its λ sweep
+(its simulations are not those of ``results/smoke``, whose runs it cannot be compared with); the runs of
+each group are compared apart."""
 
 VERDICT_WHERE: Dict[str, Tuple[Dict[str, Any], str]] = {
     "DDMNIST": ({"c4_data": "corrected"}, "on the corrected C4 data")}
@@ -891,7 +910,8 @@ VERDICT_NOTES: Dict[str, str] = {
                        "so the latent term is not the only difference; cnn-aug-2view, the control that trains on "
                        "both views without the latent term, has {two_view} finished run(s) here."),
     "SMOKE reduced": ("cnn-aug is soft at λ = 0: the same task terms on both views, so its step costs what soft's "
-                      "does.")}
+                      "does. The strict models of `results/smoke` were trained on other simulations, so they are "
+                      "not in this table.")}
 r"""What a verdict table's lead adds for a task (a format string: ``{two_view}``, the finished runs of
 cnn-aug-2view)."""
 
@@ -1144,7 +1164,7 @@ def readmes() -> Dict[Path, str]:
             MNIST / "README.md": fill("mnist", verdict=section["MNIST"]) + diverged_section(MNIST),
             MEDMNIST3D / "README.md": medmnist3d_readme(section["AdrenalMNIST3D"])
             + diverged_section(MEDMNIST3D, *fixtures),
-            SMOKE / "README.md": smoke_readme(section["SMOKE reduced"]) + diverged_section(SMOKE)}
+            SMOKE / "README.md": smoke_readme(section["SMOKE reduced"]) + diverged_section(SMOKE, SMOKE_LAMBDA)}
 
 
 def main(argv: Sequence[str]) -> int:
@@ -1169,6 +1189,9 @@ def main(argv: Sequence[str]) -> int:
     smoke = [r for r in finished(SMOKE) if r["config"]["task"] == "smoke-reduced"]
     if smoke and not args.check:
         smoke_plot(smoke, SMOKE / "rmse_per_step.png")
+    swept = [r for r in finished(SMOKE_LAMBDA) if r["config"]["task"] == "smoke-reduced"]
+    if swept and not args.check:
+        smoke_plot(swept, SMOKE_LAMBDA / "rmse_per_step.png")
     paper = finished(PAPER_PROTOCOL)
     if paper and not args.check:
         monitor_plot(paper, FULL / "monitor_D4.png")
