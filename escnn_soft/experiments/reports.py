@@ -52,9 +52,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ..records import atomic_write, atomic_write_text, format_mean_std, mean_std, mean_std_text
-from .results import (FLOPS_LEFT_OUT, at_best, best_epoch_index, best_scores, best_so_far, epochs_within_compute,
-                      fits_one_epoch, is_diverged, mean_difference, planned_budget, run_name, scores_by_test_set,
-                      settings_key)
+from .results import (FLOPS_LEFT_OUT, at_best, best_epoch_index, best_scores, best_so_far, by_settings,
+                      epochs_within_compute, fits_one_epoch, is_diverged, mean_difference, planned_budget, run_name,
+                      scores_by_test_set, settings_key)
 
 if TYPE_CHECKING:
     from .task import Task
@@ -364,13 +364,12 @@ def _setting_runs(results: Sequence[Dict[str, Any]], swept: Mapping[Tuple[str, s
     r"""The runs of ``results`` by task, group, model and setting (:func:`run_settings`), each with its
     ``(task, group, model)``: the rows of :func:`summarize`, in its order (models as first met, a model's
     settings by increasing swept values)."""
-    models: Dict[Tuple[str, str, str], Dict[str, List[Dict[str, Any]]]] = {}
-    for r in results:
-        c = r["config"]
-        models.setdefault((c["task"], c["group"], c["model"]), {}).setdefault(
-            settings_key(run_settings(r)), []).append(r)
+    models: Dict[Tuple[str, str, str], List[List[Dict[str, Any]]]] = {}
+    for every in by_settings(results):
+        c = every[0]["config"]
+        models.setdefault((c["task"], c["group"], c["model"]), []).append(every)
     return [(key, every) for key, found in models.items()
-            for every in sorted(found.values(), key=lambda rs: _order(run_settings(rs[0]), swept[key]))]
+            for every in sorted(found, key=lambda rs: _order(run_settings(rs[0]), swept[key]))]
 
 
 def _reference_indices(groups: Sequence[Tuple[Tuple[str, str, str], Sequence[Mapping[str, Any]]]],

@@ -758,18 +758,34 @@ def flops_of(result: Mapping[str, Any], table: Mapping[str, Mapping[str, Any]]) 
 
 def by_settings(results: Sequence[Result]) -> List[List[Result]]:
     r"""The runs of ``results`` grouped by every setting of their ``config`` but the seed and the data:
-    one group per setting, each sorted by seed, in the order of their first runs.
+    one group per setting, each sorted by seed, in the order of their first runs. The data fingerprint
+    may differ from seed to seed (a subset drawn per seed), but one seed counts once.
 
     Example:
         >>> runs = [{"config": {"model": m, "seed": s, "data": d, "hyperparameters": {}}}
         ...         for m, s, d in (("a", 1, "x"), ("b", 0, "x"), ("a", 0, "y"))]
         >>> [[(r["config"]["model"], r["config"]["seed"]) for r in g] for g in by_settings(runs)]
         [[('a', 0), ('a', 1)], [('b', 0)]]
+
+    Raises:
+        ValueError: for two runs of one setting and seed (trained on different data, say: the same
+            folder after the data were generated anew), naming them: a mean over the setting's seeds
+            would count that seed twice.
     """
     groups: Dict[str, List[Result]] = {}
     for r in results:
         key = settings_key({k: v for k, v in r["config"].items() if k not in ("seed", "data")})
         groups.setdefault(key, []).append(r)
+    for group in groups.values():
+        seen: Dict[Any, Result] = {}
+        for r in group:
+            first = seen.setdefault(r["config"]["seed"], r)
+            if first is not r:
+                names = [x.get("name", run_name(x["config"])) for x in (first, r)]
+                raise ValueError(
+                    f"two runs of one setting have seed {r['config']['seed']}: {names[0]} and {names[1]}, on "
+                    f"data {first['config'].get('data')} and {r['config'].get('data')}; keep the runs of one "
+                    f"data source (their config's 'data') in a comparison, in a folder of their own")
     return [sorted(g, key=lambda r: r["config"]["seed"]) for g in groups.values()]
 
 

@@ -117,6 +117,13 @@ def test_a_reference_fixed_at_lam_zero_is_compared_with_every_lam_but_a_recorded
         ("soft", 0.5, 50, None), ("soft", 0.05, 100, None), ("soft", 0.5, 100, "cnn-aug (lam=0.5)")]
 
 
+def test_a_seed_trained_twice_on_different_data_is_refused_not_counted_twice():
+    again = _run("soft", 0, 0.9)
+    again["config"]["data"], again["name"] = "regenerated", "soft-regenerated"
+    with pytest.raises(ValueError, match=r"seed 0: soft-None-100-0 and soft-regenerated, on data d0 and regenerated"):
+        summarize([_run("soft", s, 0.8) for s in range(2)] + [again])
+
+
 def test_a_train_size_sweep_compares_rows_of_the_same_size_and_says_where_the_reference_is_missing():
     runs = [_run(m, s, score + (0.1 if size == 1000 else 0) + (0.05 if m == "soft" else 0) + s / 100,
                  train_size=size)

@@ -33,6 +33,20 @@ def test_settings_group_every_setting_but_the_seed_and_data_and_the_best_mean_va
     assert best_by_validation(runs, min_seeds=3) is None
 
 
+def test_one_seed_of_one_setting_twice_is_refused_by_name_whatever_its_data():
+    first, again = _run("soft", 0, [0.5], lam=1.0), _run("soft", 0, [0.6], lam=1.0)
+    first["config"]["data"], again["config"]["data"] = "aaaa", "bbbb"
+    again["name"] = "soft-again"
+    with pytest.raises(ValueError, match=r"seed 0: .* and soft-again, on data aaaa and bbbb; keep the runs of one data"):
+        by_settings([first, _run("soft", 1, [0.7], lam=1.0), again])
+    with pytest.raises(ValueError, match="seed 0"):
+        best_by_validation([first, again], min_seeds=1)
+    # the data may differ from seed to seed
+    other = _run("soft", 1, [0.7], lam=1.0)
+    other["config"]["data"] = "cccc"
+    assert [len(g) for g in by_settings([first, other])] == [2]
+
+
 def test_equal_epochs_scores_within_the_fewer_planned_epochs_and_equal_compute_within_the_smaller_budget():
     # soft: 4 planned epochs at 2 FLOPs each; cnn-aug: 2 planned epochs at 1 FLOP each: the budget is 2 FLOPs,
     # one epoch of soft, both of cnn-aug; equal epochs is 2 epochs each
