@@ -99,7 +99,10 @@ ADRENAL_STRICT_EPOCHS = part_setting(PLANS["medmnist3d"], "strict", "epochs")
 r"""The planned strict AdrenalMNIST3D runs: seeds per model, at :data:`ADRENAL_STRICT_EPOCHS` epochs
 (their steps cost many times the CNN's on the CPU)."""
 
-ADRENAL_PLANNED = "{grid} up to 150 epochs; {strict} at {epochs} epochs"
+ADRENAL_TWO_VIEW = seed_counts(PLANS["does-soft-pay-medmnist3d"], "5")
+r"""The planned runs of the two-view control (run 5 of the does-soft-pay plan): seeds per model."""
+
+ADRENAL_PLANNED = "{grid} up to 150 epochs; {strict} at {epochs} epochs; {two_view} up to 150 epochs (run 5)"
 r"""The planned AdrenalMNIST3D runs in words."""
 
 COUNTED = ": {nodule:,} for 2 classes and {organ:,} for Organ3D's 11 (the fixture runs below)"
@@ -747,14 +750,14 @@ def medmnist3d_readme(verdict: str = "") -> str:
     fixtures = {flag: finished(MEDMNIST3D / "fixtures" / flag) for flag in PAPER_FLAGS}
     cnn = {flag: select(runs, model="cnn") for flag, runs in fixtures.items()}
     planned = ADRENAL_PLANNED.format(grid=_seeds_per_model(ADRENAL_GRID), strict=_seeds_per_model(ADRENAL_STRICT),
-                                     epochs=ADRENAL_STRICT_EPOCHS)
+                                     epochs=ADRENAL_STRICT_EPOCHS, two_view=_seeds_per_model(ADRENAL_TWO_VIEW))
     runs_text = fill("medmnist3d_waiting", planned=planned)
     if adrenal:
         # one table per budget: the CNNs' 150 epochs with early stopping, the strict models' 5
         budgets = group_by(adrenal, ("epochs", "patience"), defaults={"patience": None})
         runs_text = "\n".join([
             fill("medmnist3d_finished", count=len(adrenal), planned=planned, devices=", ".join(devices(adrenal)),
-                 total=sum(ADRENAL_GRID.values()) + sum(ADRENAL_STRICT.values())),
+                 total=sum(ADRENAL_GRID.values()) + sum(ADRENAL_STRICT.values()) + sum(ADRENAL_TWO_VIEW.values())),
             *(_table(runs, BUDGET if patience else None)
               for (_, patience), runs in sorted(budgets.items(), key=lambda kv: -kv[0][0])),
             *adrenal_findings(adrenal)])
@@ -809,7 +812,8 @@ def smoke_settings(results: Sequence[Result]) -> List[Tuple[str, List[Result]]]:
         differ = [k for k in dict.fromkeys(k for h in hypers for k in h) if len({repr(h.get(k)) for h in hypers}) > 1]
         for g in sorted(groups, key=lambda g: [repr(g[0]["config"]["hyperparameters"].get(k)) for k in differ]):
             h = g[0]["config"]["hyperparameters"]
-            values = ", ".join(f"{k}={format(h.get(k), 'g') if isinstance(h.get(k), float) else h.get(k)}" for k in differ)
+            values = ", ".join(f"{k}={format(h[k], 'g') if isinstance(h.get(k), float) else h.get(k)}"
+                               for k in differ)
             found.append((f"{model} ({values})" if differ else model, g))
     return found
 
@@ -908,7 +912,8 @@ data (the paper's C4 data has another test set)."""
 VERDICT_NOTES: Dict[str, str] = {
     "AdrenalMNIST3D": ("Soft trains the task on two views of each volume (x and a rotated copy) and cnn-aug on one, "
                        "so the latent term is not the only difference; cnn-aug-2view, the control that trains on "
-                       "both views without the latent term, has {two_view} finished run(s) here."),
+                       "both views without the latent term, has {two_view} finished run(s) here: soft against it is the "
+                       "next table."),
     "SMOKE reduced": ("cnn-aug is soft at λ = 0: the same task terms on both views, so its step costs what soft's "
                       "does. The strict models of `results/smoke` were trained on other simulations, so they are "
                       "not in this table.")}
@@ -987,12 +992,13 @@ def _p_value(p: Optional[float]) -> str:
     return "—" if p is None else "< 0.01" if p < 0.005 else f"{p:.2f}"
 
 
-def _at(comparison: Mapping[str, Any], key: str, other: str) -> str:
-    r"""What a verdict row compares at: the epochs, or the budget and the epochs it allows each side."""
+def _at(comparison: Mapping[str, Any], key: str, model: str, other: str) -> str:
+    r"""What a verdict row of ``model`` against ``other`` compares at: the epochs, or the budget and the
+    epochs it allows each side."""
     if key == "equal_epochs":
         return f"{comparison['epochs']} epochs"
-    soft, theirs = comparison["fitting"]
-    return f"{comparison['budget']:.3g} FLOPs: soft {soft} epochs, {other} {theirs}"
+    ours, theirs = comparison["fitting"]
+    return f"{comparison['budget']:.3g} FLOPs: {model} {ours} epochs, {other} {theirs}"
 
 
 def _verdict_rows(group: str, found: Mapping[str, Any], metric: str,
@@ -1009,7 +1015,7 @@ def _verdict_rows(group: str, found: Mapping[str, Any], metric: str,
             d = comparison[key]
             rows.append(" | ".join([
                 f"| {group}", ours, theirs,
-                _at(comparison, key, other[0]["config"]["model"]), _score(d["ours"], metric),
+                _at(comparison, key, found["soft"][0]["config"]["model"], other[0]["config"]["model"]), _score(d["ours"], metric),
                 _score(d["theirs"], metric), _delta(d["difference"], metric), _interval(d, metric),
                 _p_value(d["p"]), f"{d['n'][0]} vs {d['n'][1]}", verdict_text(d)]) + " |")
     return rows
@@ -1066,7 +1072,8 @@ REGISTERED_50 = ("D4", (0, 1, 2))
 r"""Run 2 of the does-soft-pay plan: its group, and the seeds whose 50 epochs are the first 50 of the
 150-epoch runs of :data:`PAPER_PROTOCOL` (the other seeds are the 50-epoch runs of ``results/ddmnist-50``)."""
 
-REGISTERED_50_TEXT = """### The registered 50-epoch comparison ($group)
+REGISTERED_50_TEXT = """
+### The registered 50-epoch comparison ($group)
 
 Run 2 of `results/plans/does-soft-pay.md`, registered before it ran: $group cnn-aug and soft at 50 epochs,
 seeds $long_seeds being the first 50 epochs of the 150-epoch runs of `results/ddmnist-150` (the same training
@@ -1092,25 +1099,62 @@ def registered_50_section(metric: str) -> str:
             raise ValueError(f"the runs of {model} (beta={beta}) of run 2 differ in their hyperparameters: {shared}")
         return sorted(picked, key=lambda r: r["config"]["seed"])
 
-    table = load_flops(FLOPS)
     aug = arm(REFERENCE, 1)
+    table, missing = _paired_table(group, [(("soft", arm("soft", 1)), (REFERENCE, aug)),
+                                           (("soft, β = 0.25", arm("soft", 0.25)), (REFERENCE, aug))], metric)
+    return Template(REGISTERED_50_TEXT).substitute(group=group, long_seeds=seeds_text(list(long_seeds)),
+                                                   table=table, missing=missing)
+
+
+def _paired_table(group: str, pairs: Sequence[Tuple[Tuple[str, List[Result]], Tuple[str, List[Result]]]],
+                  metric: str) -> Tuple[str, str]:
+    r"""A verdict table (:data:`VERDICT_HEADER`, :func:`_verdict_rows`) of given pairs of runs, each side
+    named and its seeds listed, at equal epochs and at equal compute (:func:`compare_at_equal_cost`, the
+    FLOPs of :data:`FLOPS`); and the lines for the pairs without two finished seeds on each side.
+
+    Args:
+        pairs: ``((label, runs), (label, runs))``, the first side minus the second.
+    """
+    flops = load_flops(FLOPS)
     rows, missing = [], []
-    for beta, label in ((1, "soft"), (0.25, "soft, β = 0.25")):
-        soft = arm("soft", beta)
-        seeds = f"{label} {len(soft)} seed(s), cnn-aug {len(aug)}"
-        if len(soft) < 2 or len(aug) < 2:
-            missing.append(f"- {label}: not yet two finished seeds on each side ({seeds}).")
+    for (label, ours), (other, theirs) in pairs:
+        if len(ours) < 2 or len(theirs) < 2:
+            missing.append(f"- {label} against {other}: not yet two finished seeds on each side ({label} "
+                           f"{len(ours)}, {other} {len(theirs)}).")
             continue
-        compared = {"soft": soft, "strict": None, "reference": {"runs": aug, "comparison": compare_at_equal_cost(
-            soft, aug, {r["name"]: flops_of(r, table) for r in (*soft, *aug)})}}
+        compared = {"soft": ours, "strict": None, "reference": {"runs": theirs, "comparison": compare_at_equal_cost(
+            ours, theirs, {r["name"]: flops_of(r, flops) for r in (*ours, *theirs)})}}
         rows += _verdict_rows(group, compared, metric, labels=(
-            f"{label} (seeds {seeds_text([r['config']['seed'] for r in soft])})",
-            f"cnn-aug (seeds {seeds_text([r['config']['seed'] for r in aug])})"))
-    return Template(REGISTERED_50_TEXT).substitute(
-        group=group, long_seeds=seeds_text(list(long_seeds)),
-        table="\n".join([VERDICT_HEADER[0].replace("soft (best validation)", "soft"), VERDICT_HEADER[1], *rows, "",
-                         ""]) if rows else "",
-        missing="\n".join(missing) + "\n\n" if missing else "")
+            f"{label} (seeds {seeds_text([r['config']['seed'] for r in ours])})",
+            f"{other} (seeds {seeds_text([r['config']['seed'] for r in theirs])})"))
+    header = VERDICT_HEADER[0].replace("| soft (best validation) |", "| model |").replace("| soft | other |",
+                                                                                         "| model's | other's |")
+    table = "\n".join([header, VERDICT_HEADER[1], *rows, "", ""]) if rows else ""
+    return table, "\n".join(missing) + "\n\n" if missing else ""
+
+
+TWO_VIEW = "cnn-aug-2view"
+r"""The two-view control of soft on AdrenalMNIST3D, run 5 of the does-soft-pay plan."""
+
+
+def two_view_section(metric: str) -> str:
+    r"""The MedMNIST3D README's section on run 5 of the does-soft-pay plan
+    (``readme_templates/medmnist3d_two_view.md``): soft against :data:`TWO_VIEW` (the latent term
+    alone) and :data:`TWO_VIEW` against cnn-aug (the second view alone), the runs of
+    :data:`MEDMNIST3D`."""
+    adrenal = finished(MEDMNIST3D)
+
+    def arm(model: str) -> List[Result]:
+        picked = select(adrenal, group="O", model=model)
+        if len(by_settings(picked)) > 1:
+            raise ValueError(f"the AdrenalMNIST3D runs of {model} have several settings: run 5 compares one of each")
+        return picked
+
+    soft, two_view, aug = arm("soft"), arm(TWO_VIEW), arm(REFERENCE)
+    table, missing = _paired_table("O", [(("soft", soft), (TWO_VIEW, two_view)),
+                                         ((TWO_VIEW, two_view), (REFERENCE, aug))], metric)
+    return fill("medmnist3d_two_view", table=table, missing=missing,
+                commands="\n".join(plan_commands("does-soft-pay-medmnist3d")))
 
 
 def _cell(found: Optional[Mapping[str, Any]], key: str, metric: str) -> str:
@@ -1162,7 +1206,8 @@ def readmes() -> Dict[Path, str]:
             + diverged_section(FULL, PAPER_PROTOCOL, L2_PILOTS),
             SHORT / "README.md": short_readme(short) + diverged_section(SHORT),
             MNIST / "README.md": fill("mnist", verdict=section["MNIST"]) + diverged_section(MNIST),
-            MEDMNIST3D / "README.md": medmnist3d_readme(section["AdrenalMNIST3D"])
+            MEDMNIST3D / "README.md": medmnist3d_readme(section["AdrenalMNIST3D"] + two_view_section(
+                _metric("AdrenalMNIST3D")))
             + diverged_section(MEDMNIST3D, *fixtures),
             SMOKE / "README.md": smoke_readme(section["SMOKE reduced"]) + diverged_section(SMOKE, SMOKE_LAMBDA)}
 

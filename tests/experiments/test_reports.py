@@ -108,7 +108,8 @@ def test_a_reference_fixed_at_lam_zero_is_compared_with_every_lam_but_a_recorded
         ("soft", 0.5, 100, "cnn-aug")]
     assert rows[1]["test_score_difference"] is None
     assert [r["test_score_difference"] for r in rows[2:]] == pytest.approx([0.0, 0.05])
-    assert ("| soft (train_size=50, lam=0.5) | — | — | — | — | — | — | no run of cnn-aug with the same swept values |"
+    assert ("| soft (train_size=50, lam=0.5) | — | — | — | — | — | — "
+            "| no run of cnn-aug with the same swept values |"
             in format_table(rows, Metric()))
     # a reference that sweeps lam itself is matched on it
     swept = summarize(runs + [_run("cnn-aug", s, t, lam=0.5, pair_fraction=1.0) for s, t in enumerate(AUG)],

@@ -37,7 +37,7 @@ def test_one_seed_of_one_setting_twice_is_refused_by_name_whatever_its_data():
     first, again = _run("soft", 0, [0.5], lam=1.0), _run("soft", 0, [0.6], lam=1.0)
     first["config"]["data"], again["config"]["data"] = "aaaa", "bbbb"
     again["name"] = "soft-again"
-    with pytest.raises(ValueError, match=r"seed 0: .* and soft-again, on data aaaa and bbbb; keep the runs of one data"):
+    with pytest.raises(ValueError, match=r"seed 0: .* and soft-again, on data aaaa and bbbb; keep the runs of one"):
         by_settings([first, _run("soft", 1, [0.7], lam=1.0), again])
     with pytest.raises(ValueError, match="seed 0"):
         best_by_validation([first, again], min_seeds=1)
@@ -186,3 +186,25 @@ def test_the_smoke_readme_gives_each_lambda_of_soft_its_own_row():
     found = module.smoke_settings(runs)
     assert [(label, [r["config"]["seed"] for r in group]) for label, group in found] == [
         ("cnn-aug", [0]), ("soft (lam=0.005)", [0, 1, 2]), ("soft (lam=0.5)", [0, 1, 2])]
+
+
+def test_a_paired_table_names_both_sides_and_their_epochs_at_equal_compute_and_lists_the_pairs_it_lacks(monkeypatch):
+    module = _readme_script()
+    cost = {"soft": 2.0, "cnn-aug-2view": 2.0, "cnn-aug": 1.0}
+    monkeypatch.setattr(module, "load_flops", lambda path: {})
+    monkeypatch.setattr(module, "flops_of", lambda run, table: cost[run["config"]["model"]])
+    two_view = [_run("cnn-aug-2view", s, [0.1, 0.2], [0.80 + s / 100, 0.90 + s / 100]) for s in (0, 1, 2)]
+    aug = [_run("cnn-aug", s, [0.1, 0.2], [0.84 + s / 50, 0.85 + s / 100]) for s in (0, 2)]
+    soft = [_run("soft", 0, [0.5], lam=1.0)]
+    table, missing = module._paired_table("O", [(("cnn-aug-2view", two_view), ("cnn-aug", aug)),
+                                                (("soft", soft), ("cnn-aug-2view", two_view))], "accuracy")
+    lines = table.splitlines()
+    assert lines[0] == ("| group | model | against | compared at | model's | other's | Δ | 95 % interval | p | n "
+                        "| verdict |")
+    # at equal epochs 0.91 against mean(0.85, 0.87) = 0.86; at equal compute (2 FLOPs) the two-view's first epoch
+    assert lines[2].startswith("| O | cnn-aug-2view (seeds 0-2) | cnn-aug (seeds 0,2) | 2 epochs | 91.00 | 86.00 "
+                               "| +5.0 |")
+    assert lines[3].startswith("| O | cnn-aug-2view (seeds 0-2) | cnn-aug (seeds 0,2) | 2 FLOPs: cnn-aug-2view 1 "
+                               "epochs, cnn-aug 2 | 81.00 | 86.00 | -5.0 |")
+    assert missing == ("- soft against cnn-aug-2view: not yet two finished seeds on each side (soft 1, cnn-aug-2view "
+                       "3).\n\n")
