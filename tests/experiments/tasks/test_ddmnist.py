@@ -122,8 +122,8 @@ def test_scores_that_are_not_accuracies_are_shown_as_they_are():
         metric = "negative reconstruction MSE"
 
     rows = reports.summarize([{
-        "config": {"task": "d3-autoencoder", "group": "D3", "model": "learned", "epochs": 1, "train_size": 64,
-                   "batch_size": 32, "hyperparameters": {"lr": 3e-3}},
+        "config": {"task": "d3-autoencoder", "group": "D3", "model": "learned", "seed": 0, "epochs": 1,
+                   "train_size": 64, "batch_size": 32, "hyperparameters": {"lr": 3e-3}},
         "parameters": 10, "test_score": -0.0123456, "final_test_score": -0.02, "seconds_per_epoch": 1.0,
         "train_seconds": 1.0, "latent_equivariance_error": 0.5, "output_equivariance_error": 0.25,
         "history": [{"device": "cpu"}], "device": "cpu"}])
