@@ -383,7 +383,8 @@ def _table(results: Sequence[Dict[str, Any]], budget: Optional[int] = None, refe
     import escnn_soft.experiments.tasks  # noqa: F401  (registers the tasks)
 
     task = get_task(results[0]["config"]["task"])
-    return format_table(summarize(results, budget, reference=reference), task).replace("\n## ", "\n### ").replace("## ", "### ", 1)
+    table = format_table(summarize(results, budget, reference=reference), task)
+    return table.replace("\n## ", "\n### ").replace("## ", "### ", 1)
 
 
 PAPER_PROTOCOL = ROOT / "results" / "ddmnist-150"
@@ -860,8 +861,9 @@ def _smoke_lambda_text() -> str:
     results = select(finished(SMOKE_LAMBDA), task="smoke-reduced", by_seed=False)
     if not results:
         return ""
-    others = sorted({r["config"]["data"] for r in finished(SMOKE)} - {one(results, "data")})
-    return "\n" + fill("smoke_lambda", count=len(results), data=one(results, "data"),
+    data = one(results, "data")
+    others = sorted({r["config"]["data"] for r in finished(SMOKE)} - {data})
+    return "\n" + fill("smoke_lambda", count=len(results), data=data,
                        other_data="`, `".join(others) or "none", devices=", ".join(devices(results)),
                        rows="\n".join(_rmse_row(label, rs) for label, rs in smoke_settings(results)),
                        commands="\n".join(plan_commands("does-soft-pay-smoke")),
@@ -1015,8 +1017,8 @@ def _verdict_rows(group: str, found: Mapping[str, Any], metric: str,
             d = comparison[key]
             rows.append(" | ".join([
                 f"| {group}", ours, theirs,
-                _at(comparison, key, found["soft"][0]["config"]["model"], other[0]["config"]["model"]), _score(d["ours"], metric),
-                _score(d["theirs"], metric), _delta(d["difference"], metric), _interval(d, metric),
+                _at(comparison, key, found["soft"][0]["config"]["model"], other[0]["config"]["model"]),
+                _score(d["ours"], metric), _score(d["theirs"], metric), _delta(d["difference"], metric), _interval(d, metric),
                 _p_value(d["p"]), f"{d['n'][0]} vs {d['n'][1]}", verdict_text(d)]) + " |")
     return rows
 
@@ -1231,12 +1233,10 @@ def main(argv: Sequence[str]) -> int:
         else:
             atomic_write_text(path, text)
             print(f"wrote {path.relative_to(ROOT)}")
-    smoke = [r for r in finished(SMOKE) if r["config"]["task"] == "smoke-reduced"]
-    if smoke and not args.check:
-        smoke_plot(smoke, SMOKE / "rmse_per_step.png")
-    swept = [r for r in finished(SMOKE_LAMBDA) if r["config"]["task"] == "smoke-reduced"]
-    if swept and not args.check:
-        smoke_plot(swept, SMOKE_LAMBDA / "rmse_per_step.png")
+    for folder in (SMOKE, SMOKE_LAMBDA):
+        smoke = [r for r in finished(folder) if r["config"]["task"] == "smoke-reduced"]
+        if smoke and not args.check:
+            smoke_plot(smoke, folder / "rmse_per_step.png")
     paper = finished(PAPER_PROTOCOL)
     if paper and not args.check:
         monitor_plot(paper, FULL / "monitor_D4.png")
